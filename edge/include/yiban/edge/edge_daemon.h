@@ -1,0 +1,48 @@
+#pragma once
+// The hall's daemon: owns the hall config, the durable store, the queue
+// engine and the device link, and runs them on one engine thread.
+//
+// Start-up refuses (returns an Error naming the problem) on an invalid hall
+// config, an unknown time zone or a store that cannot be opened; the broker
+// being away is not an error: the daemon keeps retrying and keeps its state.
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "yiban/edge/clock.h"
+#include "yiban/protocol/error.h"
+
+namespace yiban::edge {
+
+struct EdgeOptions {
+  std::filesystem::path hall_config;
+  std::filesystem::path db = "edge.db";
+  std::string mqtt_uri = "tcp://127.0.0.1:1883";
+  std::string mqtt_user;
+  std::string mqtt_password;
+  std::string mqtt_client_id;  // default: yiban-edge-{hall}
+  std::filesystem::path zoneinfo_root = "/usr/share/zoneinfo";
+  int reply_retention_h = 24;  // how long retried requests are recognised
+};
+
+class EdgeDaemon {
+ public:
+  static protocol::Expected<std::unique_ptr<EdgeDaemon>> create(EdgeOptions options,
+                                                                std::shared_ptr<const Clock> clock);
+  ~EdgeDaemon();
+  EdgeDaemon(const EdgeDaemon&) = delete;
+  EdgeDaemon& operator=(const EdgeDaemon&) = delete;
+
+  // Runs the hall until stop becomes true (checked at least every 100 ms),
+  // then answers the requests already received, disconnects and returns 0.
+  int run(const std::atomic<bool>& stop);
+
+ private:
+  struct Impl;
+  explicit EdgeDaemon(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace yiban::edge

@@ -1,0 +1,241 @@
+#include "yiban/edge/edge_daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include "gateway/board_publisher.h"
+#include "gateway/mqtt_bus.h"
+#include "gateway/request_handler.h"
+#include "queue/queue_engine.h"
+#include "store/edge_store.h"
+#include "yiban/protocol/hall_config.h"
+#include "yiban/protocol/payloads.h"
+#include "yiban/protocol/time_zone.h"
+#include "yiban/protocol/topics.h"
+
+namespace yiban::edge {
+namespace {
+
+constexpr std::size_t kMaxBatch = 2000;
+constexpr std::int64_t kMaxWaitMs = 100;
+constexpr std::int64_t kPruneEveryMs = 3600 * 1000;
+
+}  // namespace
+
+struct EdgeDaemon::Impl {
+  EdgeOptions options;
+  std::shared_ptr<const Clock> clock;
+  protocol::HallConfig config;
+  protocol::Topics topics;
+  std::unique_ptr<store::EdgeStore> store;
+  std::unique_ptr<queue::QueueEngine> engine;
+  gateway::Inbox inbox;
+  std::unique_ptr<gateway::MqttBus> bus;
+  std::unique_ptr<gateway::RequestHandler> handler;
+  std::unique_ptr<gateway::BoardPublisher> boards;
+  std::int64_t next_prune_ms = 0;
+  std::uint64_t ignored_messages = 0;
+
+  Impl(EdgeOptions o, std::shared_ptr<const Clock> c, protocol::HallConfig h)
+      : options(std::move(o)), clock(std::move(c)), config(std::move(h)), topics(config.hall) {}
+
+  void process(std::vector<gateway::InboxItem> items);
+  void handle_status(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message, std::int64_t now,
+                     bool& in_txn);
+  bool ensure_transaction(bool& in_txn);
+  void tick();
+  void on_connected(std::int64_t now);
+};
+
+EdgeDaemon::EdgeDaemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EdgeDaemon::~EdgeDaemon() = default;
+
+protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions options,
+                                                                   std::shared_ptr<const Clock> clock) {
+  auto config = protocol::load_hall_config(options.hall_config);
+  if (!config) return protocol::error("hall config " + config.error().message);
+  auto zone = protocol::TimeZone::load(config->timezone, options.zoneinfo_root);
+  if (!zone) return protocol::error("hall config timezone: " + zone.error().message);
+  if (options.mqtt_client_id.empty()) options.mqtt_client_id = "yiban-edge-" + config->hall;
+
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(clock), std::move(*config));
+  auto store = store::EdgeStore::open(impl->options.db.string(), impl->config.hall);
+  if (!store) return std::unexpected(store.error());
+  impl->store = std::move(*store);
+  impl->engine = std::make_unique<queue::QueueEngine>(impl->config, std::move(*zone), *impl->store);
+  if (auto ok = impl->engine->load(); !ok) return protocol::error("loading the queue: " + ok.error().message);
+
+  gateway::MqttOptions mqtt{impl->options.mqtt_uri, impl->options.mqtt_client_id, impl->options.mqtt_user,
+                            impl->options.mqtt_password};
+  try {
+    impl->bus = std::make_unique<gateway::MqttBus>(std::move(mqtt), impl->inbox);
+  } catch (const std::exception& e) {
+    return protocol::error("mqtt " + impl->options.mqtt_uri + ": " + e.what());
+  }
+  // The engine's config lives in the engine; the handler and boards read it there.
+  impl->handler = std::make_unique<gateway::RequestHandler>(impl->engine->config(), impl->topics, *impl->store,
+                                                            *impl->engine);
+  impl->boards = std::make_unique<gateway::BoardPublisher>(impl->topics, *impl->bus, *impl->engine);
+  return std::unique_ptr<EdgeDaemon>(new EdgeDaemon(std::move(impl)));
+}
+
+int EdgeDaemon::run(const std::atomic<bool>& stop) {
+  Impl& d = *impl_;
+  const auto& cfg = d.engine->config();
+  spdlog::info("hall {} ({}): {} services, {} counters, {} devices; store {} at event {}; business day {}", cfg.hall,
+               cfg.name, cfg.services.size(), cfg.counters.size(), cfg.devices.size(), d.options.db.string(),
+               d.store->last_seq(), d.engine->business_day());
+  d.tick();  // closes a business day that ended while the daemon was down
+  d.bus->start();
+  while (!stop.load()) {
+    auto items = d.inbox.pop_batch(std::chrono::milliseconds(kMaxWaitMs), kMaxBatch);
+    if (!items.empty()) d.process(std::move(items));
+    d.tick();
+  }
+  spdlog::info("stopping: answering {} received messages", d.inbox.size());
+  for (auto items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch); !items.empty();
+       items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch)) {
+    d.process(std::move(items));
+  }
+  d.bus->stop(std::chrono::milliseconds(2000));
+  // Anything that arrived during the disconnect is applied too: its reply is
+  // recorded, so the device's retry gets it after the restart.
+  for (auto items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch); !items.empty();
+       items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch)) {
+    d.process(std::move(items));
+  }
+  d.store->checkpoint();
+  spdlog::info("stopped cleanly at event {}", d.store->last_seq());
+  return 0;
+}
+
+bool EdgeDaemon::Impl::ensure_transaction(bool& in_txn) {
+  if (in_txn) return true;
+  auto ok = store->begin();
+  if (!ok) {
+    spdlog::error("store: cannot begin a transaction: {}", ok.error().message);
+    return false;
+  }
+  in_txn = true;
+  return true;
+}
+
+void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
+  const std::int64_t now = clock->now_ms();
+  struct Pending {
+    gateway::Outgoing reply;
+    bool wrote;
+  };
+  std::vector<Pending> replies;
+  queue::Changes changes;
+  bool in_txn = false;
+  bool connected = false;
+  for (auto& item : items) {
+    if (auto* event = std::get_if<gateway::BusEvent>(&item)) {
+      connected = connected || *event == gateway::BusEvent::kConnected;
+      continue;
+    }
+    auto& message = std::get<gateway::InboundMessage>(item);
+    auto topic = protocol::parse_device_topic(config.hall, message.topic);
+    if (!topic) {
+      ++ignored_messages;
+      continue;
+    }
+    if (topic->kind == protocol::DeviceTopicKind::kStatus) {
+      handle_status(*topic, message, now, in_txn);
+    } else if (topic->kind == protocol::DeviceTopicKind::kRequest) {
+      if (!ensure_transaction(in_txn)) {
+        gateway::Outgoing reply{topics.device_response(topic->device),
+                                protocol::encode_failure({protocol::ErrorCode::kInternal, "store unavailable"}), 1,
+                                false, message.correlation};
+        if (message.response_topic) reply.topic = *message.response_topic;
+        replies.push_back({std::move(reply), false});
+        continue;
+      }
+      auto handled = handler->handle(*topic, message, now);
+      replies.push_back({std::move(handled.reply), handled.wrote});
+      changes.merge(std::move(handled.changes));
+    } else {
+      ++ignored_messages;  // telemetry is handled by the sensing issue
+    }
+  }
+  if (in_txn) {
+    if (auto ok = store->commit(); !ok) {
+      spdlog::error("store: commit of {} messages failed, nothing of them applied: {}", items.size(),
+                    ok.error().message);
+      if (auto reloaded = engine->load(); !reloaded) spdlog::error("reloading the queue: {}", reloaded.error().message);
+      for (auto& p : replies) {
+        if (p.wrote)
+          p.reply.payload = protocol::encode_failure(
+              {protocol::ErrorCode::kInternal, "the hall could not record this request; try again"});
+      }
+      changes = queue::Changes{};
+    }
+  }
+  for (const auto& p : replies) bus->publish(p.reply.topic, p.reply.payload, p.reply.qos, false, p.reply.correlation);
+  boards->apply(changes, now);
+  if (connected) on_connected(now);
+}
+
+void EdgeDaemon::Impl::handle_status(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message,
+                                     std::int64_t now, bool& in_txn) {
+  if (message.payload.empty()) return;  // a cleared retained status
+  auto status = protocol::decode_device_status(message.payload);
+  if (!status) {
+    spdlog::debug("device {}: ignoring status: {}", topic.device, status.error().message);
+    return;
+  }
+  bool online = status->state == "online";
+  if (engine->device_online(topic.device) == online) return;
+  if (!config.find_device(topic.device)) {
+    spdlog::warn("device {} announced itself {} but is not in the hall config", topic.device, status->state);
+    return;
+  }
+  if (!ensure_transaction(in_txn)) return;
+  if (!store->savepoint()) return;
+  auto changed = engine->set_device_presence(topic.device, online, status->version, now);
+  if (!changed) {
+    store->rollback_to_savepoint();
+    (void)engine->load();
+    spdlog::error("device {}: cannot record presence: {}", topic.device, changed.error().message);
+    return;
+  }
+  (void)store->release();
+  if (*changed) spdlog::info("device {} is {}", topic.device, status->state);
+}
+
+void EdgeDaemon::Impl::on_connected(std::int64_t now) {
+  bus->subscribe({{topics.all_requests(), 1}, {topics.all_statuses(), 1}, {topics.all_telemetry(), 0}});
+  boards->republish_all(now);
+}
+
+void EdgeDaemon::Impl::tick() {
+  const std::int64_t now = clock->now_ms();
+  bus->poll(now);
+  if (engine->zone().local_day(now) != engine->business_day()) {
+    bool ok = static_cast<bool>(store->begin());
+    auto cancelled = ok ? engine->roll_day(now) : protocol::Result<int>(0);
+    if (ok && cancelled && store->commit()) {
+      spdlog::info("business day {} begins; {} tickets still waiting were cancelled", engine->business_day(),
+                   *cancelled);
+    } else {
+      store->rollback();
+      (void)engine->load();
+      spdlog::error("could not close the business day; retrying");
+    }
+  }
+  if (now >= next_prune_ms) {
+    if (store->begin()) {
+      auto pruned = store->prune_replies(now - static_cast<std::int64_t>(options.reply_retention_h) * 3600 * 1000);
+      if (pruned && store->commit()) {
+        if (*pruned > 0) spdlog::info("forgot {} recorded replies older than {} h", *pruned, options.reply_retention_h);
+      } else {
+        store->rollback();
+      }
+    }
+    next_prune_ms = now + kPruneEveryMs;
+  }
+  boards->apply(engine->take_changes(), now);
+  boards->tick(now);
+}
+
+}  // namespace yiban::edge

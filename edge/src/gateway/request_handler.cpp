@@ -1,0 +1,171 @@
+#include "gateway/request_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "yiban/protocol/payloads.h"
+#include "yiban/protocol/utf8.h"
+
+namespace yiban::edge::gateway {
+namespace {
+
+using protocol::DeviceKind;
+using protocol::ErrorCode;
+using protocol::Op;
+
+constexpr std::size_t kMaxCorrelationBytes = 256;
+constexpr std::size_t kMaxResponseTopicBytes = 256;
+
+}  // namespace
+
+RequestHandler::RequestHandler(const protocol::HallConfig& config, const protocol::Topics& topics,
+                               store::EdgeStore& store, queue::QueueEngine& engine)
+    : config_(config), topics_(topics), store_(store), engine_(engine) {}
+
+bool RequestHandler::allowed(DeviceKind kind, Op op) {
+  switch (kind) {
+    case DeviceKind::kKiosk:
+      return op == Op::kTicketTake || op == Op::kAppointmentCheckin || op == Op::kHelpRequest;
+    case DeviceKind::kCounter:
+      return op == Op::kCounterOpen || op == Op::kCounterPause || op == Op::kCounterClose ||
+             op == Op::kCounterCallNext || op == Op::kCounterRecall || op == Op::kCounterStart ||
+             op == Op::kCounterFinish || op == Op::kCounterNoShow || op == Op::kCounterTransfer ||
+             op == Op::kHelpRequest;
+    case DeviceKind::kRating:
+      return op == Op::kRatingSubmit;
+    default:
+      return false;
+  }
+}
+
+// The reply goes where the device asked, but never onto the hall's own
+// topics (board, catalog, another device): only under the device's own
+// subtree or outside yiban/ altogether (mosquitto_rr users pick their own).
+std::string RequestHandler::reply_topic(const protocol::DeviceTopic& topic, const InboundMessage& message,
+                                        bool& refused) const {
+  refused = false;
+  std::string fallback = topics_.device_response(topic.device);
+  if (!message.response_topic) return fallback;
+  const std::string& wanted = *message.response_topic;
+  std::string own = topics_.root() + "/devices/" + topic.device + "/";
+  bool well_formed = !wanted.empty() && wanted.size() <= kMaxResponseTopicBytes &&
+                     wanted.find_first_of("+#") == std::string::npos && protocol::is_valid_utf8(wanted) &&
+                     wanted.find('\0') == std::string::npos;
+  bool permitted = wanted.starts_with(own) || (!wanted.starts_with("yiban/") && !wanted.starts_with("$"));
+  if (well_formed && permitted) return wanted;
+  refused = true;
+  return fallback;
+}
+
+RequestHandler::Handled RequestHandler::handle(const protocol::DeviceTopic& topic, const InboundMessage& message,
+                                               std::int64_t now) {
+  Handled out;
+  bool refused_topic = false;
+  out.reply.topic = reply_topic(topic, message, refused_topic);
+  out.reply.qos = 1;
+  out.reply.correlation = message.correlation;
+  auto refuse = [&](ErrorCode code, std::string text) {
+    out.reply.payload = protocol::encode_failure({code, std::move(text)});
+    return out;
+  };
+  if (message.correlation && message.correlation->size() > kMaxCorrelationBytes)
+    return refuse(ErrorCode::kBadRequest, "correlation data longer than 256 bytes");
+  if (refused_topic)
+    return refuse(ErrorCode::kBadRequest, "response topic must be under " + topics_.root() + "/devices/" +
+                                              topic.device + "/ or outside yiban/, without wildcards");
+  const auto* device = config_.find_device(topic.device);
+  if (!device) return refuse(ErrorCode::kUnknownDevice, "device \"" + topic.device + "\" is not in this hall");
+  auto request = protocol::decode_request(topic.op, message.payload);
+  if (!request) return refuse(request.error().code, request.error().message);
+  if (!allowed(device->kind, request->op))
+    return refuse(ErrorCode::kNotAllowed, "a " + std::string(protocol::to_string(device->kind)) + " may not " +
+                                              std::string(protocol::to_string(request->op)));
+
+  if (message.correlation) {
+    auto previous = store_.find_reply(topic.device, *message.correlation);
+    if (!previous) return refuse(ErrorCode::kInternal, "store unavailable");
+    if (*previous) {
+      out.reply.payload = std::move(**previous);
+      // A retry's answer may still be uncommitted (same batch): wait for the commit.
+      out.wrote = true;
+      return out;
+    }
+  }
+
+  if (auto ok = store_.savepoint(); !ok) return refuse(ErrorCode::kInternal, "store unavailable");
+  auto reply = dispatch(*device, *request, now);
+  if (!reply && reply.error().code == ErrorCode::kInternal) {
+    spdlog::error("request {} from {} failed: {}", topic.op, topic.device, reply.error().message);
+    store_.rollback_to_savepoint();
+    if (auto reloaded = engine_.load(); !reloaded)
+      spdlog::error("reloading the queue after a failed request: {}", reloaded.error().message);
+    return refuse(ErrorCode::kInternal, "the hall could not record this request; try again");
+  }
+  out.reply.payload = reply ? std::move(*reply) : protocol::encode_failure(reply.error());
+  if (message.correlation) {
+    auto saved = store_.save_reply(topic.device, *message.correlation, topic.op, out.reply.payload, now);
+    if (!saved) {
+      spdlog::error("recording the reply for {} from {}: {}", topic.op, topic.device, saved.error().message);
+      store_.rollback_to_savepoint();
+      (void)engine_.load();
+      return refuse(ErrorCode::kInternal, "the hall could not record this request; try again");
+    }
+  }
+  if (auto ok = store_.release(); !ok) {
+    store_.rollback_to_savepoint();
+    (void)engine_.load();
+    return refuse(ErrorCode::kInternal, "the hall could not record this request; try again");
+  }
+  out.wrote = true;
+  out.changes = engine_.take_changes();
+  return out;
+}
+
+protocol::Result<std::string> RequestHandler::dispatch(const protocol::DeviceConfig& device,
+                                                       const protocol::Request& request, std::int64_t now) {
+  const std::string counter = device.counter.value_or("");
+  auto ticket = [](const protocol::Result<protocol::TicketView>& r) -> protocol::Result<std::string> {
+    if (!r) return std::unexpected(r.error());
+    return protocol::encode_ok_ticket(*r);
+  };
+  auto counter_reply = [](const protocol::Result<protocol::CounterView>& r) -> protocol::Result<std::string> {
+    if (!r) return std::unexpected(r.error());
+    return protocol::encode_ok_counter(*r);
+  };
+  switch (request.op) {
+    case Op::kTicketTake:
+      return ticket(engine_.take_ticket(std::get<protocol::TicketTake>(request.body), device.id, now));
+    case Op::kAppointmentCheckin:
+      return ticket(engine_.check_in(std::get<protocol::AppointmentCheckin>(request.body), device.id, now));
+    case Op::kCounterOpen:
+      return counter_reply(engine_.open_counter(counter, device.id, now));
+    case Op::kCounterPause:
+      return counter_reply(engine_.pause_counter(counter, device.id, now));
+    case Op::kCounterClose:
+      return counter_reply(engine_.close_counter(counter, device.id, now));
+    case Op::kCounterCallNext:
+      return ticket(engine_.call_next(counter, device.id, now));
+    case Op::kCounterRecall:
+      return ticket(engine_.recall(counter, device.id, now));
+    case Op::kCounterStart:
+      return ticket(engine_.start(counter, device.id, now));
+    case Op::kCounterFinish:
+      return ticket(engine_.finish(counter, device.id, now));
+    case Op::kCounterNoShow:
+      return ticket(engine_.no_show(counter, device.id, now));
+    case Op::kCounterTransfer:
+      return ticket(engine_.transfer(counter, std::get<protocol::CounterTransfer>(request.body), device.id, now));
+    case Op::kRatingSubmit: {
+      auto r = engine_.submit_rating(counter, std::get<protocol::RatingSubmit>(request.body), device.id, now);
+      if (!r) return std::unexpected(r.error());
+      return protocol::encode_ok();
+    }
+    case Op::kHelpRequest: {
+      auto r = engine_.request_help(device.id, device.counter, std::get<protocol::HelpRequest>(request.body), now);
+      if (!r) return std::unexpected(r.error());
+      return protocol::encode_ok_help(*r);
+    }
+  }
+  return protocol::fail(ErrorCode::kUnknownOp, "unknown op");
+}
+
+}  // namespace yiban::edge::gateway

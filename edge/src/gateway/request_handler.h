@@ -1,0 +1,54 @@
+#pragma once
+// Turns one device request (ARCHITECTURE §5, §5.1) into exactly one reply:
+// who is asking (device id in the topic, bound by the hall config), whether
+// that kind of device may do it, the strict payload decode, the retry check
+// against replies recorded per (device, correlation data), and the queue
+// engine call. Runs on the engine thread inside the caller's open transaction.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "gateway/device_bus.h"
+#include "queue/queue_engine.h"
+#include "store/edge_store.h"
+#include "yiban/protocol/hall_config.h"
+#include "yiban/protocol/topics.h"
+
+namespace yiban::edge::gateway {
+
+struct Outgoing {
+  std::string topic;
+  std::string payload;
+  int qos = 1;
+  bool retain = false;
+  std::optional<std::string> correlation;
+};
+
+class RequestHandler {
+ public:
+  RequestHandler(const protocol::HallConfig& config, const protocol::Topics& topics, store::EdgeStore& store,
+                 queue::QueueEngine& engine);
+
+  struct Handled {
+    Outgoing reply;
+    bool wrote = false;  // the reply depends on this transaction's commit
+    queue::Changes changes;  // for boards, valid only once committed
+  };
+  Handled handle(const protocol::DeviceTopic& topic, const InboundMessage& message, std::int64_t now);
+
+  // Whether a device of this kind may send this op.
+  static bool allowed(protocol::DeviceKind kind, protocol::Op op);
+
+ private:
+  protocol::Result<std::string> dispatch(const protocol::DeviceConfig& device, const protocol::Request& request,
+                                         std::int64_t now);
+  std::string reply_topic(const protocol::DeviceTopic& topic, const InboundMessage& message, bool& refused) const;
+
+  const protocol::HallConfig& config_;
+  const protocol::Topics& topics_;
+  store::EdgeStore& store_;
+  queue::QueueEngine& engine_;
+};
+
+}  // namespace yiban::edge::gateway

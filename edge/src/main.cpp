@@ -1,0 +1,106 @@
+// yiban-edge: one per hall. Reads options, builds the daemon, runs it.
+
+#include <boost/program_options.hpp>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "yiban/edge/edge_daemon.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+std::string read_secret(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read password file " + path);
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description options("yiban-edge options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("config", po::value<std::string>(), "INI file with any of these options (name = value)")
+      ("hall-config", po::value<std::string>(), "hall description (hall.json); required")
+      ("db", po::value<std::string>()->default_value("edge.db"), "SQLite file of this hall's store")
+      ("mqtt", po::value<std::string>()->default_value("tcp://127.0.0.1:1883"), "hall broker URI")
+      ("mqtt-user", po::value<std::string>(), "broker user name")
+      ("mqtt-password-file", po::value<std::string>(), "file whose first line is the broker password")
+      ("mqtt-client-id", po::value<std::string>(), "MQTT client id (default yiban-edge-{hall})")
+      ("central", po::value<std::string>(), "central sync endpoint, e.g. tcp://central:7701")
+      ("central-cert", po::value<std::string>(), "central's public certificate")
+      ("hall-cert", po::value<std::string>(), "this hall's secret certificate")
+      ("http", po::value<std::string>(), "console API address, e.g. 127.0.0.1:8080")
+      ("tokens", po::value<std::string>(), "bearer token file")
+      ("zoneinfo", po::value<std::string>()->default_value("/usr/share/zoneinfo"), "time zone database")
+      ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
+
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, options), vm);
+    if (vm.count("config")) {
+      std::ifstream file(vm["config"].as<std::string>());
+      if (!file) throw std::runtime_error("cannot read config file " + vm["config"].as<std::string>());
+      po::store(po::parse_config_file(file, options), vm);
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "yiban-edge: " << e.what() << "\n" << "Try 'yiban-edge --help'.\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << "yiban-edge: runs one service hall (queue, devices over MQTT 5, durable store).\n\n"
+              << options << "\n";
+    return 0;
+  }
+
+  auto logger = spdlog::stderr_color_mt("edge");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ edge: %v");
+  spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+
+  if (!vm.count("hall-config")) {
+    spdlog::critical("--hall-config is required");
+    return 2;
+  }
+  yiban::edge::EdgeOptions opts;
+  opts.hall_config = vm["hall-config"].as<std::string>();
+  opts.db = vm["db"].as<std::string>();
+  opts.mqtt_uri = vm["mqtt"].as<std::string>();
+  opts.zoneinfo_root = vm["zoneinfo"].as<std::string>();
+  if (vm.count("mqtt-user")) opts.mqtt_user = vm["mqtt-user"].as<std::string>();
+  if (vm.count("mqtt-client-id")) opts.mqtt_client_id = vm["mqtt-client-id"].as<std::string>();
+  try {
+    if (vm.count("mqtt-password-file")) opts.mqtt_password = read_secret(vm["mqtt-password-file"].as<std::string>());
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 2;
+  }
+  if (vm.count("central"))
+    spdlog::warn("--central {}: replication to central is not part of this build yet; the hall runs alone",
+                 vm["central"].as<std::string>());
+  if (vm.count("http"))
+    spdlog::warn("--http {}: the console API is not part of this build yet", vm["http"].as<std::string>());
+
+  auto daemon = yiban::edge::EdgeDaemon::create(std::move(opts), std::make_shared<yiban::edge::SystemClock>());
+  if (!daemon) {
+    spdlog::critical("cannot start: {}", daemon.error().message);
+    return 1;
+  }
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  return (*daemon)->run(g_stop);
+}

@@ -1,0 +1,517 @@
+#include "store/edge_store.h"
+
+#include <array>
+#include <memory>
+
+#include "yiban/protocol/event.h"
+
+namespace yiban::edge::store {
+namespace {
+
+constexpr std::array<std::string_view, 6> kTicketStates{"waiting", "called", "serving",
+                                                        "completed", "no_show", "cancelled"};
+
+// Migration N brings user_version from N-1 to N. Never edit a released step;
+// add a new one.
+constexpr std::array<std::string_view, 1> kMigrations{R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE events(
+  seq INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  text TEXT NOT NULL,
+  chain BLOB NOT NULL);
+CREATE TABLE day_numbers(
+  day INTEGER NOT NULL, series TEXT NOT NULL, last INTEGER NOT NULL,
+  PRIMARY KEY(day, series)) WITHOUT ROWID;
+CREATE TABLE tickets(
+  rowid INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  day INTEGER NOT NULL,
+  number TEXT NOT NULL,
+  service TEXT NOT NULL,
+  class TEXT,
+  appointment TEXT,
+  slot_start INTEGER,
+  phone TEXT,
+  state TEXT NOT NULL,
+  issued_ts INTEGER NOT NULL,
+  order_ts INTEGER NOT NULL,
+  target_counter TEXT,
+  counter TEXT,
+  called_ts INTEGER,
+  started_ts INTEGER,
+  finished_ts INTEGER,
+  recalls INTEGER NOT NULL DEFAULT 0,
+  transfers INTEGER NOT NULL DEFAULT 0,
+  rated INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX tickets_active ON tickets(state) WHERE state IN ('waiting', 'called', 'serving');
+CREATE INDEX tickets_day ON tickets(day);
+CREATE INDEX tickets_called ON tickets(called_ts) WHERE called_ts IS NOT NULL;
+CREATE INDEX tickets_finished ON tickets(service, finished_ts) WHERE state = 'completed';
+CREATE TABLE counters(
+  id TEXT PRIMARY KEY, state TEXT NOT NULL, current_rowid INTEGER, last_finished TEXT) WITHOUT ROWID;
+CREATE TABLE devices(
+  id TEXT PRIMARY KEY, online INTEGER NOT NULL, version TEXT, last_seen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE requests(
+  device TEXT NOT NULL, correlation BLOB NOT NULL, op TEXT NOT NULL, reply TEXT NOT NULL,
+  ts INTEGER NOT NULL, PRIMARY KEY(device, correlation)) WITHOUT ROWID;
+CREATE INDEX requests_ts ON requests(ts);
+CREATE TABLE ratings(
+  id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, counter TEXT NOT NULL, ticket TEXT,
+  score INTEGER NOT NULL, device TEXT NOT NULL);
+CREATE TABLE help_requests(
+  id TEXT PRIMARY KEY, ts INTEGER NOT NULL, device TEXT NOT NULL, counter TEXT, need TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'open') WITHOUT ROWID;
+CREATE TABLE appointments(
+  code TEXT PRIMARY KEY, service TEXT NOT NULL, slot_start INTEGER NOT NULL, slot_end INTEGER NOT NULL,
+  state TEXT NOT NULL, ticket TEXT) WITHOUT ROWID;
+)sql"};
+
+constexpr std::string_view kTicketColumns =
+    "rowid, id, day, number, service, class, appointment, slot_start, phone, state, issued_ts, order_ts, "
+    "target_counter, counter, called_ts, started_ts, finished_ts, recalls, transfers, rated";
+
+std::string ticket_select(std::string_view where) {
+  return "SELECT " + std::string(kTicketColumns) + " FROM tickets " + std::string(where);
+}
+
+}  // namespace
+
+std::string_view to_string(TicketState state) { return kTicketStates[static_cast<std::size_t>(state)]; }
+
+std::optional<TicketState> ticket_state_from_string(std::string_view text) {
+  for (std::size_t i = 0; i < kTicketStates.size(); ++i) {
+    if (kTicketStates[i] == text) return static_cast<TicketState>(i);
+  }
+  return std::nullopt;
+}
+
+struct EdgeStore::Statements {
+  Statement begin, commit, rollback, savepoint, release, rollback_to;
+  Statement insert_event, read_events;
+  Statement get_meta, set_meta;
+  Statement next_number, last_number;
+  Statement insert_ticket, update_ticket, ticket_by_rowid, ticket_by_id, active_tickets, tickets_of_day;
+  Statement recent_calls, recent_durations;
+  Statement counters, save_counter, devices, save_device;
+  Statement find_reply, save_reply, prune_replies;
+  Statement insert_rating, insert_help, appointment, save_appointment;
+};
+
+EdgeStore::EdgeStore(Database db, std::string hall) : db_(std::move(db)), hall_(std::move(hall)) {}
+EdgeStore::~EdgeStore() {
+  if (db_.in_transaction()) rollback();
+  st_.reset();
+}
+
+Expected<std::unique_ptr<EdgeStore>> EdgeStore::open(const std::string& path, std::string hall) {
+  auto db = Database::open(path);
+  if (!db) return std::unexpected(db.error());
+  std::unique_ptr<EdgeStore> store(new EdgeStore(std::move(*db), std::move(hall)));
+  for (std::string_view pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
+                                  "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=4000"}) {
+    if (auto ok = store->db_.exec(pragma); !ok) return protocol::error(path + ": " + ok.error().message);
+  }
+  if (auto ok = store->migrate(); !ok) return protocol::error(path + ": " + ok.error().message);
+  if (auto ok = store->prepare_statements(); !ok) return std::unexpected(ok.error());
+  auto stored_hall = store->get_meta("hall");
+  if (!stored_hall) return std::unexpected(stored_hall.error());
+  if (!*stored_hall) {
+    if (auto ok = store->begin(); !ok) return std::unexpected(ok.error());
+    if (auto ok = store->set_meta("hall", store->hall_); !ok) return std::unexpected(ok.error());
+    if (auto ok = store->commit(); !ok) return std::unexpected(ok.error());
+  } else if (**stored_hall != store->hall_) {
+    return protocol::error(path + " belongs to hall \"" + **stored_hall + "\", not \"" + store->hall_ + "\"");
+  }
+  if (auto ok = store->load_chain_head(); !ok) return std::unexpected(ok.error());
+  return store;
+}
+
+int EdgeStore::schema_version() const {
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db_.handle(), "PRAGMA user_version", -1, &s, nullptr);
+  int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+  sqlite3_finalize(s);
+  return version;
+}
+
+Expected<void> EdgeStore::migrate() {
+  int version = schema_version();
+  if (version < 0) return protocol::error("cannot read schema version");
+  if (version > static_cast<int>(kMigrations.size()))
+    return protocol::error("database schema version " + std::to_string(version) +
+                           " is newer than this yiban-edge understands (" + std::to_string(kMigrations.size()) + ")");
+  for (auto step = static_cast<std::size_t>(version); step < kMigrations.size(); ++step) {
+    if (auto ok = db_.exec("BEGIN IMMEDIATE"); !ok) return ok;
+    auto ok = db_.exec(kMigrations[step]);
+    if (ok) ok = db_.exec("PRAGMA user_version=" + std::to_string(step + 1));
+    if (!ok) {
+      (void)db_.exec("ROLLBACK");
+      return protocol::error("migration to schema " + std::to_string(step + 1) + " failed: " + ok.error().message);
+    }
+    if (auto committed = db_.exec("COMMIT"); !committed) return committed;
+  }
+  return {};
+}
+
+Expected<void> EdgeStore::prepare_statements() {
+  st_ = std::make_unique<Statements>();
+  struct Item {
+    Statement* target;
+    std::string sql;
+  };
+  std::vector<Item> items{
+      {&st_->begin, "BEGIN IMMEDIATE"},
+      {&st_->commit, "COMMIT"},
+      {&st_->rollback, "ROLLBACK"},
+      {&st_->savepoint, "SAVEPOINT request"},
+      {&st_->release, "RELEASE request"},
+      {&st_->rollback_to, "ROLLBACK TO request"},
+      {&st_->insert_event, "INSERT INTO events(seq, ts, type, text, chain) VALUES(?1, ?2, ?3, ?4, ?5)"},
+      {&st_->read_events, "SELECT seq, text, chain FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"},
+      {&st_->get_meta, "SELECT value FROM meta WHERE key = ?1"},
+      {&st_->set_meta, "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2"},
+      {&st_->next_number,
+       "INSERT INTO day_numbers(day, series, last) VALUES(?1, ?2, 1) "
+       "ON CONFLICT(day, series) DO UPDATE SET last = last + 1 RETURNING last"},
+      {&st_->last_number, "SELECT last FROM day_numbers WHERE day = ?1 AND series = ?2"},
+      {&st_->insert_ticket,
+       "INSERT INTO tickets(id, day, number, service, class, appointment, slot_start, phone, state, issued_ts, "
+       "order_ts, target_counter, counter, called_ts, started_ts, finished_ts, recalls, transfers, rated) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"},
+      {&st_->update_ticket,
+       "UPDATE tickets SET service = ?2, state = ?3, order_ts = ?4, target_counter = ?5, counter = ?6, "
+       "called_ts = ?7, started_ts = ?8, finished_ts = ?9, recalls = ?10, transfers = ?11, rated = ?12 "
+       "WHERE rowid = ?1"},
+      {&st_->ticket_by_rowid, ticket_select("WHERE rowid = ?1")},
+      {&st_->ticket_by_id, ticket_select("WHERE id = ?1")},
+      {&st_->active_tickets, ticket_select("WHERE state IN ('waiting', 'called', 'serving') ORDER BY rowid")},
+      {&st_->tickets_of_day, ticket_select("WHERE day = ?1 ORDER BY rowid")},
+      {&st_->recent_calls,
+       "SELECT number, counter, called_ts FROM tickets WHERE called_ts IS NOT NULL "
+       "ORDER BY called_ts DESC, rowid DESC LIMIT ?1"},
+      {&st_->recent_durations,
+       "SELECT finished_ts - COALESCE(started_ts, called_ts) FROM tickets "
+       "WHERE service = ?1 AND state = 'completed' ORDER BY finished_ts DESC LIMIT ?2"},
+      {&st_->counters, "SELECT id, state, current_rowid, last_finished FROM counters"},
+      {&st_->save_counter,
+       "INSERT INTO counters(id, state, current_rowid, last_finished) VALUES(?1, ?2, ?3, ?4) "
+       "ON CONFLICT(id) DO UPDATE SET state = ?2, current_rowid = ?3, last_finished = ?4"},
+      {&st_->devices, "SELECT id, online, version, last_seen FROM devices"},
+      {&st_->save_device,
+       "INSERT INTO devices(id, online, version, last_seen) VALUES(?1, ?2, ?3, ?4) "
+       "ON CONFLICT(id) DO UPDATE SET online = ?2, version = ?3, last_seen = ?4"},
+      {&st_->find_reply, "SELECT reply FROM requests WHERE device = ?1 AND correlation = ?2"},
+      {&st_->save_reply, "INSERT OR REPLACE INTO requests(device, correlation, op, reply, ts) VALUES(?1, ?2, ?3, ?4, ?5)"},
+      {&st_->prune_replies, "DELETE FROM requests WHERE ts < ?1"},
+      {&st_->insert_rating, "INSERT INTO ratings(ts, counter, ticket, score, device) VALUES(?1, ?2, ?3, ?4, ?5)"},
+      {&st_->insert_help, "INSERT INTO help_requests(id, ts, device, counter, need) VALUES(?1, ?2, ?3, ?4, ?5)"},
+      {&st_->appointment, "SELECT code, service, slot_start, slot_end, state, ticket FROM appointments WHERE code = ?1"},
+      {&st_->save_appointment,
+       "INSERT OR REPLACE INTO appointments(code, service, slot_start, slot_end, state, ticket) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+  };
+  for (auto& item : items) {
+    auto s = db_.prepare(item.sql);
+    if (!s) return std::unexpected(s.error());
+    *item.target = std::move(*s);
+  }
+  return {};
+}
+
+Expected<void> EdgeStore::load_chain_head() {
+  auto s = db_.prepare("SELECT seq, chain FROM events ORDER BY seq DESC LIMIT 1");
+  if (!s) return std::unexpected(s.error());
+  auto row = s->step();
+  if (!row) return std::unexpected(row.error());
+  last_seq_ = 0;
+  last_chain_ = protocol::kChainZero;
+  if (*row) {
+    last_seq_ = s->column_int(0);
+    std::string blob = s->column_blob(1);
+    if (blob.size() != last_chain_.size())
+      return protocol::error("event " + std::to_string(last_seq_) + " has a malformed chain value");
+    std::copy(blob.begin(), blob.end(), last_chain_.begin());
+  }
+  return {};
+}
+
+Expected<void> EdgeStore::begin() { return st_->begin.run(); }
+
+Expected<void> EdgeStore::commit() {
+  auto ok = st_->commit.run();
+  if (!ok) {
+    rollback();
+    return ok;
+  }
+  return {};
+}
+
+void EdgeStore::rollback() {
+  if (db_.in_transaction()) (void)st_->rollback.run();
+  (void)load_chain_head();
+}
+
+Expected<void> EdgeStore::savepoint() { return st_->savepoint.run(); }
+Expected<void> EdgeStore::release() { return st_->release.run(); }
+
+void EdgeStore::rollback_to_savepoint() {
+  (void)st_->rollback_to.run();
+  (void)st_->release.run();
+  (void)load_chain_head();
+}
+
+Expected<std::int64_t> EdgeStore::append_event(std::int64_t ts, std::string_view type, std::string_view data_json) {
+  std::int64_t seq = last_seq_ + 1;
+  std::string text = protocol::encode_event(hall_, seq, ts, type, data_json);
+  protocol::ChainHash chain = protocol::chain_next(last_chain_, text);
+  auto& s = st_->insert_event;
+  s.bind(1, seq).bind(2, ts).bind(3, type).bind(4, text);
+  s.bind_blob(5, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()));
+  if (auto ok = s.run(); !ok) return std::unexpected(ok.error());
+  last_seq_ = seq;
+  last_chain_ = chain;
+  return seq;
+}
+
+Expected<std::vector<StoredEvent>> EdgeStore::read_events(std::int64_t after_seq, int limit) {
+  auto& s = st_->read_events;
+  s.bind(1, after_seq).bind(2, limit);
+  std::vector<StoredEvent> out;
+  while (true) {
+    auto row = s.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    StoredEvent e;
+    e.seq = s.column_int(0);
+    e.text = s.column_text(1);
+    std::string blob = s.column_blob(2);
+    if (blob.size() == e.chain.size()) std::copy(blob.begin(), blob.end(), e.chain.begin());
+    out.push_back(std::move(e));
+  }
+  s.reset();
+  return out;
+}
+
+Expected<std::optional<std::string>> EdgeStore::get_meta(std::string_view key) {
+  auto& s = st_->get_meta;
+  s.bind(1, key);
+  auto row = s.step();
+  if (!row) return std::unexpected(row.error());
+  std::optional<std::string> out;
+  if (*row) out = s.column_text(0);
+  s.reset();
+  return out;
+}
+
+Expected<void> EdgeStore::set_meta(std::string_view key, std::string_view value) {
+  return st_->set_meta.bind(1, key).bind(2, value).run();
+}
+
+Expected<int> EdgeStore::next_number(int day, std::string_view series) {
+  auto& s = st_->next_number;
+  s.bind(1, day).bind(2, series);
+  auto row = s.step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return protocol::error("day_numbers: no row returned");
+  int value = static_cast<int>(s.column_int(0));
+  s.reset();
+  return value;
+}
+
+Expected<int> EdgeStore::last_number(int day, std::string_view series) {
+  auto& s = st_->last_number;
+  s.bind(1, day).bind(2, series);
+  auto row = s.step();
+  if (!row) return std::unexpected(row.error());
+  int value = *row ? static_cast<int>(s.column_int(0)) : 0;
+  s.reset();
+  return value;
+}
+
+Expected<std::int64_t> EdgeStore::insert_ticket(const TicketRow& t) {
+  auto& s = st_->insert_ticket;
+  s.bind(1, t.id).bind(2, t.day).bind(3, t.number).bind(4, t.service).bind(5, t.priority_class);
+  s.bind(6, t.appointment).bind(7, t.slot_start).bind(8, t.phone).bind(9, to_string(t.state));
+  s.bind(10, t.issued_ts).bind(11, t.order_ts).bind(12, t.target_counter).bind(13, t.counter);
+  s.bind(14, t.called_ts).bind(15, t.started_ts).bind(16, t.finished_ts).bind(17, t.recalls);
+  s.bind(18, t.transfers).bind(19, t.rated ? 1 : 0);
+  if (auto ok = s.run(); !ok) return std::unexpected(ok.error());
+  return db_.last_insert_rowid();
+}
+
+Expected<void> EdgeStore::update_ticket(const TicketRow& t) {
+  auto& s = st_->update_ticket;
+  s.bind(1, t.rowid).bind(2, t.service).bind(3, to_string(t.state)).bind(4, t.order_ts);
+  s.bind(5, t.target_counter).bind(6, t.counter).bind(7, t.called_ts).bind(8, t.started_ts);
+  s.bind(9, t.finished_ts).bind(10, t.recalls).bind(11, t.transfers).bind(12, t.rated ? 1 : 0);
+  if (auto ok = s.run(); !ok) return ok;
+  if (db_.changes() != 1) return protocol::error("ticket " + t.id + " does not exist");
+  return {};
+}
+
+Expected<TicketRow> EdgeStore::read_ticket(Statement& s) {
+  TicketRow t;
+  t.rowid = s.column_int(0);
+  t.id = s.column_text(1);
+  t.day = static_cast<int>(s.column_int(2));
+  t.number = s.column_text(3);
+  t.service = s.column_text(4);
+  t.priority_class = s.column_optional_text(5);
+  t.appointment = s.column_optional_text(6);
+  t.slot_start = s.column_optional_int(7);
+  t.phone = s.column_optional_text(8);
+  auto state = ticket_state_from_string(s.column_text(9));
+  if (!state) return protocol::error("ticket " + t.id + " has an unknown state");
+  t.state = *state;
+  t.issued_ts = s.column_int(10);
+  t.order_ts = s.column_int(11);
+  t.target_counter = s.column_optional_text(12);
+  t.counter = s.column_optional_text(13);
+  t.called_ts = s.column_optional_int(14);
+  t.started_ts = s.column_optional_int(15);
+  t.finished_ts = s.column_optional_int(16);
+  t.recalls = static_cast<int>(s.column_int(17));
+  t.transfers = static_cast<int>(s.column_int(18));
+  t.rated = s.column_int(19) != 0;
+  return t;
+}
+
+namespace {
+template <class ReadRow>
+auto collect(Statement& s, ReadRow read) -> Expected<std::vector<typename decltype(read(s))::value_type>> {
+  std::vector<typename decltype(read(s))::value_type> out;
+  while (true) {
+    auto row = s.step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    auto value = read(s);
+    if (!value) {
+      s.reset();
+      return std::unexpected(value.error());
+    }
+    out.push_back(std::move(*value));
+  }
+  s.reset();
+  return out;
+}
+}  // namespace
+
+Expected<std::optional<TicketRow>> EdgeStore::ticket_by_rowid(std::int64_t rowid) {
+  st_->ticket_by_rowid.bind(1, rowid);
+  auto rows = collect(st_->ticket_by_rowid, [this](Statement& s) { return read_ticket(s); });
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::optional<TicketRow>{};
+  return std::optional<TicketRow>{std::move(rows->front())};
+}
+
+Expected<std::optional<TicketRow>> EdgeStore::ticket_by_id(std::string_view id) {
+  st_->ticket_by_id.bind(1, id);
+  auto rows = collect(st_->ticket_by_id, [this](Statement& s) { return read_ticket(s); });
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::optional<TicketRow>{};
+  return std::optional<TicketRow>{std::move(rows->front())};
+}
+
+Expected<std::vector<TicketRow>> EdgeStore::active_tickets() {
+  return collect(st_->active_tickets, [this](Statement& s) { return read_ticket(s); });
+}
+
+Expected<std::vector<TicketRow>> EdgeStore::tickets_of_day(int day) {
+  st_->tickets_of_day.bind(1, day);
+  return collect(st_->tickets_of_day, [this](Statement& s) { return read_ticket(s); });
+}
+
+Expected<std::vector<CallRow>> EdgeStore::recent_calls(int limit) {
+  st_->recent_calls.bind(1, limit);
+  return collect(st_->recent_calls, [](Statement& s) -> Expected<CallRow> {
+    return CallRow{s.column_text(0), s.column_text(1), s.column_int(2)};
+  });
+}
+
+Expected<std::vector<std::int64_t>> EdgeStore::recent_service_durations(std::string_view service, int limit) {
+  st_->recent_durations.bind(1, service).bind(2, limit);
+  return collect(st_->recent_durations, [](Statement& s) -> Expected<std::int64_t> { return s.column_int(0); });
+}
+
+Expected<std::vector<CounterRow>> EdgeStore::counters() {
+  return collect(st_->counters, [](Statement& s) -> Expected<CounterRow> {
+    return CounterRow{s.column_text(0), s.column_text(1), s.column_optional_int(2), s.column_optional_text(3)};
+  });
+}
+
+Expected<void> EdgeStore::save_counter(const CounterRow& c) {
+  return st_->save_counter.bind(1, c.id).bind(2, c.state).bind(3, c.current_rowid).bind(4, c.last_finished).run();
+}
+
+Expected<std::vector<DeviceRow>> EdgeStore::devices() {
+  return collect(st_->devices, [](Statement& s) -> Expected<DeviceRow> {
+    return DeviceRow{s.column_text(0), s.column_int(1) != 0, s.column_optional_text(2), s.column_int(3)};
+  });
+}
+
+Expected<void> EdgeStore::save_device(const DeviceRow& d) {
+  return st_->save_device.bind(1, d.id).bind(2, d.online ? 1 : 0).bind(3, d.version).bind(4, d.last_seen).run();
+}
+
+Expected<std::optional<std::string>> EdgeStore::find_reply(std::string_view device, std::string_view correlation) {
+  auto& s = st_->find_reply;
+  s.bind(1, device).bind_blob(2, correlation);
+  auto row = s.step();
+  if (!row) return std::unexpected(row.error());
+  std::optional<std::string> out;
+  if (*row) out = s.column_text(0);
+  s.reset();
+  return out;
+}
+
+Expected<void> EdgeStore::save_reply(std::string_view device, std::string_view correlation, std::string_view op,
+                                     std::string_view reply, std::int64_t ts) {
+  return st_->save_reply.bind(1, device).bind_blob(2, correlation).bind(3, op).bind(4, reply).bind(5, ts).run();
+}
+
+Expected<int> EdgeStore::prune_replies(std::int64_t before_ts) {
+  if (auto ok = st_->prune_replies.bind(1, before_ts).run(); !ok) return std::unexpected(ok.error());
+  return db_.changes();
+}
+
+Expected<void> EdgeStore::insert_rating(std::int64_t ts, std::string_view counter,
+                                        const std::optional<std::string>& ticket, int score,
+                                        std::string_view device) {
+  return st_->insert_rating.bind(1, ts).bind(2, counter).bind(3, ticket).bind(4, score).bind(5, device).run();
+}
+
+Expected<void> EdgeStore::insert_help(std::string_view id, std::int64_t ts, std::string_view device,
+                                      const std::optional<std::string>& counter, std::string_view need) {
+  return st_->insert_help.bind(1, id).bind(2, ts).bind(3, device).bind(4, counter).bind(5, need).run();
+}
+
+Expected<std::optional<AppointmentRow>> EdgeStore::appointment(std::string_view code) {
+  st_->appointment.bind(1, code);
+  auto rows = collect(st_->appointment, [](Statement& s) -> Expected<AppointmentRow> {
+    return AppointmentRow{s.column_text(0), s.column_text(1), s.column_int(2),
+                          s.column_int(3), s.column_text(4), s.column_optional_text(5)};
+  });
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::optional<AppointmentRow>{};
+  return std::optional<AppointmentRow>{std::move(rows->front())};
+}
+
+Expected<void> EdgeStore::save_appointment(const AppointmentRow& a) {
+  auto& s = st_->save_appointment;
+  return s.bind(1, a.code).bind(2, a.service).bind(3, a.slot_start).bind(4, a.slot_end).bind(5, a.state)
+      .bind(6, a.ticket).run();
+}
+
+Expected<bool> EdgeStore::integrity_ok() {
+  auto s = db_.prepare("PRAGMA integrity_check");
+  if (!s) return std::unexpected(s.error());
+  auto row = s->step();
+  if (!row) return std::unexpected(row.error());
+  return *row && s->column_text(0) == "ok";
+}
+
+void EdgeStore::checkpoint() { (void)db_.exec("PRAGMA wal_checkpoint(PASSIVE)"); }
+
+}  // namespace yiban::edge::store

@@ -1,0 +1,65 @@
+#pragma once
+// The hall config (ARCHITECTURE §10): one JSON file describing a hall.
+// parse_hall_config() validates everything; an error names the offending field
+// with a JSON path such as "counters[1].services[0]".
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yiban/protocol/error.h"
+
+namespace yiban::protocol {
+
+enum class DeviceKind { kKiosk, kCounter, kRating, kDisplay, kPeopleCounter, kEnvironment, kStaff };
+
+std::string_view to_string(DeviceKind kind);
+std::optional<DeviceKind> device_kind_from_string(std::string_view text);
+
+struct ServiceConfig {
+  std::string code;  // [A-Z]{1,2}, ticket number prefix
+  std::string name;  // shown to citizens (Chinese)
+  std::optional<int> max_wait_min;  // alert threshold, minutes (> 0)
+  int avg_service_s = 300;  // estimate used before real service times exist ("avg_service_min" in JSON)
+  bool enabled = true;  // a disabled service issues no tickets (service_closed)
+};
+
+struct CounterConfig {
+  std::string id;  // [A-Za-z0-9-]{1,16}, e.g. "7"
+  std::string name;  // e.g. "7号窗口"
+  std::vector<std::string> services;  // main services, at least one
+  std::vector<std::string> backup;  // served only when no main service has anyone waiting
+};
+
+struct DeviceConfig {
+  std::string id;
+  DeviceKind kind = DeviceKind::kKiosk;
+  std::optional<std::string> counter;  // required for counter and rating devices
+};
+
+struct HallConfig {
+  std::string hall;
+  std::string name;
+  std::string region;
+  std::string timezone = "Asia/Shanghai";
+  int capacity = 0;
+  std::vector<std::string> priority_classes;
+  int recall_limit = 2;
+  std::vector<ServiceConfig> services;
+  std::vector<CounterConfig> counters;
+  std::vector<DeviceConfig> devices;
+
+  const ServiceConfig* find_service(std::string_view code) const;
+  const CounterConfig* find_counter(std::string_view id) const;
+  const DeviceConfig* find_device(std::string_view id) const;
+  bool has_priority_class(std::string_view name) const;
+};
+
+inline constexpr std::size_t kMaxHallConfigBytes = 1024 * 1024;
+
+Expected<HallConfig> parse_hall_config(std::string_view json_text);
+Expected<HallConfig> load_hall_config(const std::filesystem::path& path);
+
+}  // namespace yiban::protocol
