@@ -172,7 +172,12 @@ Expected<DeviceStatus> decode_device_status(std::string_view payload) {
   if (!state || (*state != "online" && *state != "offline"))
     return error("status.state: must be \"online\" or \"offline\"");
   DeviceStatus out{*state, opt_string(j, "kind"), opt_string(j, "version")};
-  if (out.kind && out.kind->size() > 32) out.kind->resize(32);
+  if (out.kind && out.kind->size() > 32) {
+    // Cut on a character boundary so the kind stays valid UTF-8.
+    std::size_t cut = 32;
+    while (cut > 0 && (static_cast<unsigned char>((*out.kind)[cut]) & 0xC0) == 0x80) --cut;
+    out.kind->resize(cut);
+  }
   if (out.version && out.version->size() > 32) out.version.reset();
   return out;
 }

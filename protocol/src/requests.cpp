@@ -36,8 +36,13 @@ Result<void> only_fields(const json& obj, std::initializer_list<std::string_view
     bool known = false;
     for (auto a : allowed) known = known || key == a;
     if (!known) {
-      std::string shown = key.size() > 40 ? key.substr(0, 40) + "…" : key;
-      if (!is_valid_utf8(shown)) shown = key.substr(0, 16);
+      // Keys are valid UTF-8 (the payload was checked): cut on a character boundary.
+      std::string shown = key;
+      if (shown.size() > 40) {
+        std::size_t cut = 40;
+        while (cut > 0 && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) --cut;
+        shown = key.substr(0, cut) + "…";
+      }
       return fail(ErrorCode::kBadRequest, "unknown field \"" + shown + "\"");
     }
   }
@@ -148,8 +153,13 @@ Result<RequestBody> decode_help(const json& j) {
   auto chars = utf8_length(*need);
   if (chars == 0 || chars > kMaxNeedChars)
     return fail(ErrorCode::kBadRequest, "need: must be 1-200 characters");
-  for (unsigned char c : *need) {
-    if (c < 0x20) return fail(ErrorCode::kBadRequest, "need: control characters are not allowed");
+  // C0 controls, DEL and C1 controls (U+0080..U+009F, encoded C2 80..C2 9F).
+  for (std::size_t i = 0; i < need->size(); ++i) {
+    auto c = static_cast<unsigned char>((*need)[i]);
+    bool c1 = c == 0xC2 && i + 1 < need->size() &&
+              static_cast<unsigned char>((*need)[i + 1]) < 0xA0;
+    if (c < 0x20 || c == 0x7F || c1)
+      return fail(ErrorCode::kBadRequest, "need: control characters are not allowed");
   }
   return HelpRequest{*need};
 }

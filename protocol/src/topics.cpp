@@ -54,7 +54,10 @@ std::optional<DeviceTopic> parse_device_topic(std::string_view hall, std::string
     out.kind = DeviceTopicKind::kCommand;
   } else if (rest.starts_with("req/")) {
     std::string_view op = rest.substr(4);
-    if (op.empty() || op.size() > 64 || op.find('/') != std::string_view::npos) return std::nullopt;
+    // A topic name never holds wildcards; an op with one is not a request.
+    if (op.empty() || op.size() > 64 || op.find_first_of("/+#") != std::string_view::npos) {
+      return std::nullopt;
+    }
     out.kind = DeviceTopicKind::kRequest;
     out.op = std::string(op);
   } else {

@@ -1,8 +1,8 @@
-#include <csignal>
-#include <fstream>
+#include <mqtt/async_client.h>
 
 #include <catch2/catch.hpp>
-#include <mqtt/async_client.h>
+#include <csignal>
+#include <fstream>
 
 #include "support/mosquitto_broker.h"
 #include "support/test_support.h"
@@ -92,8 +92,9 @@ TEST_CASE("MosquittoBroker carries MQTT 5 messages and survives a restart",
   TempDir dir;
   MosquittoBroker broker(dir.path());
   REQUIRE(broker.port() > 0);
-  REQUIRE(read_file(dir / "mosquitto.conf").find("listener " + std::to_string(broker.port()) +
-                                                 " 127.0.0.1\n") != std::string::npos);
+  REQUIRE(read_file(dir / "mosquitto.conf")
+              .find("listener " + std::to_string(broker.port()) + " 127.0.0.1\n") !=
+          std::string::npos);
 
   auto options = v5_options();
   mqtt::async_client subscriber(broker.uri(), "support-sub", mqtt::create_options(MQTTVERSION_5));

@@ -1,21 +1,22 @@
 #include "support/test_support.h"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <csignal>
-#include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
-#include <fstream>
 #include <netinet/in.h>
-#include <sstream>
-#include <stdexcept>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
 
 namespace yiban::test {
 
@@ -165,7 +166,9 @@ ChildProcess::ChildProcess(const std::string& program, const std::vector<std::st
   pid_ = pid;
 }
 
-ChildProcess::~ChildProcess() { kill_now(); }
+ChildProcess::~ChildProcess() {
+  kill_now();
+}
 
 bool ChildProcess::running() {
   if (pid_ <= 0 || reaped_) return false;

@@ -43,7 +43,12 @@ int free_tcp_port();
 
 // A child process started with fork/exec. The destructor kills it (SIGKILL)
 // and reaps it if it is still running, so a failing test leaves nothing behind.
-// stdout and stderr go to log_file (appended).
+// stdout and stderr go to log_file (appended); stdin is /dev/null; no other
+// descriptor is inherited. The child gets SIGKILL when the thread that
+// created it ends (PR_SET_PDEATHSIG), so a killed test runner leaves no
+// children: create ChildProcess objects on a thread that outlives them.
+// If exec fails the child writes a line to log_file and exits 127.
+// The constructor throws std::runtime_error when fork fails. Not thread-safe.
 class ChildProcess {
  public:
   ChildProcess(const std::string& program, const std::vector<std::string>& args,

@@ -29,8 +29,6 @@ std::string mask_phone(const std::string& phone) {
   return std::string(phone.size() - 2, '*') + phone.substr(phone.size() - 2);
 }
 
-constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
-
 }  // namespace
 
 void Changes::merge(Changes&& other) {
@@ -356,6 +354,8 @@ std::optional<QueueEngine::Pick> QueueEngine::pick_for(CounterSlot& slot, std::i
 }
 
 void QueueEngine::record_call(const TicketRow& row, std::int64_t now) {
+  // A recall moves the ticket back to the top instead of listing it twice.
+  std::erase_if(calls_, [&](const protocol::CallEntry& c) { return c.number == row.number && c.counter == *row.counter; });
   calls_.push_front({row.number, *row.counter, now});
   while (calls_.size() > static_cast<std::size_t>(kRecentCalls)) calls_.pop_back();
   changes_.calls = true;
