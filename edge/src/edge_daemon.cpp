@@ -6,6 +6,7 @@
 #include "gateway/mqtt_bus.h"
 #include "gateway/request_handler.h"
 #include "queue/queue_engine.h"
+#include "store/checkpointer.h"
 #include "store/edge_store.h"
 #include "yiban/protocol/hall_config.h"
 #include "yiban/protocol/payloads.h"
@@ -33,6 +34,7 @@ struct EdgeDaemon::Impl {
   std::unique_ptr<gateway::RequestHandler> handler;
   std::unique_ptr<gateway::BoardPublisher> boards;
   std::int64_t next_prune_ms = 0;
+  std::unique_ptr<store::Checkpointer> checkpointer;
   std::uint64_t ignored_messages = 0;
 
   Impl(EdgeOptions o, std::shared_ptr<const Clock> c, protocol::HallConfig h)
@@ -61,6 +63,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   auto store = store::EdgeStore::open(impl->options.db.string(), impl->config.hall);
   if (!store) return std::unexpected(store.error());
   impl->store = std::move(*store);
+  impl->checkpointer = std::make_unique<store::Checkpointer>(impl->options.db.string());
   impl->engine = std::make_unique<queue::QueueEngine>(impl->config, std::move(*zone), *impl->store);
   if (auto ok = impl->engine->load(); !ok) return protocol::error("loading the queue: " + ok.error().message);
 
@@ -103,6 +106,7 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
        items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch)) {
     d.process(std::move(items));
   }
+  d.checkpointer->stop();
   d.store->checkpoint();
   spdlog::info("stopped cleanly at event {}", d.store->last_seq());
   return 0;
@@ -169,6 +173,8 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
               {protocol::ErrorCode::kInternal, "the hall could not record this request; try again"});
       }
       changes = queue::Changes{};
+    } else {
+      checkpointer->notify();
     }
   }
   for (const auto& p : replies) bus->publish(p.reply.topic, p.reply.payload, p.reply.qos, false, p.reply.correlation);

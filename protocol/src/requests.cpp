@@ -183,9 +183,11 @@ std::optional<Op> op_from_string(std::string_view text) {
 Result<Request> decode_request(std::string_view op_text, std::string_view payload) {
   auto op = op_from_string(op_text);
   if (!op) {
-    std::string shown(op_text.substr(0, 64));
+    std::string_view shown = op_text.substr(0, 64);
     if (!is_valid_utf8(shown)) shown = "?";
-    return fail(ErrorCode::kUnknownOp, "unknown op \"" + shown + "\"");
+    std::string message = "unknown op \"";
+    message.append(shown).append("\"");
+    return fail(ErrorCode::kUnknownOp, std::move(message));
   }
   if (payload.size() > kMaxPayloadBytes) return fail(ErrorCode::kBadJson, "payload larger than 16 KiB");
   if (!is_valid_utf8(payload)) return fail(ErrorCode::kBadJson, "payload is not valid UTF-8");

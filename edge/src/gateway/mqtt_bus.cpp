@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "gateway/socket_tuning.h"
+
 namespace yiban::edge::gateway {
 
 class MqttBus::ConnectListener final : public mqtt::iaction_listener {
@@ -38,7 +40,9 @@ MqttBus::MqttBus(MqttOptions options, Inbox& inbox) : options_(std::move(options
   }
 
   client_->set_connected_handler([this](const std::string&) {
-    spdlog::info("mqtt: connected to {} as {}", options_.uri, options_.client_id);
+    int tuned = set_nodelay_towards(options_.uri);
+    spdlog::info("mqtt: connected to {} as {} (TCP_NODELAY on {} socket{})", options_.uri, options_.client_id, tuned,
+                 tuned == 1 ? "" : "s");
     inbox_.push(BusEvent::kConnected);
   });
   client_->set_connection_lost_handler([this](const std::string& cause) {

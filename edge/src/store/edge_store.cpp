@@ -46,7 +46,6 @@ CREATE TABLE tickets(
   transfers INTEGER NOT NULL DEFAULT 0,
   rated INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX tickets_active ON tickets(state) WHERE state IN ('waiting', 'called', 'serving');
-CREATE INDEX tickets_day ON tickets(day);
 CREATE INDEX tickets_called ON tickets(called_ts) WHERE called_ts IS NOT NULL;
 CREATE INDEX tickets_finished ON tickets(service, finished_ts) WHERE state = 'completed';
 CREATE TABLE counters(
@@ -110,7 +109,7 @@ Expected<std::unique_ptr<EdgeStore>> EdgeStore::open(const std::string& path, st
   if (!db) return std::unexpected(db.error());
   std::unique_ptr<EdgeStore> store(new EdgeStore(std::move(*db), std::move(hall)));
   for (std::string_view pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000",
-                                  "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=4000"}) {
+                                  "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=10000"}) {
     if (auto ok = store->db_.exec(pragma); !ok) return protocol::error(path + ": " + ok.error().message);
   }
   if (auto ok = store->migrate(); !ok) return protocol::error(path + ": " + ok.error().message);
@@ -187,7 +186,8 @@ Expected<void> EdgeStore::prepare_statements() {
       {&st_->ticket_by_rowid, ticket_select("WHERE rowid = ?1")},
       {&st_->ticket_by_id, ticket_select("WHERE id = ?1")},
       {&st_->active_tickets, ticket_select("WHERE state IN ('waiting', 'called', 'serving') ORDER BY rowid")},
-      {&st_->tickets_of_day, ticket_select("WHERE day = ?1 ORDER BY rowid")},
+      // Ticket ids start with {hall}:{day}: the unique index on id serves this range.
+      {&st_->tickets_of_day, ticket_select("WHERE id >= ?1 AND id < ?2 ORDER BY rowid")},
       {&st_->recent_calls,
        "SELECT number, counter, called_ts FROM tickets WHERE called_ts IS NOT NULL "
        "ORDER BY called_ts DESC, rowid DESC LIMIT ?1"},
@@ -419,7 +419,9 @@ Expected<std::vector<TicketRow>> EdgeStore::active_tickets() {
 }
 
 Expected<std::vector<TicketRow>> EdgeStore::tickets_of_day(int day) {
-  st_->tickets_of_day.bind(1, day);
+  std::string prefix = hall_ + ":" + std::to_string(day) + ":";
+  std::string after = hall_ + ":" + std::to_string(day) + ";";  // ';' follows ':' in ASCII
+  st_->tickets_of_day.bind(1, prefix).bind(2, after);
   return collect(st_->tickets_of_day, [this](Statement& s) { return read_ticket(s); });
 }
 

@@ -150,7 +150,8 @@ class EdgeStore {
 
   // PRAGMA integrity_check == "ok".
   Expected<bool> integrity_ok();
-  // Checkpoint the WAL (call when idle).
+  // Checkpoint the WAL now. The daemon leaves routine checkpoints to its
+  // Checkpointer thread; SQLite's own (every 10,000 pages) is a backstop.
   void checkpoint();
 
  private:
