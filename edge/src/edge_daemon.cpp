@@ -148,11 +148,8 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       handle_status(*topic, message, now, in_txn);
     } else if (topic->kind == protocol::DeviceTopicKind::kRequest) {
       if (!ensure_transaction(in_txn)) {
-        gateway::Outgoing reply{topics.device_response(topic->device),
-                                protocol::encode_failure({protocol::ErrorCode::kInternal, "store unavailable"}), 1,
-                                false, message.correlation};
-        if (message.response_topic) reply.topic = *message.response_topic;
-        replies.push_back({std::move(reply), false});
+        replies.push_back(
+            {handler->refusal(*topic, message, {protocol::ErrorCode::kInternal, "store unavailable"}), false});
         continue;
       }
       auto handled = handler->handle(*topic, message, now);

@@ -3,51 +3,15 @@
 // unit tests. Inbound traffic is handed to the hall's engine thread through an
 // Inbox; publish() is called only from that thread.
 
-#include <chrono>
-#include <condition_variable>
-#include <cstddef>
-#include <deque>
-#include <mutex>
+#include <cstdint>
 #include <optional>
 #include <string>
-#include <variant>
+#include <utility>
 #include <vector>
 
+#include "gateway/inbox.h"
+
 namespace yiban::edge::gateway {
-
-struct InboundMessage {
-  std::string topic;
-  std::string payload;
-  std::optional<std::string> response_topic;
-  std::optional<std::string> correlation;  // MQTT 5 Correlation Data, binary
-  bool retained = false;
-};
-
-enum class BusEvent { kConnected, kConnectionLost };
-
-using InboxItem = std::variant<InboundMessage, BusEvent>;
-
-// A bounded multi-producer queue drained by one consumer. push() blocks while
-// the inbox is full, which holds the broker back instead of growing memory.
-class Inbox {
- public:
-  explicit Inbox(std::size_t capacity = 20000) : capacity_(capacity) {}
-
-  void push(InboxItem item);
-  // Waits up to timeout for at least one item, then takes up to max items.
-  std::vector<InboxItem> pop_batch(std::chrono::milliseconds timeout, std::size_t max);
-  // Wakes a waiting pop_batch.
-  void wake();
-  std::size_t size() const;
-
- private:
-  const std::size_t capacity_;
-  mutable std::mutex mutex_;
-  std::condition_variable not_empty_;  // guarded by mutex_
-  std::condition_variable not_full_;  // guarded by mutex_
-  std::deque<InboxItem> items_;  // guarded by mutex_
-  bool woken_ = false;  // guarded by mutex_
-};
 
 class DeviceBus {
  public:

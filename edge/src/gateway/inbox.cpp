@@ -1,4 +1,4 @@
-#include "gateway/device_bus.h"
+#include "gateway/inbox.h"
 
 namespace yiban::edge::gateway {
 

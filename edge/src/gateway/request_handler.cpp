@@ -56,6 +56,13 @@ std::string RequestHandler::reply_topic(const protocol::DeviceTopic& topic, cons
   return fallback;
 }
 
+Outgoing RequestHandler::refusal(const protocol::DeviceTopic& topic, const InboundMessage& message,
+                                 const protocol::Failure& failure) const {
+  bool refused_topic = false;
+  return Outgoing{reply_topic(topic, message, refused_topic), protocol::encode_failure(failure), 1, false,
+                  message.correlation};
+}
+
 RequestHandler::Handled RequestHandler::handle(const protocol::DeviceTopic& topic, const InboundMessage& message,
                                                std::int64_t now) {
   Handled out;

@@ -36,6 +36,9 @@ class RequestHandler {
     queue::Changes changes;  // for boards, valid only once committed
   };
   Handled handle(const protocol::DeviceTopic& topic, const InboundMessage& message, std::int64_t now);
+  // A reply refusing the request without looking at it (e.g. the store is down).
+  Outgoing refusal(const protocol::DeviceTopic& topic, const InboundMessage& message,
+                   const protocol::Failure& failure) const;
 
   // Whether a device of this kind may send this op.
   static bool allowed(protocol::DeviceKind kind, protocol::Op op);

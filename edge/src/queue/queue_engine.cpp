@@ -183,11 +183,11 @@ Result<int> QueueEngine::roll_day(std::int64_t now) {
     if (auto ok = append(now, ev::kTicketCancelled, data.dump()); !ok) return std::unexpected(ok.error());
     ++cancelled;
   }
-  // Drop the cancelled entries from memory (everything waiting was from an earlier day).
+  // Everything waiting was from an earlier day: nobody waits now.
   for (auto& [code, s] : services_) {
-    for (auto* set : {&s.priority, &s.appointments, &s.normal}) {
-      std::erase_if(*set, [&](const Entry&) { return true; });
-    }
+    s.priority.clear();
+    s.appointments.clear();
+    s.normal.clear();
   }
   for (auto& [id, c] : counters_) c.targeted.clear();
   if (auto ok = store_.set_meta("business_day", std::to_string(today)); !ok) return internal(ok.error());
