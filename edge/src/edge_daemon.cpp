@@ -46,6 +46,13 @@ struct EdgeDaemon::Impl {
   bool ensure_transaction(bool& in_txn);
   void tick();
   void on_connected(std::int64_t now);
+  // Processes everything already in the inbox, without waiting for more.
+  void drain() {
+    for (auto items = inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch); !items.empty();
+         items = inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch)) {
+      process(std::move(items));
+    }
+  }
 };
 
 EdgeDaemon::EdgeDaemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -95,17 +102,11 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
     d.tick();
   }
   spdlog::info("stopping: answering {} received messages", d.inbox.size());
-  for (auto items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch); !items.empty();
-       items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch)) {
-    d.process(std::move(items));
-  }
+  d.drain();
   d.bus->stop(std::chrono::milliseconds(2000));
   // Anything that arrived during the disconnect is applied too: its reply is
   // recorded, so the device's retry gets it after the restart.
-  for (auto items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch); !items.empty();
-       items = d.inbox.pop_batch(std::chrono::milliseconds(0), kMaxBatch)) {
-    d.process(std::move(items));
-  }
+  d.drain();
   d.checkpointer->stop();
   d.store->checkpoint();
   spdlog::info("stopped cleanly at event {}", d.store->last_seq());

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "gateway/socket_tuning.h"
+#include "yiban/protocol/socket_tuning.h"
 
 namespace yiban::test {
 
@@ -39,7 +39,7 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& client
     throw std::runtime_error("test client " + client_id + " cannot connect to " + uri + ": " + e.what());
   }
   if (!client_->is_connected()) throw std::runtime_error("test client " + client_id + " did not connect to " + uri);
-  yiban::edge::gateway::set_nodelay_towards(uri);
+  yiban::protocol::set_nodelay_towards(uri);
 }
 
 MqttTestClient::~MqttTestClient() {

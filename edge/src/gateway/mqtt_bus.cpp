@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "gateway/socket_tuning.h"
+#include "yiban/protocol/socket_tuning.h"
 
 namespace yiban::edge::gateway {
 
@@ -40,7 +40,7 @@ MqttBus::MqttBus(MqttOptions options, Inbox& inbox) : options_(std::move(options
   }
 
   client_->set_connected_handler([this](const std::string&) {
-    int tuned = set_nodelay_towards(options_.uri);
+    int tuned = protocol::set_nodelay_towards(options_.uri);
     spdlog::info("mqtt: connected to {} as {} (TCP_NODELAY on {} socket{})", options_.uri, options_.client_id, tuned,
                  tuned == 1 ? "" : "s");
     inbox_.push(BusEvent::kConnected);

@@ -277,6 +277,13 @@ Result<QueueEngine::CounterSlot*> QueueEngine::counter_slot(std::string_view cou
   return &it->second;
 }
 
+Result<QueueEngine::CounterSlot*> QueueEngine::serving_counter(std::string_view counter) {
+  auto slot = counter_slot(counter);
+  if (slot && !(*slot)->current)
+    return fail(ErrorCode::kNoCurrentTicket, "counter " + (*slot)->config->id + " has no current ticket");
+  return slot;
+}
+
 Result<protocol::CounterView> QueueEngine::set_counter_state(std::string_view counter, CounterState state,
                                                              std::string_view device, std::int64_t now) {
   auto slot = counter_slot(counter);
@@ -398,10 +405,9 @@ Result<TicketView> QueueEngine::call_next(std::string_view counter, std::string_
 }
 
 Result<TicketView> QueueEngine::recall(std::string_view counter, std::string_view device, std::int64_t now) {
-  auto slot = counter_slot(counter);
+  auto slot = serving_counter(counter);
   if (!slot) return std::unexpected(slot.error());
   CounterSlot& c = **slot;
-  if (!c.current) return fail(ErrorCode::kNoCurrentTicket, "counter " + c.config->id + " has no current ticket");
   TicketRow t = *c.current;
   if (t.state != TicketState::kCalled)
     return fail(ErrorCode::kInvalidState, "ticket " + t.number + " is already being served");
@@ -420,10 +426,9 @@ Result<TicketView> QueueEngine::recall(std::string_view counter, std::string_vie
 }
 
 Result<TicketView> QueueEngine::start(std::string_view counter, std::string_view device, std::int64_t now) {
-  auto slot = counter_slot(counter);
+  auto slot = serving_counter(counter);
   if (!slot) return std::unexpected(slot.error());
   CounterSlot& c = **slot;
-  if (!c.current) return fail(ErrorCode::kNoCurrentTicket, "counter " + c.config->id + " has no current ticket");
   TicketRow t = *c.current;
   if (t.state != TicketState::kCalled)
     return fail(ErrorCode::kInvalidState, "ticket " + t.number + " is already being served");
@@ -449,10 +454,9 @@ void QueueEngine::record_duration(const std::string& service, std::int64_t durat
 }
 
 Result<TicketView> QueueEngine::finish(std::string_view counter, std::string_view device, std::int64_t now) {
-  auto slot = counter_slot(counter);
+  auto slot = serving_counter(counter);
   if (!slot) return std::unexpected(slot.error());
   CounterSlot& c = **slot;
-  if (!c.current) return fail(ErrorCode::kNoCurrentTicket, "counter " + c.config->id + " has no current ticket");
   TicketRow t = *c.current;
   t.state = TicketState::kCompleted;
   t.finished_ts = now;
@@ -470,10 +474,9 @@ Result<TicketView> QueueEngine::finish(std::string_view counter, std::string_vie
 }
 
 Result<TicketView> QueueEngine::no_show(std::string_view counter, std::string_view device, std::int64_t now) {
-  auto slot = counter_slot(counter);
+  auto slot = serving_counter(counter);
   if (!slot) return std::unexpected(slot.error());
   CounterSlot& c = **slot;
-  if (!c.current) return fail(ErrorCode::kNoCurrentTicket, "counter " + c.config->id + " has no current ticket");
   TicketRow t = *c.current;
   if (t.state != TicketState::kCalled)
     return fail(ErrorCode::kInvalidState, "ticket " + t.number + " is being served; finish it instead");
@@ -490,10 +493,9 @@ Result<TicketView> QueueEngine::no_show(std::string_view counter, std::string_vi
 
 Result<TicketView> QueueEngine::transfer(std::string_view counter, const protocol::CounterTransfer& request,
                                          std::string_view device, std::int64_t now) {
-  auto slot = counter_slot(counter);
+  auto slot = serving_counter(counter);
   if (!slot) return std::unexpected(slot.error());
   CounterSlot& c = **slot;
-  if (!c.current) return fail(ErrorCode::kNoCurrentTicket, "counter " + c.config->id + " has no current ticket");
   TicketRow t = *c.current;
   json data{{"ticket", t.id}, {"number", t.number}, {"from_service", t.service}, {"counter", c.config->id},
             {"device", device}};

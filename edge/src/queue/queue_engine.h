@@ -139,6 +139,8 @@ class QueueEngine {
   };
 
   Result<CounterSlot*> counter_slot(std::string_view counter);
+  // The counter, which must have a current ticket (no_current_ticket otherwise).
+  Result<CounterSlot*> serving_counter(std::string_view counter);
   Result<void> save_counter(const CounterSlot& slot);
   Result<void> append(std::int64_t now, std::string_view type, const std::string& data_json);
   Result<void> update(const store::TicketRow& row);

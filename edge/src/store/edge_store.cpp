@@ -398,20 +398,19 @@ auto collect(Statement& s, ReadRow read) -> Expected<std::vector<typename declty
 }
 }  // namespace
 
-Expected<std::optional<TicketRow>> EdgeStore::ticket_by_rowid(std::int64_t rowid) {
-  st_->ticket_by_rowid.bind(1, rowid);
-  auto rows = collect(st_->ticket_by_rowid, [this](Statement& s) { return read_ticket(s); });
+Expected<std::optional<TicketRow>> EdgeStore::first_ticket(Statement& s) {
+  auto rows = collect(s, [this](Statement& row) { return read_ticket(row); });
   if (!rows) return std::unexpected(rows.error());
   if (rows->empty()) return std::optional<TicketRow>{};
   return std::optional<TicketRow>{std::move(rows->front())};
 }
 
+Expected<std::optional<TicketRow>> EdgeStore::ticket_by_rowid(std::int64_t rowid) {
+  return first_ticket(st_->ticket_by_rowid.bind(1, rowid));
+}
+
 Expected<std::optional<TicketRow>> EdgeStore::ticket_by_id(std::string_view id) {
-  st_->ticket_by_id.bind(1, id);
-  auto rows = collect(st_->ticket_by_id, [this](Statement& s) { return read_ticket(s); });
-  if (!rows) return std::unexpected(rows.error());
-  if (rows->empty()) return std::optional<TicketRow>{};
-  return std::optional<TicketRow>{std::move(rows->front())};
+  return first_ticket(st_->ticket_by_id.bind(1, id));
 }
 
 Expected<std::vector<TicketRow>> EdgeStore::active_tickets() {

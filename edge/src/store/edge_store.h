@@ -160,6 +160,7 @@ class EdgeStore {
   Expected<void> prepare_statements();
   Expected<void> load_chain_head();
   Expected<TicketRow> read_ticket(Statement& s);
+  Expected<std::optional<TicketRow>> first_ticket(Statement& s);
 
   Database db_;
   std::string hall_;
