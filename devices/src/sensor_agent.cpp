@@ -1,0 +1,64 @@
+#include "yiban/devices/sensor_agent.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "line_words.h"
+
+namespace yiban::devices {
+
+namespace {
+
+constexpr long long kMaxStep = 10000;
+
+double round_to(double value, double step) {
+  return std::round(value / step) * step;
+}
+
+}  // namespace
+
+SensorAgent::SensorAgent(protocol::DeviceKind kind, std::uint64_t seed)
+    : kind_(kind), random_(seed) {
+  if (kind != protocol::DeviceKind::kPeopleCounter && kind != protocol::DeviceKind::kEnvironment)
+    throw std::invalid_argument("a sensor is a people_counter or an environment device");
+}
+
+std::string SensorAgent::handle_line(std::string_view line) {
+  auto words = split_words(line);
+  if (words.empty()) return "";
+  if (kind_ != protocol::DeviceKind::kPeopleCounter) return "环境传感器自动采样，无需输入";
+  long long n = 0;
+  if (words.size() == 2 && (words[0] == "in" || words[0] == "out")) {
+    const std::string& w = words[1];
+    auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), n);
+    if (ec == std::errc() && end == w.data() + w.size() && n >= 0 && n <= kMaxStep) {
+      (words[0] == "in" ? people_in_ : people_out_) += n;
+      return (words[0] == "in" ? "进入 " : "离开 ") + std::to_string(n) + " 人";
+    }
+  }
+  return "用法: in 人数 | out 人数";
+}
+
+std::string SensorAgent::sample(std::int64_t ts) {
+  nlohmann::json metrics;
+  if (kind_ == protocol::DeviceKind::kPeopleCounter) {
+    metrics = {{"people_in", people_in_}, {"people_out", people_out_}};
+    people_in_ = 0;
+    people_out_ = 0;
+  } else {
+    std::normal_distribution<double> step(0.0, 1.0);
+    temp_c_ = std::clamp(temp_c_ + 0.05 * step(random_) + 0.01 * (22.0 - temp_c_), 10.0, 38.0);
+    humidity_ = std::clamp(humidity_ + 0.2 * step(random_) + 0.01 * (45.0 - humidity_), 15.0, 90.0);
+    co2_ppm_ =
+        std::clamp(co2_ppm_ + 5.0 * step(random_) + 0.01 * (600.0 - co2_ppm_), 400.0, 3000.0);
+    metrics = {{"temp_c", round_to(temp_c_, 0.1)},
+               {"humidity", round_to(humidity_, 0.1)},
+               {"co2_ppm", std::lround(co2_ppm_)}};
+  }
+  return nlohmann::json{{"ts", ts}, {"metrics", metrics}}.dump();
+}
+
+}  // namespace yiban::devices
