@@ -6,6 +6,7 @@
 #include "gateway/mqtt_bus.h"
 #include "gateway/request_handler.h"
 #include "queue/queue_engine.h"
+#include "sensing/sensing.h"
 #include "store/checkpointer.h"
 #include "store/edge_store.h"
 #include "yiban/protocol/hall_config.h"
@@ -29,11 +30,13 @@ struct EdgeDaemon::Impl {
   protocol::Topics topics;
   std::unique_ptr<store::EdgeStore> store;
   std::unique_ptr<queue::QueueEngine> engine;
+  std::unique_ptr<sensing::Sensing> sensing;
   gateway::Inbox inbox;
   std::unique_ptr<gateway::MqttBus> bus;
   std::unique_ptr<gateway::RequestHandler> handler;
   std::unique_ptr<gateway::BoardPublisher> boards;
   std::int64_t next_prune_ms = 0;
+  std::int64_t next_sensing_ms = 0;
   std::unique_ptr<store::Checkpointer> checkpointer;
   std::uint64_t ignored_messages = 0;
 
@@ -41,6 +44,10 @@ struct EdgeDaemon::Impl {
       : options(std::move(o)), clock(std::move(c)), config(std::move(h)), topics(config.hall) {}
 
   void process(std::vector<gateway::InboxItem> items);
+  void handle_telemetry(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message,
+                        std::int64_t now, bool& in_txn);
+  // After a failed write: memory back in line with the store.
+  void reload(std::int64_t now);
   void handle_status(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message, std::int64_t now,
                      bool& in_txn);
   bool ensure_transaction(bool& in_txn);
@@ -73,6 +80,10 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   impl->checkpointer = std::make_unique<store::Checkpointer>(impl->options.db.string());
   impl->engine = std::make_unique<queue::QueueEngine>(impl->config, std::move(*zone), *impl->store);
   if (auto ok = impl->engine->load(); !ok) return protocol::error("loading the queue: " + ok.error().message);
+  impl->sensing = std::make_unique<sensing::Sensing>(impl->engine->config(), impl->engine->zone(), *impl->store,
+                                                     *impl->engine);
+  if (auto ok = impl->sensing->load(impl->clock->now_ms()); !ok)
+    return protocol::error("loading telemetry: " + ok.error().message);
 
   gateway::MqttOptions mqtt{impl->options.mqtt_uri, impl->options.mqtt_client_id, impl->options.mqtt_user,
                             impl->options.mqtt_password};
@@ -156,15 +167,17 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       auto handled = handler->handle(*topic, message, now);
       replies.push_back({std::move(handled.reply), handled.wrote});
       changes.merge(std::move(handled.changes));
+    } else if (topic->kind == protocol::DeviceTopicKind::kTelemetry) {
+      handle_telemetry(*topic, message, now, in_txn);
     } else {
-      ++ignored_messages;  // telemetry is handled by the sensing issue
+      ++ignored_messages;
     }
   }
   if (in_txn) {
     if (auto ok = store->commit(); !ok) {
       spdlog::error("store: commit of {} messages failed, nothing of them applied: {}", items.size(),
                     ok.error().message);
-      if (auto reloaded = engine->load(); !reloaded) spdlog::error("reloading the queue: {}", reloaded.error().message);
+      reload(now);
       for (auto& p : replies) {
         if (p.wrote)
           p.reply.payload = protocol::encode_failure(
@@ -178,6 +191,24 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   for (const auto& p : replies) bus->publish(p.reply.topic, p.reply.payload, p.reply.qos, false, p.reply.correlation);
   boards->apply(changes, now);
   if (connected) on_connected(now);
+}
+
+void EdgeDaemon::Impl::reload(std::int64_t now) {
+  if (auto ok = engine->load(); !ok) spdlog::error("reloading the queue: {}", ok.error().message);
+  if (auto ok = sensing->load(now); !ok) spdlog::error("reloading telemetry: {}", ok.error().message);
+}
+
+void EdgeDaemon::Impl::handle_telemetry(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message,
+                                        std::int64_t now, bool& in_txn) {
+  if (!ensure_transaction(in_txn) || !store->savepoint()) return;
+  auto outcome = sensing->ingest(topic.device, message.payload, now);
+  if (!outcome) {
+    spdlog::error("device {}: cannot store telemetry: {}", topic.device, outcome.error().message);
+    store->rollback_to_savepoint();
+    reload(now);
+    return;
+  }
+  (void)store->release();
 }
 
 void EdgeDaemon::Impl::handle_status(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message,
@@ -227,10 +258,24 @@ void EdgeDaemon::Impl::tick() {
       spdlog::error("could not close the business day; retrying");
     }
   }
+  if (now >= next_sensing_ms) {
+    next_sensing_ms = now + 1000;
+    if (store->begin()) {
+      auto written = sensing->tick(now);
+      if (!written || !store->commit()) {
+        store->rollback();
+        reload(now);
+      } else if (*written > 0) {
+        checkpointer->notify();
+      }
+    }
+  }
   if (now >= next_prune_ms) {
     if (store->begin()) {
       auto pruned = store->prune_replies(now - static_cast<std::int64_t>(options.reply_retention_h) * 3600 * 1000);
-      if (pruned && store->commit()) {
+      auto purged = sensing->purge(now);
+      if (pruned && purged && store->commit()) {
+        if (*purged > 0) spdlog::info("purged {} telemetry samples past their retention", *purged);
         if (*pruned > 0) spdlog::info("forgot {} recorded replies older than {} h", *pruned, options.reply_retention_h);
       } else {
         store->rollback();

@@ -478,7 +478,7 @@ Expected<HallConfig> read_hall_config(const Json& root) {
   if (!root.is_object()) return fail_at("", "must be a JSON object");
   if (auto ok = check_keys(root, "",
                            {"hall", "name", "region", "timezone", "capacity", "priority_classes",
-                            "recall_limit", "services", "counters", "devices"});
+                            "recall_limit", "services", "counters", "devices", "sensing"});
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -531,6 +531,27 @@ Expected<HallConfig> read_hall_config(const Json& root) {
     auto value = as_int(*recall, "recall_limit", 0, kMaxRecallLimit);
     if (!value) return std::unexpected(value.error());
     config.recall_limit = *value;
+  }
+
+  if (const Json* sensing = find_member(root, "sensing")) {
+    if (!sensing->is_object()) return fail_at("sensing", "must be an object");
+    if (auto ok = check_keys(*sensing, "sensing", {"liveness_s", "retention_days", "max_rate_hz"}); !ok)
+      return std::unexpected(ok.error());
+    struct Field {
+      const char* key;
+      int min;
+      int max;
+      int* target;
+    };
+    for (const Field& f : {Field{"liveness_s", 5, 3600, &config.sensing.liveness_s},
+                           Field{"retention_days", 1, 365, &config.sensing.retention_days},
+                           Field{"max_rate_hz", 1, 100, &config.sensing.max_rate_hz}}) {
+      if (const Json* member = find_member(*sensing, f.key)) {
+        auto value = as_int(*member, member_path("sensing", f.key), f.min, f.max);
+        if (!value) return std::unexpected(value.error());
+        *f.target = *value;
+      }
+    }
   }
 
   auto services_member = require_member(root, "", "services");

@@ -571,13 +571,14 @@ Result<std::string> QueueEngine::request_help(std::string_view device, const std
 }
 
 Result<bool> QueueEngine::set_device_presence(std::string_view device, bool online,
-                                              const std::optional<std::string>& version, std::int64_t now) {
+                                              const std::optional<std::string>& version, std::int64_t now,
+                                              std::string_view reason) {
   const auto* config = config_.find_device(device);
   if (!config) return false;
   auto it = devices_online_.find(device);
   if (it != devices_online_.end() && it->second == online) return false;
   if (auto ok = store_.save_device({std::string(device), online, version, now}); !ok) return internal(ok.error());
-  json data{{"device", device}, {"kind", protocol::to_string(config->kind)}};
+  json data{{"device", device}, {"kind", protocol::to_string(config->kind)}, {"reason", reason}};
   if (version) data["version"] = *version;
   if (auto ok = append(now, online ? ev::kDeviceOnline : ev::kDeviceOffline, data.dump()); !ok)
     return std::unexpected(ok.error());

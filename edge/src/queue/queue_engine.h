@@ -84,8 +84,9 @@ class QueueEngine {
 
   // Records a device's presence when it changed (device.online/offline).
   // Unknown devices are ignored. Returns whether an event was written.
+  // reason: "status" (its retained status or will), "silent", "heard".
   Result<bool> set_device_presence(std::string_view device, bool online, const std::optional<std::string>& version,
-                                   std::int64_t now);
+                                   std::int64_t now, std::string_view reason = "status");
   std::optional<bool> device_online(std::string_view device) const;
 
   // Views for the boards.

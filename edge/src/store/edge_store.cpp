@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, 6> kTicketStates{"waiting", "called", "se
 
 // Migration N brings user_version from N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<std::string_view, 1> kMigrations{R"sql(
+constexpr std::array<std::string_view, 2> kMigrations{R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE events(
   seq INTEGER PRIMARY KEY,
@@ -65,6 +65,13 @@ CREATE TABLE help_requests(
 CREATE TABLE appointments(
   code TEXT PRIMARY KEY, service TEXT NOT NULL, slot_start INTEGER NOT NULL, slot_end INTEGER NOT NULL,
   state TEXT NOT NULL, ticket TEXT) WITHOUT ROWID;
+)sql",
+                                                    R"sql(
+CREATE TABLE telemetry(
+  id INTEGER PRIMARY KEY, device TEXT NOT NULL, received_ts INTEGER NOT NULL, ts INTEGER NOT NULL,
+  metrics TEXT NOT NULL);
+CREATE INDEX telemetry_received ON telemetry(received_ts);
+CREATE TABLE telemetry_marks(device TEXT PRIMARY KEY, summarized_until INTEGER NOT NULL) WITHOUT ROWID;
 )sql"};
 
 constexpr std::string_view kTicketColumns =
@@ -96,6 +103,7 @@ struct EdgeStore::Statements {
   Statement counters, save_counter, devices, save_device;
   Statement find_reply, save_reply, prune_replies;
   Statement insert_rating, insert_help, appointment, save_appointment;
+  Statement insert_sample, samples_since, purge_samples, marks, save_mark;
 };
 
 EdgeStore::EdgeStore(Database db, std::string hall) : db_(std::move(db)), hall_(std::move(hall)) {}
@@ -211,6 +219,15 @@ Expected<void> EdgeStore::prepare_statements() {
       {&st_->save_appointment,
        "INSERT OR REPLACE INTO appointments(code, service, slot_start, slot_end, state, ticket) "
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+      {&st_->insert_sample, "INSERT INTO telemetry(device, received_ts, ts, metrics) VALUES(?1, ?2, ?3, ?4)"},
+      {&st_->samples_since,
+       "SELECT device, received_ts, metrics FROM telemetry WHERE received_ts >= ?1 ORDER BY id"},
+      {&st_->purge_samples,
+       "DELETE FROM telemetry WHERE id IN (SELECT id FROM telemetry WHERE received_ts < ?1 LIMIT ?2)"},
+      {&st_->marks, "SELECT device, summarized_until FROM telemetry_marks"},
+      {&st_->save_mark,
+       "INSERT INTO telemetry_marks(device, summarized_until) VALUES(?1, ?2) "
+       "ON CONFLICT(device) DO UPDATE SET summarized_until = ?2"},
   };
   for (auto& item : items) {
     auto s = db_.prepare(item.sql);
@@ -503,6 +520,33 @@ Expected<void> EdgeStore::save_appointment(const AppointmentRow& a) {
   auto& s = st_->save_appointment;
   return s.bind(1, a.code).bind(2, a.service).bind(3, a.slot_start).bind(4, a.slot_end).bind(5, a.state)
       .bind(6, a.ticket).run();
+}
+
+Expected<void> EdgeStore::insert_sample(std::string_view device, std::int64_t received_ts, std::int64_t ts,
+                                        std::string_view metrics_json) {
+  return st_->insert_sample.bind(1, device).bind(2, received_ts).bind(3, ts).bind(4, metrics_json).run();
+}
+
+Expected<std::vector<StoredSample>> EdgeStore::samples_since(std::int64_t received_from) {
+  st_->samples_since.bind(1, received_from);
+  return collect(st_->samples_since, [](Statement& s) -> Expected<StoredSample> {
+    return StoredSample{s.column_text(0), s.column_int(1), s.column_text(2)};
+  });
+}
+
+Expected<int> EdgeStore::purge_samples(std::int64_t received_before, int limit) {
+  if (auto ok = st_->purge_samples.bind(1, received_before).bind(2, limit).run(); !ok) return std::unexpected(ok.error());
+  return db_.changes();
+}
+
+Expected<std::vector<std::pair<std::string, std::int64_t>>> EdgeStore::summary_marks() {
+  return collect(st_->marks, [](Statement& s) -> Expected<std::pair<std::string, std::int64_t>> {
+    return std::pair<std::string, std::int64_t>{s.column_text(0), s.column_int(1)};
+  });
+}
+
+Expected<void> EdgeStore::save_summary_mark(std::string_view device, std::int64_t summarized_until) {
+  return st_->save_mark.bind(1, device).bind(2, summarized_until).run();
 }
 
 Expected<bool> EdgeStore::integrity_ok() {

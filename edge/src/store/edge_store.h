@@ -74,13 +74,19 @@ struct AppointmentRow {
   std::optional<std::string> ticket;
 };
 
+struct StoredSample {
+  std::string device;
+  std::int64_t received_ts = 0;
+  std::string metrics_json;
+};
+
 struct StoredEvent {
   std::int64_t seq = 0;
   std::string text;
   protocol::ChainHash chain{};
 };
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 class EdgeStore {
  public:
@@ -147,6 +153,16 @@ class EdgeStore {
 
   Expected<std::optional<AppointmentRow>> appointment(std::string_view code);
   Expected<void> save_appointment(const AppointmentRow& appointment);
+
+  // Raw telemetry, kept at the hall for the configured retention.
+  Expected<void> insert_sample(std::string_view device, std::int64_t received_ts, std::int64_t ts,
+                               std::string_view metrics_json);
+  Expected<std::vector<StoredSample>> samples_since(std::int64_t received_from);
+  // Deletes at most limit samples received before the time; returns how many.
+  Expected<int> purge_samples(std::int64_t received_before, int limit);
+  // Per device: samples received before this time are in a telemetry.summary.
+  Expected<std::vector<std::pair<std::string, std::int64_t>>> summary_marks();
+  Expected<void> save_summary_mark(std::string_view device, std::int64_t summarized_until);
 
   // PRAGMA integrity_check == "ok".
   Expected<bool> integrity_ok();

@@ -39,6 +39,13 @@ struct DeviceConfig {
   std::optional<std::string> counter;  // required for counter and rating devices
 };
 
+// "sensing": how the edge treats device telemetry and silence.
+struct SensingConfig {
+  int liveness_s = 30;  // a device silent this long is reported offline
+  int retention_days = 7;  // raw telemetry samples kept at the hall
+  int max_rate_hz = 5;  // telemetry samples per device per second; more are dropped
+};
+
 struct HallConfig {
   std::string hall;
   std::string name;
@@ -50,6 +57,7 @@ struct HallConfig {
   std::vector<ServiceConfig> services;
   std::vector<CounterConfig> counters;
   std::vector<DeviceConfig> devices;
+  SensingConfig sensing;
 
   const ServiceConfig* find_service(std::string_view code) const;
   const CounterConfig* find_counter(std::string_view id) const;
