@@ -5,6 +5,8 @@
 #include "gateway/board_publisher.h"
 #include "gateway/mqtt_bus.h"
 #include "gateway/request_handler.h"
+#include "alerts/alert_engine.h"
+#include "alerts/alert_rules.h"
 #include "queue/queue_engine.h"
 #include "sensing/sensing.h"
 #include "store/checkpointer.h"
@@ -31,6 +33,7 @@ struct EdgeDaemon::Impl {
   std::unique_ptr<store::EdgeStore> store;
   std::unique_ptr<queue::QueueEngine> engine;
   std::unique_ptr<sensing::Sensing> sensing;
+  std::unique_ptr<alerts::AlertEngine> alerts;
   gateway::Inbox inbox;
   std::unique_ptr<gateway::MqttBus> bus;
   std::unique_ptr<gateway::RequestHandler> handler;
@@ -48,6 +51,8 @@ struct EdgeDaemon::Impl {
                         std::int64_t now, bool& in_txn);
   // After a failed write: memory back in line with the store.
   void reload(std::int64_t now);
+  // Publishes the open alerts (retained) when they changed, or always when forced.
+  void publish_alerts(std::int64_t now, bool force);
   void handle_status(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message, std::int64_t now,
                      bool& in_txn);
   bool ensure_transaction(bool& in_txn);
@@ -84,6 +89,8 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
                                                      *impl->engine);
   if (auto ok = impl->sensing->load(impl->clock->now_ms()); !ok)
     return protocol::error("loading telemetry: " + ok.error().message);
+  impl->alerts = std::make_unique<alerts::AlertEngine>(impl->engine->config(), *impl->store);
+  if (auto ok = impl->alerts->load(); !ok) return protocol::error("loading alerts: " + ok.error().message);
 
   gateway::MqttOptions mqtt{impl->options.mqtt_uri, impl->options.mqtt_client_id, impl->options.mqtt_user,
                             impl->options.mqtt_password};
@@ -94,7 +101,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   }
   // The engine's config lives in the engine; the handler and boards read it there.
   impl->handler = std::make_unique<gateway::RequestHandler>(impl->engine->config(), impl->topics, *impl->store,
-                                                            *impl->engine);
+                                                            *impl->engine, *impl->alerts);
   impl->boards = std::make_unique<gateway::BoardPublisher>(impl->topics, *impl->bus, *impl->engine);
   return std::unique_ptr<EdgeDaemon>(new EdgeDaemon(std::move(impl)));
 }
@@ -190,12 +197,21 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   }
   for (const auto& p : replies) bus->publish(p.reply.topic, p.reply.payload, p.reply.qos, false, p.reply.correlation);
   boards->apply(changes, now);
+  publish_alerts(now, false);
   if (connected) on_connected(now);
 }
 
 void EdgeDaemon::Impl::reload(std::int64_t now) {
   if (auto ok = engine->load(); !ok) spdlog::error("reloading the queue: {}", ok.error().message);
   if (auto ok = sensing->load(now); !ok) spdlog::error("reloading telemetry: {}", ok.error().message);
+  if (auto ok = alerts->load(); !ok) spdlog::error("reloading alerts: {}", ok.error().message);
+}
+
+void EdgeDaemon::Impl::publish_alerts(std::int64_t now, bool force) {
+  if (!alerts->take_changed() && !force) return;
+  std::vector<protocol::AlertView> views;
+  for (const auto& a : alerts->open()) views.push_back(alerts::view_of(a));
+  bus->publish(topics.alerts(), protocol::encode_alerts(now, views), 1, true, std::nullopt);
 }
 
 void EdgeDaemon::Impl::handle_telemetry(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message,
@@ -241,6 +257,7 @@ void EdgeDaemon::Impl::handle_status(const protocol::DeviceTopic& topic, const g
 void EdgeDaemon::Impl::on_connected(std::int64_t now) {
   bus->subscribe({{topics.all_requests(), 1}, {topics.all_statuses(), 1}, {topics.all_telemetry(), 0}});
   boards->republish_all(now);
+  publish_alerts(now, true);
 }
 
 void EdgeDaemon::Impl::tick() {
@@ -262,10 +279,17 @@ void EdgeDaemon::Impl::tick() {
     next_sensing_ms = now + 1000;
     if (store->begin()) {
       auto written = sensing->tick(now);
-      if (!written || !store->commit()) {
+      protocol::Result<int> raised = 0;
+      protocol::Result<int> escalated = 0;
+      if (written) {
+        raised = alerts->evaluate(alerts::collect_conditions(config, *engine, *sensing, now), engine->business_day(),
+                                  now);
+      }
+      if (written && raised) escalated = alerts->escalate(now);
+      if (!written || !raised || !escalated || !store->commit()) {
         store->rollback();
         reload(now);
-      } else if (*written > 0) {
+      } else if (*written + *raised + *escalated > 0) {
         checkpointer->notify();
       }
     }
@@ -285,6 +309,7 @@ void EdgeDaemon::Impl::tick() {
   }
   boards->apply(engine->take_changes(), now);
   boards->tick(now);
+  publish_alerts(now, false);
 }
 
 }  // namespace yiban::edge

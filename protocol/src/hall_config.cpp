@@ -478,7 +478,8 @@ Expected<HallConfig> read_hall_config(const Json& root) {
   if (!root.is_object()) return fail_at("", "must be a JSON object");
   if (auto ok = check_keys(root, "",
                            {"hall", "name", "region", "timezone", "capacity", "priority_classes",
-                            "recall_limit", "services", "counters", "devices", "sensing"});
+                            "recall_limit", "services", "counters", "devices", "sensing",
+                            "alerts"});
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -533,26 +534,53 @@ Expected<HallConfig> read_hall_config(const Json& root) {
     config.recall_limit = *value;
   }
 
-  if (const Json* sensing = find_member(root, "sensing")) {
-    if (!sensing->is_object()) return fail_at("sensing", "must be an object");
-    if (auto ok = check_keys(*sensing, "sensing", {"liveness_s", "retention_days", "max_rate_hz"}); !ok)
-      return std::unexpected(ok.error());
-    struct Field {
-      const char* key;
-      int min;
-      int max;
-      int* target;
-    };
-    for (const Field& f : {Field{"liveness_s", 5, 3600, &config.sensing.liveness_s},
-                           Field{"retention_days", 1, 365, &config.sensing.retention_days},
-                           Field{"max_rate_hz", 1, 100, &config.sensing.max_rate_hz}}) {
-      if (const Json* member = find_member(*sensing, f.key)) {
-        auto value = as_int(*member, member_path("sensing", f.key), f.min, f.max);
+  struct IntField {
+    const char* key;
+    int min;
+    int max;
+    int* target;
+  };
+  // An optional object of integer settings, each within its range.
+  auto read_ints = [](const Json& root, const char* block, std::initializer_list<IntField> fields) -> Expected<void> {
+    const Json* obj = find_member(root, block);
+    if (!obj) return {};
+    if (!obj->is_object()) return fail_at(block, "must be an object");
+    for (const auto& [key, value] : obj->items()) {
+      bool known = false;
+      for (const auto& f : fields) known = known || key == f.key;
+      if (!known) return fail_at(member_path(block, key), "unknown key");
+    }
+    for (const auto& f : fields) {
+      if (const Json* member = find_member(*obj, f.key)) {
+        auto value = as_int(*member, member_path(block, f.key), f.min, f.max);
         if (!value) return std::unexpected(value.error());
         *f.target = *value;
       }
     }
-  }
+    return {};
+  };
+  auto& sn = config.sensing;
+  if (auto ok = read_ints(root, "sensing",
+                          {{"liveness_s", 5, 3600, &sn.liveness_s},
+                           {"retention_days", 1, 365, &sn.retention_days},
+                           {"max_rate_hz", 1, 100, &sn.max_rate_hz}});
+      !ok)
+    return std::unexpected(ok.error());
+  auto& al = config.alerts;
+  if (auto ok = read_ints(root, "alerts",
+                          {{"hold_s", 0, 3600, &al.hold_s},
+                           {"clear_s", 0, 3600, &al.clear_s},
+                           {"long_queue", 1, 10000, &al.long_queue},
+                           {"crowding_pct", 1, 200, &al.crowding_pct},
+                           {"co2_ppm", 400, 10000, &al.co2_ppm},
+                           {"temp_min_c", -20, 40, &al.temp_min_c},
+                           {"temp_max_c", 0, 60, &al.temp_max_c},
+                           {"help_unanswered_s", 10, 86400, &al.help_unanswered_s},
+                           {"rating_ack_s", 60, 7 * 86400, &al.rating_ack_s},
+                           {"rating_resolve_s", 60, 30 * 86400, &al.rating_resolve_s}});
+      !ok)
+    return std::unexpected(ok.error());
+  if (al.temp_min_c >= al.temp_max_c) return fail_at("alerts.temp_min_c", "must be below alerts.temp_max_c");
 
   auto services_member = require_member(root, "", "services");
   if (!services_member) return std::unexpected(services_member.error());

@@ -156,6 +156,26 @@ std::string encode_catalog(std::string_view hall, std::string_view hall_name,
   return json{{"hall", hall}, {"name", hall_name}, {"services", arr}}.dump();
 }
 
+namespace {
+json alert_json(const AlertView& a) {
+  json j{{"id", a.id},           {"rule", a.rule},       {"subject", a.subject},     {"severity", a.severity},
+         {"state", a.state},     {"message", a.message}, {"raised_ts", a.raised_ts}};
+  j["acked_ts"] = a.acked_ts ? json(*a.acked_ts) : json(nullptr);
+  j["acked_by"] = optional_json(a.acked_by);
+  return j;
+}
+}  // namespace
+
+std::string encode_alerts(std::int64_t ts, const std::vector<AlertView>& alerts) {
+  json arr = json::array();
+  for (const auto& a : alerts) arr.push_back(alert_json(a));
+  return json{{"ts", ts}, {"alerts", arr}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string encode_ok_alert(const AlertView& alert) {
+  return json{{"ok", true}, {"alert", alert_json(alert)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string encode_device_status(const DeviceStatus& status) {
   json j{{"state", status.state}};
   if (status.kind) j["kind"] = *status.kind;

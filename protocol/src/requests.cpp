@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<Op, std::string_view>, 13> kOps{{
+constexpr std::array<std::pair<Op, std::string_view>, 16> kOps{{
     {Op::kTicketTake, "ticket.take"},
     {Op::kAppointmentCheckin, "appointment.checkin"},
     {Op::kCounterOpen, "counter.open"},
@@ -26,6 +26,9 @@ constexpr std::array<std::pair<Op, std::string_view>, 13> kOps{{
     {Op::kCounterTransfer, "counter.transfer"},
     {Op::kRatingSubmit, "rating.submit"},
     {Op::kHelpRequest, "help.request"},
+    {Op::kHelpAnswer, "help.answer"},
+    {Op::kAlertAck, "alert.ack"},
+    {Op::kAlertResolve, "alert.resolve"},
 }};
 
 constexpr std::size_t kMaxNeedChars = 200;
@@ -164,6 +167,23 @@ Result<RequestBody> decode_help(const json& j) {
   return HelpRequest{*need};
 }
 
+bool is_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == ':';
+}
+
+Result<RequestBody> decode_staff(const json& j, const char* target_field) {
+  if (auto ok = only_fields(j, {target_field, "note"}); !ok) return std::unexpected(ok.error());
+  auto target = required_string(j, target_field);
+  if (!target) return std::unexpected(target.error());
+  if (!matches(*target, 1, 80, is_id_char))
+    return fail(ErrorCode::kBadRequest, std::string(target_field) + ": must be an id ([A-Za-z0-9:-], up to 80)");
+  auto note = optional_string(j, "note");
+  if (!note) return std::unexpected(note.error());
+  if (*note && utf8_length(**note) > kMaxNeedChars)
+    return fail(ErrorCode::kBadRequest, "note: at most 200 characters");
+  return StaffAction{*target, *note};
+}
+
 }  // namespace
 
 std::string_view to_string(Op op) {
@@ -213,6 +233,13 @@ Result<Request> decode_request(std::string_view op_text, std::string_view payloa
       break;
     case Op::kHelpRequest:
       body = decode_help(j);
+      break;
+    case Op::kHelpAnswer:
+      body = decode_staff(j, "help");
+      break;
+    case Op::kAlertAck:
+    case Op::kAlertResolve:
+      body = decode_staff(j, "alert");
       break;
     default:
       if (auto ok = only_fields(j, {}); !ok) return std::unexpected(ok.error());

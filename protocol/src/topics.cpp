@@ -25,6 +25,7 @@ std::string Topics::board_calls() const { return root_ + "/board/calls"; }
 std::string Topics::board_queues() const { return root_ + "/board/queues"; }
 std::string Topics::board_announce() const { return root_ + "/board/announce"; }
 std::string Topics::catalog() const { return root_ + "/catalog"; }
+std::string Topics::alerts() const { return root_ + "/alerts"; }
 std::string Topics::all_requests() const { return root_ + "/devices/+/req/+"; }
 std::string Topics::all_statuses() const { return root_ + "/devices/+/status"; }
 std::string Topics::all_telemetry() const { return root_ + "/devices/+/telemetry"; }

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
+#include "alerts/alert_rules.h"
+#include "yiban/protocol/event.h"
 #include "yiban/protocol/payloads.h"
 #include "yiban/protocol/utf8.h"
 
@@ -18,8 +22,13 @@ constexpr std::size_t kMaxResponseTopicBytes = 256;
 }  // namespace
 
 RequestHandler::RequestHandler(const protocol::HallConfig& config, const protocol::Topics& topics,
-                               store::EdgeStore& store, queue::QueueEngine& engine)
-    : config_(config), topics_(topics), store_(store), engine_(engine) {}
+                               store::EdgeStore& store, queue::QueueEngine& engine, alerts::AlertEngine& alerts)
+    : config_(config), topics_(topics), store_(store), engine_(engine), alerts_(alerts) {}
+
+void RequestHandler::reload() {
+  if (auto ok = engine_.load(); !ok) spdlog::error("reloading the queue: {}", ok.error().message);
+  if (auto ok = alerts_.load(); !ok) spdlog::error("reloading alerts: {}", ok.error().message);
+}
 
 bool RequestHandler::allowed(DeviceKind kind, Op op) {
   switch (kind) {
@@ -32,6 +41,8 @@ bool RequestHandler::allowed(DeviceKind kind, Op op) {
              op == Op::kHelpRequest;
     case DeviceKind::kRating:
       return op == Op::kRatingSubmit;
+    case DeviceKind::kStaff:
+      return op == Op::kHelpAnswer || op == Op::kAlertAck || op == Op::kAlertResolve;
     default:
       return false;
   }
@@ -103,8 +114,7 @@ RequestHandler::Handled RequestHandler::handle(const protocol::DeviceTopic& topi
   if (!reply && reply.error().code == ErrorCode::kInternal) {
     spdlog::error("request {} from {} failed: {}", topic.op, topic.device, reply.error().message);
     store_.rollback_to_savepoint();
-    if (auto reloaded = engine_.load(); !reloaded)
-      spdlog::error("reloading the queue after a failed request: {}", reloaded.error().message);
+    reload();
     return refuse(ErrorCode::kInternal, "the hall could not record this request; try again");
   }
   out.reply.payload = reply ? std::move(*reply) : protocol::encode_failure(reply.error());
@@ -113,18 +123,42 @@ RequestHandler::Handled RequestHandler::handle(const protocol::DeviceTopic& topi
     if (!saved) {
       spdlog::error("recording the reply for {} from {}: {}", topic.op, topic.device, saved.error().message);
       store_.rollback_to_savepoint();
-      (void)engine_.load();
+      reload();
       return refuse(ErrorCode::kInternal, "the hall could not record this request; try again");
     }
   }
   if (auto ok = store_.release(); !ok) {
     store_.rollback_to_savepoint();
-    (void)engine_.load();
+    reload();
     return refuse(ErrorCode::kInternal, "the hall could not record this request; try again");
   }
   out.wrote = true;
   out.changes = engine_.take_changes();
   return out;
+}
+
+protocol::Result<std::string> RequestHandler::staff(const protocol::DeviceConfig& device,
+                                                    const protocol::Request& request, std::int64_t now) {
+  const auto& action = std::get<protocol::StaffAction>(request.body);
+  if (request.op == Op::kHelpAnswer) {
+    auto state = store_.help_state(action.target);
+    if (!state) return protocol::fail(ErrorCode::kInternal, "store: " + state.error().message);
+    if (!*state) return protocol::fail(ErrorCode::kBadRequest, "help: no help request \"" + action.target + "\"");
+    if (**state != "open")
+      return protocol::fail(ErrorCode::kInvalidState, "help request " + action.target + " is already " + **state);
+    auto answered = store_.answer_help(action.target, now, device.id);
+    if (!answered) return protocol::fail(ErrorCode::kInternal, "store: " + answered.error().message);
+    nlohmann::json data{{"help", action.target}, {"device", device.id}};
+    if (action.note) data["note"] = *action.note;
+    if (auto seq = store_.append_event(now, protocol::event_type::kHelpAnswered, data.dump()); !seq)
+      return protocol::fail(ErrorCode::kInternal, "store: " + seq.error().message);
+    if (auto ok = alerts_.resolve_subject("help", action.target, device.id, now); !ok) return std::unexpected(ok.error());
+    return protocol::encode_ok_help(action.target);
+  }
+  auto row = request.op == Op::kAlertAck ? alerts_.acknowledge(action.target, device.id, now)
+                                         : alerts_.resolve(action.target, device.id, action.note, now);
+  if (!row) return std::unexpected(row.error());
+  return protocol::encode_ok_alert(alerts::view_of(*row));
 }
 
 protocol::Result<std::string> RequestHandler::dispatch(const protocol::DeviceConfig& device,
@@ -162,15 +196,31 @@ protocol::Result<std::string> RequestHandler::dispatch(const protocol::DeviceCon
     case Op::kCounterTransfer:
       return ticket(engine_.transfer(counter, std::get<protocol::CounterTransfer>(request.body), device.id, now));
     case Op::kRatingSubmit: {
-      auto r = engine_.submit_rating(counter, std::get<protocol::RatingSubmit>(request.body), device.id, now);
+      const auto& rating = std::get<protocol::RatingSubmit>(request.body);
+      auto r = engine_.submit_rating(counter, rating, device.id, now);
       if (!r) return std::unexpected(r.error());
+      if (rating.score <= 2) {
+        // A bad rating is a follow-up for the hall manager.
+        std::string subject = r->value_or("counter:" + counter + ":" + std::to_string(now));
+        std::string message = counter + "号窗口收到" + std::to_string(rating.score) + "分差评" +
+                              (*r ? "（" + **r + "）" : "") + "，请跟进";
+        auto raised = alerts_.raise("bad_rating", subject, message, engine_.business_day(), now);
+        if (!raised) return std::unexpected(raised.error());
+      }
       return protocol::encode_ok();
     }
     case Op::kHelpRequest: {
-      auto r = engine_.request_help(device.id, device.counter, std::get<protocol::HelpRequest>(request.body), now);
+      const auto& help = std::get<protocol::HelpRequest>(request.body);
+      auto r = engine_.request_help(device.id, device.counter, help, now);
       if (!r) return std::unexpected(r.error());
+      auto raised = alerts_.raise("help", *r, device.id + "求助：" + help.need, engine_.business_day(), now);
+      if (!raised) return std::unexpected(raised.error());
       return protocol::encode_ok_help(*r);
     }
+    case Op::kHelpAnswer:
+    case Op::kAlertAck:
+    case Op::kAlertResolve:
+      return staff(device, request, now);
   }
   return protocol::fail(ErrorCode::kUnknownOp, "unknown op");
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gateway/device_bus.h"
+#include "alerts/alert_engine.h"
 #include "queue/queue_engine.h"
 #include "store/edge_store.h"
 #include "yiban/protocol/hall_config.h"
@@ -28,7 +29,7 @@ struct Outgoing {
 class RequestHandler {
  public:
   RequestHandler(const protocol::HallConfig& config, const protocol::Topics& topics, store::EdgeStore& store,
-                 queue::QueueEngine& engine);
+                 queue::QueueEngine& engine, alerts::AlertEngine& alerts);
 
   struct Handled {
     Outgoing reply;
@@ -44,6 +45,8 @@ class RequestHandler {
   static bool allowed(protocol::DeviceKind kind, protocol::Op op);
 
  private:
+  protocol::Result<std::string> staff(const protocol::DeviceConfig& device, const protocol::Request& request,
+                                      std::int64_t now);
   protocol::Result<std::string> dispatch(const protocol::DeviceConfig& device, const protocol::Request& request,
                                          std::int64_t now);
   std::string reply_topic(const protocol::DeviceTopic& topic, const InboundMessage& message, bool& refused) const;
@@ -52,6 +55,8 @@ class RequestHandler {
   const protocol::Topics& topics_;
   store::EdgeStore& store_;
   queue::QueueEngine& engine_;
+  alerts::AlertEngine& alerts_;
+  void reload();
 };
 
 }  // namespace yiban::edge::gateway

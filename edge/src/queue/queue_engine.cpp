@@ -535,7 +535,7 @@ Result<TicketView> QueueEngine::transfer(std::string_view counter, const protoco
   return view(t, ahead, estimated_wait_s(t.service, ahead));
 }
 
-Result<void> QueueEngine::submit_rating(std::string_view counter, const protocol::RatingSubmit& request,
+Result<std::optional<std::string>> QueueEngine::submit_rating(std::string_view counter, const protocol::RatingSubmit& request,
                                         std::string_view device, std::int64_t now) {
   auto slot = counter_slot(counter);
   if (!slot) return std::unexpected(slot.error());
@@ -555,7 +555,8 @@ Result<void> QueueEngine::submit_rating(std::string_view counter, const protocol
   if (auto ok = store_.insert_rating(now, c.config->id, ticket_id, request.score, device); !ok)
     return internal(ok.error());
   json data{{"counter", c.config->id}, {"ticket", opt(ticket_id)}, {"score", request.score}, {"device", device}};
-  return append(now, ev::kRatingSubmitted, data.dump());
+  if (auto ok = append(now, ev::kRatingSubmitted, data.dump()); !ok) return std::unexpected(ok.error());
+  return ticket_id;
 }
 
 Result<std::string> QueueEngine::request_help(std::string_view device, const std::optional<std::string>& counter,
@@ -651,6 +652,17 @@ std::optional<protocol::CounterView> QueueEngine::counter_view(std::string_view 
 int QueueEngine::waiting_count(std::string_view service) const {
   auto it = services_.find(service);
   return it == services_.end() ? 0 : static_cast<int>(it->second.size());
+}
+
+std::optional<std::int64_t> QueueEngine::oldest_waiting(std::string_view service) const {
+  auto it = services_.find(service);
+  if (it == services_.end()) return std::nullopt;
+  std::optional<std::int64_t> oldest;
+  auto consider = [&](std::int64_t ts) { oldest = oldest ? std::min(*oldest, ts) : ts; };
+  if (!it->second.priority.empty()) consider(it->second.priority.begin()->order_ts);
+  if (!it->second.normal.empty()) consider(it->second.normal.begin()->order_ts);
+  for (const auto& e : it->second.appointments) consider(e.order_ts);  // ordered by slot, not by wait
+  return oldest;
 }
 
 std::vector<protocol::QueueEntry> QueueEngine::queues() const {

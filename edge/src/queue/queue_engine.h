@@ -76,7 +76,8 @@ class QueueEngine {
   Result<TicketView> transfer(std::string_view counter, const protocol::CounterTransfer& request,
                               std::string_view device, std::int64_t now);
 
-  Result<void> submit_rating(std::string_view counter, const protocol::RatingSubmit& request,
+  // Returns the rated ticket's id (none when the counter had not finished one).
+  Result<std::optional<std::string>> submit_rating(std::string_view counter, const protocol::RatingSubmit& request,
                              std::string_view device, std::int64_t now);
   // Returns the help request's id.
   Result<std::string> request_help(std::string_view device, const std::optional<std::string>& counter,
@@ -94,6 +95,8 @@ class QueueEngine {
   std::vector<protocol::CallEntry> recent_calls() const;
   std::vector<protocol::CatalogEntry> catalog() const;
   int waiting_count(std::string_view service) const;
+  // When the longest-waiting ticket of the service took its place, if anyone waits.
+  std::optional<std::int64_t> oldest_waiting(std::string_view service) const;
   std::optional<protocol::CounterView> counter_view(std::string_view counter) const;
 
   Changes take_changes();

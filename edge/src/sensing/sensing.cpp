@@ -145,6 +145,7 @@ Result<Sensing::Outcome> Sensing::ingest(std::string_view device, std::string_vi
   }
   // A minute already summarized (clock stepped back) still gets a summary of its own later samples.
   aggregate(state, std::max(now, state.summarized_until), sample->metrics);
+  for (const auto& [name, value] : sample->metrics) state.latest[name] = value;
   stats.stored += 1;
   return Outcome::kStored;
 }
@@ -202,6 +203,14 @@ Result<int> Sensing::tick(std::int64_t now) {
     }
   }
   return written;
+}
+
+std::optional<double> Sensing::latest(std::string_view device, const std::string& metric) const {
+  auto it = devices_.find(device);
+  if (it == devices_.end()) return std::nullopt;
+  auto m = it->second.latest.find(metric);
+  if (m == it->second.latest.end()) return std::nullopt;
+  return m->second;
 }
 
 Result<int> Sensing::purge(std::int64_t now) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,8 @@ class Sensing {
   // Deletes raw samples older than the retention (bounded per call).
   Result<int> purge(std::int64_t now);
 
+  // The last value a device reported for a metric (this run only).
+  std::optional<double> latest(std::string_view device, const std::string& metric) const;
   int occupancy() const { return occupancy_; }
   int capacity() const { return config_.capacity; }
   const std::map<std::string, DeviceStats, std::less<>>& stats() const { return stats_; }
@@ -74,6 +77,7 @@ class Sensing {
     std::int64_t tokens_at = 0;
     std::int64_t summarized_until = 0;
     std::map<std::int64_t, Minute> minutes;  // by minute start
+    std::map<std::string, double> latest;
   };
 
   void aggregate(DeviceState& state, std::int64_t received_ts, const std::vector<std::pair<std::string, double>>& metrics);

@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, 6> kTicketStates{"waiting", "called", "se
 
 // Migration N brings user_version from N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<std::string_view, 2> kMigrations{R"sql(
+constexpr std::array<std::string_view, 3> kMigrations{R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE events(
   seq INTEGER PRIMARY KEY,
@@ -72,6 +72,15 @@ CREATE TABLE telemetry(
   metrics TEXT NOT NULL);
 CREATE INDEX telemetry_received ON telemetry(received_ts);
 CREATE TABLE telemetry_marks(device TEXT PRIMARY KEY, summarized_until INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+                                                    R"sql(
+CREATE TABLE alerts(
+  id TEXT PRIMARY KEY, rule TEXT NOT NULL, subject TEXT NOT NULL, severity TEXT NOT NULL, state TEXT NOT NULL,
+  message TEXT NOT NULL, raised_ts INTEGER NOT NULL, acked_ts INTEGER, acked_by TEXT, resolved_ts INTEGER,
+  resolved_by TEXT) WITHOUT ROWID;
+CREATE INDEX alerts_open ON alerts(state) WHERE state != 'resolved';
+ALTER TABLE help_requests ADD COLUMN answered_ts INTEGER;
+ALTER TABLE help_requests ADD COLUMN answered_by TEXT;
 )sql"};
 
 constexpr std::string_view kTicketColumns =
@@ -104,6 +113,7 @@ struct EdgeStore::Statements {
   Statement find_reply, save_reply, prune_replies;
   Statement insert_rating, insert_help, appointment, save_appointment;
   Statement insert_sample, samples_since, purge_samples, marks, save_mark;
+  Statement save_alert, open_alerts, help_state, answer_help;
 };
 
 EdgeStore::EdgeStore(Database db, std::string hall) : db_(std::move(db)), hall_(std::move(hall)) {}
@@ -228,6 +238,16 @@ Expected<void> EdgeStore::prepare_statements() {
       {&st_->save_mark,
        "INSERT INTO telemetry_marks(device, summarized_until) VALUES(?1, ?2) "
        "ON CONFLICT(device) DO UPDATE SET summarized_until = ?2"},
+      {&st_->save_alert,
+       "INSERT OR REPLACE INTO alerts(id, rule, subject, severity, state, message, raised_ts, acked_ts, acked_by, "
+       "resolved_ts, resolved_by) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&st_->open_alerts,
+       "SELECT id, rule, subject, severity, state, message, raised_ts, acked_ts, acked_by, resolved_ts, "
+       "resolved_by FROM alerts WHERE state != 'resolved' ORDER BY raised_ts, id"},
+      {&st_->help_state, "SELECT state FROM help_requests WHERE id = ?1"},
+      {&st_->answer_help,
+       "UPDATE help_requests SET state = 'answered', answered_ts = ?2, answered_by = ?3 "
+       "WHERE id = ?1 AND state = 'open'"},
   };
   for (auto& item : items) {
     auto s = db_.prepare(item.sql);
@@ -547,6 +567,35 @@ Expected<std::vector<std::pair<std::string, std::int64_t>>> EdgeStore::summary_m
 
 Expected<void> EdgeStore::save_summary_mark(std::string_view device, std::int64_t summarized_until) {
   return st_->save_mark.bind(1, device).bind(2, summarized_until).run();
+}
+
+Expected<void> EdgeStore::save_alert(const AlertRow& a) {
+  auto& s = st_->save_alert;
+  s.bind(1, a.id).bind(2, a.rule).bind(3, a.subject).bind(4, a.severity).bind(5, a.state).bind(6, a.message);
+  s.bind(7, a.raised_ts).bind(8, a.acked_ts).bind(9, a.acked_by).bind(10, a.resolved_ts).bind(11, a.resolved_by);
+  return s.run();
+}
+
+Expected<std::vector<AlertRow>> EdgeStore::open_alerts() {
+  return collect(st_->open_alerts, [](Statement& s) -> Expected<AlertRow> {
+    return AlertRow{s.column_text(0),          s.column_text(1),          s.column_text(2),
+                    s.column_text(3),          s.column_text(4),          s.column_text(5),
+                    s.column_int(6),           s.column_optional_int(7),  s.column_optional_text(8),
+                    s.column_optional_int(9),  s.column_optional_text(10)};
+  });
+}
+
+Expected<std::optional<std::string>> EdgeStore::help_state(std::string_view id) {
+  st_->help_state.bind(1, id);
+  auto rows = collect(st_->help_state, [](Statement& s) -> Expected<std::string> { return s.column_text(0); });
+  if (!rows) return std::unexpected(rows.error());
+  if (rows->empty()) return std::optional<std::string>{};
+  return std::optional<std::string>{rows->front()};
+}
+
+Expected<bool> EdgeStore::answer_help(std::string_view id, std::int64_t ts, std::string_view by) {
+  if (auto ok = st_->answer_help.bind(1, id).bind(2, ts).bind(3, by).run(); !ok) return std::unexpected(ok.error());
+  return db_.changes() == 1;
 }
 
 Expected<bool> EdgeStore::integrity_ok() {

@@ -74,6 +74,20 @@ struct AppointmentRow {
   std::optional<std::string> ticket;
 };
 
+struct AlertRow {
+  std::string id;
+  std::string rule;  // long_wait, long_queue, crowding, co2, temperature, device_offline, bad_rating, help
+  std::string subject;  // what it is about: a service, a device, a ticket, a help request
+  std::string severity;  // warning, critical
+  std::string state;  // raised, acknowledged, resolved
+  std::string message;  // Chinese, for staff
+  std::int64_t raised_ts = 0;
+  std::optional<std::int64_t> acked_ts;
+  std::optional<std::string> acked_by;
+  std::optional<std::int64_t> resolved_ts;
+  std::optional<std::string> resolved_by;
+};
+
 struct StoredSample {
   std::string device;
   std::int64_t received_ts = 0;
@@ -86,7 +100,7 @@ struct StoredEvent {
   protocol::ChainHash chain{};
 };
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 class EdgeStore {
  public:
@@ -163,6 +177,13 @@ class EdgeStore {
   // Per device: samples received before this time are in a telemetry.summary.
   Expected<std::vector<std::pair<std::string, std::int64_t>>> summary_marks();
   Expected<void> save_summary_mark(std::string_view device, std::int64_t summarized_until);
+
+  // Alerts (all but resolved ones are "open").
+  Expected<void> save_alert(const AlertRow& alert);
+  Expected<std::vector<AlertRow>> open_alerts();
+  // Help requests: state of one ("open", "answered"); answering an open one.
+  Expected<std::optional<std::string>> help_state(std::string_view id);
+  Expected<bool> answer_help(std::string_view id, std::int64_t ts, std::string_view by);
 
   // PRAGMA integrity_check == "ok".
   Expected<bool> integrity_ok();

@@ -21,6 +21,7 @@ struct Harness {
   protocol::Topics topics{"test-hall"};
   std::unique_ptr<edge::store::EdgeStore> store;
   std::unique_ptr<edge::queue::QueueEngine> engine;
+  std::unique_ptr<edge::alerts::AlertEngine> alerts;
   std::unique_ptr<RequestHandler> handler;
 
   Harness() {
@@ -32,7 +33,9 @@ struct Harness {
     store = std::move(*opened);
     engine = std::make_unique<edge::queue::QueueEngine>(config, *protocol::TimeZone::load("Asia/Shanghai"), *store);
     REQUIRE(engine->load());
-    handler = std::make_unique<RequestHandler>(engine->config(), topics, *store, *engine);
+    alerts = std::make_unique<edge::alerts::AlertEngine>(engine->config(), *store);
+    REQUIRE(alerts->load());
+    handler = std::make_unique<RequestHandler>(engine->config(), topics, *store, *engine, *alerts);
   }
 
   RequestHandler::Handled send(const std::string& device, const std::string& op, const std::string& payload,

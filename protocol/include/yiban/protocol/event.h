@@ -29,6 +29,7 @@ inline constexpr std::string_view kTelemetrySummary = "telemetry.summary";
 inline constexpr std::string_view kAlertRaised = "alert.raised";
 inline constexpr std::string_view kAlertAcknowledged = "alert.acknowledged";
 inline constexpr std::string_view kAlertResolved = "alert.resolved";
+inline constexpr std::string_view kAlertEscalated = "alert.escalated";
 inline constexpr std::string_view kAppointmentCheckedIn = "appointment.checked_in";
 inline constexpr std::string_view kHelpRequested = "help.requested";
 inline constexpr std::string_view kHelpAnswered = "help.answered";

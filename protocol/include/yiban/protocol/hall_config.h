@@ -46,6 +46,20 @@ struct SensingConfig {
   int max_rate_hz = 5;  // telemetry samples per device per second; more are dropped
 };
 
+// "alerts": thresholds and timers of the hall's automatic warnings.
+struct AlertConfig {
+  int hold_s = 30;  // a condition must hold this long before it raises
+  int clear_s = 60;  // and stay clear this long before its alert resolves
+  int long_queue = 30;  // people waiting for one service
+  int crowding_pct = 90;  // occupancy, % of capacity
+  int co2_ppm = 1000;
+  int temp_min_c = 16;
+  int temp_max_c = 28;
+  int help_unanswered_s = 120;  // then the help alert becomes critical
+  int rating_ack_s = 3600;  // a bad rating's follow-up: acknowledge within
+  int rating_resolve_s = 86400;  // and resolve within, or it becomes critical
+};
+
 struct HallConfig {
   std::string hall;
   std::string name;
@@ -58,6 +72,7 @@ struct HallConfig {
   std::vector<CounterConfig> counters;
   std::vector<DeviceConfig> devices;
   SensingConfig sensing;
+  AlertConfig alerts;
 
   const ServiceConfig* find_service(std::string_view code) const;
   const CounterConfig* find_counter(std::string_view id) const;

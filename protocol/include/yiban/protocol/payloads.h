@@ -84,6 +84,21 @@ struct CatalogEntry {
 std::string encode_catalog(std::string_view hall, std::string_view hall_name,
                            const std::vector<CatalogEntry>& services);
 
+// Open alerts, retained on yiban/v1/{hall}/alerts for staff handsets.
+struct AlertView {
+  std::string id;
+  std::string rule;
+  std::string subject;
+  std::string severity;  // warning, critical
+  std::string state;  // raised, acknowledged
+  std::string message;
+  std::int64_t raised_ts = 0;
+  std::optional<std::int64_t> acked_ts;
+  std::optional<std::string> acked_by;
+};
+std::string encode_alerts(std::int64_t ts, const std::vector<AlertView>& alerts);
+std::string encode_ok_alert(const AlertView& alert);
+
 struct DeviceStatus {
   std::string state;  // online / offline
   std::optional<std::string> kind;

@@ -30,6 +30,9 @@ enum class Op {
   kCounterTransfer,
   kRatingSubmit,
   kHelpRequest,
+  kHelpAnswer,  // staff
+  kAlertAck,  // staff
+  kAlertResolve,  // staff
 };
 
 std::string_view to_string(Op op);
@@ -62,8 +65,14 @@ struct HelpRequest {
   std::string need;  // 1..200 characters
 };
 
-using RequestBody =
-    std::variant<TicketTake, AppointmentCheckin, CounterAction, CounterTransfer, RatingSubmit, HelpRequest>;
+// help.answer {"help":id}, alert.ack {"alert":id}, alert.resolve {"alert":id}; each with an optional "note".
+struct StaffAction {
+  std::string target;  // the help or alert id
+  std::optional<std::string> note;  // up to 200 characters
+};
+
+using RequestBody = std::variant<TicketTake, AppointmentCheckin, CounterAction, CounterTransfer, RatingSubmit,
+                                 HelpRequest, StaffAction>;
 
 struct Request {
   Op op;

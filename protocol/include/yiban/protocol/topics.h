@@ -21,6 +21,7 @@ class Topics {
   std::string board_queues() const;
   std::string board_announce() const;
   std::string catalog() const;
+  std::string alerts() const;
 
   // Subscription filters the edge uses.
   std::string all_requests() const;  // …/devices/+/req/+
