@@ -482,7 +482,8 @@ class BenchClient {
 // A broker and a yiban-edge in a fresh directory, with the example hall.
 class BenchHall {
  public:
-  BenchHall() : broker_(dir_.path()), edge_(dir_.path(), example_hall_config(), broker_.uri()) {}
+  explicit BenchHall(const std::filesystem::path& hall_config = example_hall_config())
+      : broker_(dir_.path()), edge_(dir_.path(), hall_config, broker_.uri()) {}
 
   std::string uri() const { return broker_.uri(); }
   const EdgeProcess& edge() const { return edge_; }
@@ -938,7 +939,70 @@ void bench_commit_floor() {
              printf_to_string("%.3f / %.3f ms", l.p50_ms, l.p99_ms));
 }
 
+// Telemetry ingestion: 100 environment sensors allowed 100 samples/s each,
+// offered together at 10,000 samples/s (QoS 0, two connections) for 10 s;
+// the rate is what the edge stored, measured until its backlog drained.
+void bench_telemetry_ingestion() {
+  constexpr int kSensors = 100;
+  constexpr int kPerSensorHz = 100;
+  constexpr auto kDuration = 10s;
+  announce_benchmark("telemetry ingestion: 100 sensors x 100 samples/s offered, QoS 0, 10 s");
+  TempDir config_dir;
+  auto hall_json = nlohmann::json::parse(read_file(example_hall_config()));
+  hall_json["sensing"] = {{"max_rate_hz", kPerSensorHz}};
+  for (int i = 1; i <= kSensors; ++i)
+    hall_json["devices"].push_back({{"id", "env-bench-" + std::to_string(i)}, {"kind", "environment"}});
+  std::ofstream(config_dir / "hall.json") << hall_json.dump();
+  BenchHall hall(config_dir / "hall.json");
+  hall.start({});
+  std::vector<std::unique_ptr<MqttTestClient>> clients;
+  clients.push_back(std::make_unique<MqttTestClient>(hall.uri(), "bench-telemetry-1"));
+  clients.push_back(std::make_unique<MqttTestClient>(hall.uri(), "bench-telemetry-2"));
+  CpuMeter cpu(hall);
+  const std::string root = std::string("yiban/v1/") + kHall + "/devices/env-bench-";
+  std::atomic<std::uint64_t> offered{0};
+  auto start = SteadyClock::now();
+  std::vector<std::thread> threads;
+  for (std::size_t c = 0; c < clients.size(); ++c) {
+    threads.emplace_back([&, c] {
+      // Each connection sends for half of the sensors, one round of them every 10 ms.
+      const auto round = std::chrono::milliseconds(1000 / kPerSensorHz);
+      for (int r = 0; SteadyClock::now() - start < kDuration; ++r) {
+        std::this_thread::sleep_until(start + r * round);
+        for (int s = static_cast<int>(c) + 1; s <= kSensors; s += static_cast<int>(clients.size())) {
+          std::string payload = R"({"ts":)" + std::to_string(r) + R"(,"metrics":{"temp_c":)" +
+                                std::to_string(20 + r % 5) + R"(,"co2_ppm":)" + std::to_string(600 + r % 50) + "}}";
+          clients[c]->publish(root + std::to_string(s) + "/telemetry", payload, 0, false);
+          ++offered;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  long long stored = 0;
+  auto last_change = SteadyClock::now();
+  while (SteadyClock::now() - last_change < 1s) {
+    std::this_thread::sleep_for(100ms);
+    long long now_stored = query_int(hall.edge().db(), "SELECT count(*) FROM telemetry");
+    if (now_stored != stored) {
+      stored = now_stored;
+      last_change = SteadyClock::now();
+    }
+  }
+  double seconds = std::chrono::duration<double>(last_change - start).count();
+  say(cpu.report(seconds, static_cast<std::uint64_t>(stored)));
+  say(printf_to_string("offered %llu samples, stored %lld in %.2f s: %.0f samples/s",
+                       static_cast<unsigned long long>(offered.load()), stored, seconds,
+                       static_cast<double>(stored) / seconds));
+  add_figure("telemetry stored/s (100 sensors, QoS 0)", printf_to_string("%.0f /s", stored / seconds),
+             ">= 5000 /s", stored / seconds >= 5000);
+}
+
 }  // namespace
+
+TEST_CASE("edge bench: telemetry ingestion", "[.bench][telemetry]") {
+  bench_telemetry_ingestion();
+}
 
 TEST_CASE("edge bench: a durable commit alone at 200/s", "[.bench][commit]") {
   bench_commit_floor();
@@ -965,6 +1029,7 @@ TEST_CASE("edge bench: all benchmarks", "[bench-all]") {
   bench_call_to_display();
   bench_rss_after_100k_tickets();
   bench_commit_floor();
+  bench_telemetry_ingestion();
 }
 
 }  // namespace yiban::test
