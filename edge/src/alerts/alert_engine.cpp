@@ -107,6 +107,9 @@ Result<store::AlertRow> AlertEngine::resolve(const std::string& id, const std::s
   if (note) data["note"] = *note;
   if (auto ok = save(row, ev::kAlertResolved, data.dump(), now); !ok) return std::unexpected(ok.error());
   spdlog::info("alert {} resolved by {}", id, by);
+  // Resolved by hand while its condition still holds: it may come back,
+  // but only after holding hold_s again.
+  if (!is_follow_up(row.rule) && by != "system") trackers_[key_of(row.rule, row.subject)] = {true, now};
   open_.erase(open_.begin() + (a - open_.data()));
   return row;
 }

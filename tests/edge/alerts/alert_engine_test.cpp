@@ -89,6 +89,18 @@ TEST_CASE("a raised alert that flickers clear does not resolve before clear_s", 
   CHECK(h.events("alert.resolved") == 0);
 }
 
+TEST_CASE("a condition alert resolved by hand comes back only after holding hold_s again", "[edge][alerts]") {
+  Hall h;
+  h.evaluate(true, kT0);
+  h.evaluate(true, kT0 + 30'000);
+  REQUIRE(h.alerts->open().size() == 1);
+  std::string id = h.alerts->open()[0].id;
+  REQUIRE(h.tx([&](AlertEngine& a) { return a.resolve(id, "manager", std::nullopt, kT0 + 31'000); }));
+  CHECK(h.evaluate(true, kT0 + 32'000) == 0);
+  CHECK(h.evaluate(true, kT0 + 60'000) == 0);
+  CHECK(h.evaluate(true, kT0 + 61'000) == 1);
+}
+
 TEST_CASE("staff acknowledge and resolve alerts; every step is an event", "[edge][alerts]") {
   Hall h;
   auto id = h.tx([](AlertEngine& a) { return a.raise("help", "test-hall:20261126:H1", "kiosk-1求助：轮椅", kDay, kT0); });
