@@ -49,23 +49,32 @@ std::string CounterAgent::usage() {
          "| transfer @窗口";
 }
 
-std::string CounterAgent::handle_line(std::string_view line) {
+std::optional<protocol::Expected<protocol::Reply>> CounterAgent::act(std::string_view line) {
   auto words = split_words(line);
-  if (words.empty()) return "";
   if (words.size() == 1) {
     for (const auto& command : kCommands)
-      if (words[0] == command.word)
-        return result_text(sender_.request(command.op, "{}"), command.done);
+      if (words[0] == command.word) return sender_.request(command.op, "{}");
   }
-  if (words[0] == "transfer" && words.size() == 2 && words[1] != "@") {
+  if (words.size() == 2 && words[0] == "transfer" && words[1] != "@") {
     nlohmann::json body;
     if (words[1].starts_with('@'))
       body["counter"] = words[1].substr(1);
     else
       body["service"] = words[1];
-    return result_text(sender_.request("counter.transfer", body.dump()), "已转出");
+    return sender_.request("counter.transfer", body.dump());
   }
-  return usage();
+  return std::nullopt;
+}
+
+std::string CounterAgent::handle_line(std::string_view line) {
+  auto words = split_words(line);
+  if (words.empty()) return "";
+  std::string_view done = words[0] == "transfer" ? "已转出" : "";
+  for (const auto& command : kCommands)
+    if (words[0] == command.word) done = command.done;
+  auto reply = act(line);
+  if (!reply) return usage();
+  return result_text(*reply, done);
 }
 
 }  // namespace yiban::devices

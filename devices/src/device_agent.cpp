@@ -8,6 +8,17 @@
 
 #include "yiban/protocol/socket_tuning.h"
 
+namespace mqtt {
+// paho.mqtt.cpp 1.2 fills disconnect options from the MQTT 3 C initializer
+// (struct_version 0), with which Paho C does not send the reason code; the
+// library offers no setter. This class is the friend the library declares for
+// its own unit tests, used here only to mark the options as version 1.
+class disconnect_options_test {
+ public:
+  static void use_version_1(disconnect_options& options) { options.opts_.struct_version = 1; }
+};
+}  // namespace mqtt
+
 namespace yiban::devices {
 
 namespace {
@@ -19,7 +30,7 @@ constexpr std::chrono::milliseconds kMaxRetryDelay{30000};
 }  // namespace
 
 struct DeviceAgent::Job {
-  enum class Type { kConnected, kConnectFailed, kPublish, kStop };
+  enum class Type { kConnected, kConnectFailed, kPublish, kStop, kAbort };
   Type type = Type::kPublish;
   std::string topic;
   std::string payload;
@@ -136,6 +147,14 @@ void DeviceAgent::start() {
 }
 
 void DeviceAgent::stop() {
+  shut_down(true);
+}
+
+void DeviceAgent::abort() {
+  shut_down(false);
+}
+
+void DeviceAgent::shut_down(bool clean) {
   {
     std::lock_guard lock(mutex_);
     if (stop_requested_) return;
@@ -144,7 +163,7 @@ void DeviceAgent::stop() {
       state_ = State::kStopped;
       return;
     }
-    jobs_.push_back(Job::control(Job::Type::kStop));
+    jobs_.push_back(Job::control(clean ? Job::Type::kStop : Job::Type::kAbort));
     changed_.notify_all();
   }
   if (io_thread_.joinable()) io_thread_.join();
@@ -286,16 +305,18 @@ void DeviceAgent::run_job(Job& job) {
 
 void DeviceAgent::io_loop() {
   auto retry_delay = kFirstRetryDelay;
-  std::optional<std::chrono::steady_clock::time_point> next_attempt;
+  // time_point::max(): no connect attempt pending.
+  constexpr auto kNoAttempt = std::chrono::steady_clock::time_point::max();
+  auto next_attempt = kNoAttempt;
   connect_now();
   for (;;) {
     Job job;
     {
       std::unique_lock lock(mutex_);
       auto ready = [this] { return !jobs_.empty(); };
-      if (next_attempt) {
-        if (!changed_.wait_until(lock, *next_attempt, ready)) {
-          next_attempt.reset();
+      if (next_attempt != kNoAttempt) {
+        if (!changed_.wait_until(lock, next_attempt, ready)) {
+          next_attempt = kNoAttempt;
           state_ = State::kConnecting;
           lock.unlock();
           connect_now();
@@ -335,6 +356,20 @@ void DeviceAgent::io_loop() {
           }
         } catch (const mqtt::exception& e) {
           spdlog::debug("mqtt: stop: {}", e.what());
+        }
+        std::lock_guard lock(mutex_);
+        state_ = State::kStopped;
+        changed_.notify_all();
+        return;
+      }
+      case Job::Type::kAbort: {
+        try {
+          mqtt::disconnect_options options(0);
+          mqtt::disconnect_options_test::use_version_1(options);
+          options.set_reason_code(mqtt::ReasonCode::DISCONNECT_WITH_WILL_MESSAGE);
+          client_->disconnect(options)->wait_for(std::chrono::seconds(1));
+        } catch (const mqtt::exception& e) {
+          spdlog::debug("mqtt: abort: {}", e.what());
         }
         std::lock_guard lock(mutex_);
         state_ = State::kStopped;

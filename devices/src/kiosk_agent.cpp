@@ -30,15 +30,25 @@ std::string KioskAgent::usage() {
   return "用法: take 业务代码 [优先类别] [手机号] | checkin 预约码 | help 需要的帮助";
 }
 
+protocol::Expected<protocol::Reply> KioskAgent::take(std::string_view service,
+                                                     std::optional<std::string> priority_class,
+                                                     std::optional<std::string> phone) {
+  nlohmann::json body{{"service", service}};
+  if (priority_class) body["class"] = *priority_class;
+  if (phone) body["phone"] = *phone;
+  return sender_.request("ticket.take", body.dump());
+}
+
 std::string KioskAgent::handle_line(std::string_view line) {
   auto words = split_words(line);
   if (words.empty()) return "";
   const std::string& command = words[0];
   if (command == "take" && words.size() >= 2 && words.size() <= 4) {
-    nlohmann::json body{{"service", words[1]}};
+    std::optional<std::string> priority_class;
+    std::optional<std::string> phone;
     for (std::size_t i = 2; i < words.size(); ++i)
-      body[looks_like_phone(words[i]) ? "phone" : "class"] = words[i];
-    return ticket_reply(sender_.request("ticket.take", body.dump()), "取号成功");
+      (looks_like_phone(words[i]) ? phone : priority_class) = words[i];
+    return ticket_reply(take(words[1], priority_class, phone), "取号成功");
   }
   if (command == "checkin" && words.size() == 2) {
     nlohmann::json body{{"code", words[1]}};

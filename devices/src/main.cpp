@@ -18,11 +18,13 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "yiban/devices/announcer.h"
 #include "yiban/devices/counter_agent.h"
 #include "yiban/devices/device_agent.h"
 #include "yiban/devices/display_agent.h"
+#include "yiban/devices/hall_simulator.h"
 #include "yiban/devices/kiosk_agent.h"
 #include "yiban/devices/rating_agent.h"
 #include "yiban/devices/sensor_agent.h"
@@ -35,9 +37,10 @@ using yiban::protocol::DeviceKind;
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_hurry{false};  // a second signal: simulate stops without waiting
 
 void on_signal(int) {
-  g_stop.store(true);
+  if (g_stop.exchange(true)) g_hurry.store(true);
 }
 
 std::mutex g_out_mutex;
@@ -98,6 +101,78 @@ class LineReader {
   bool eof_ = false;
 };
 
+// SIGTERM and SIGINT only set flags (on_signal).
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  ::sigemptyset(&action.sa_mask);
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGINT, &action, nullptr);
+}
+
+void setup_logging(const po::variables_map& vm) {
+  auto logger = spdlog::stderr_color_mt("devices");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ devices: %v");
+  spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+}
+
+// yiban-devices simulate: a whole hall (HallSimulator); prints the summary.
+int run_simulation(const po::variables_map& vm) {
+  setup_logging(vm);
+  if (!vm.count("hall-config")) {
+    spdlog::critical("--hall-config is required");
+    return 2;
+  }
+  auto hall = yiban::protocol::load_hall_config(vm["hall-config"].as<std::string>());
+  if (!hall) {
+    spdlog::critical("hall config: {}", hall.error().message);
+    return 2;
+  }
+  yiban::devices::SimulatorOptions options;
+  options.mqtt_uri = vm["mqtt"].as<std::string>();
+  options.speed = vm["speed"].as<double>();
+  options.seed = vm.count("seed") ? vm["seed"].as<std::uint64_t>() : 1;
+  if (vm.count("arrivals-per-hour")) options.peak_per_hour = vm["arrivals-per-hour"].as<double>();
+  auto duration = yiban::devices::parse_duration(vm["duration"].as<std::string>());
+  auto start = yiban::devices::parse_time_of_day(vm["start"].as<std::string>());
+  if (!duration || !start) {
+    spdlog::critical("{}", (!duration ? duration.error() : start.error()).message);
+    return 2;
+  }
+  options.duration_ms = *duration;
+  options.start_ms = *start;
+  if (vm.count("fail-device")) {
+    for (const auto& text : vm["fail-device"].as<std::vector<std::string>>()) {
+      auto fault = yiban::devices::parse_fault(text);
+      if (!fault) {
+        spdlog::critical("{}", fault.error().message);
+        return 2;
+      }
+      if (hall->find_device(fault->device) == nullptr) {
+        spdlog::critical("--fail-device {}: not in the hall config's devices", fault->device);
+        return 2;
+      }
+      options.faults.push_back(*fault);
+    }
+  }
+  if (options.speed <= 0.0 || options.peak_per_hour < 0.0) {
+    spdlog::critical("--speed must be positive and --arrivals-per-hour not negative");
+    return 2;
+  }
+
+  install_signal_handlers();
+
+  yiban::devices::HallSimulator simulator(*hall, options);
+  auto summary = simulator.run(g_stop, g_hurry);
+  if (!summary) {
+    spdlog::critical("simulate: {}", summary.error().message);
+    return 1;
+  }
+  print(yiban::devices::summary_text(*summary));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,9 +190,20 @@ int main(int argc, char** argv) {
   add("request-attempts", po::value<int>()->default_value(5),
       "attempts per request (all with the same correlation data)");
   add("interval-ms", po::value<int>()->default_value(1000), "sensor: telemetry period");
-  add("seed", po::value<std::uint64_t>(), "sensor: random seed of the environment readings");
+  add("seed", po::value<std::uint64_t>(),
+      "sensor: random seed of the environment readings; simulate: of the whole run (default 1)");
   add("speak", "display: speak announcements with espeak-ng (Chinese voice) when installed");
   add("exit-on-eof", "stop when stdin ends (default: keep running until SIGTERM/SIGINT)");
+  add("speed", po::value<double>()->default_value(60.0),
+      "simulate: simulated seconds per real second");
+  add("duration", po::value<std::string>()->default_value("10m"),
+      "simulate: simulated time to run (90s, 10m, 2h)");
+  add("start", po::value<std::string>()->default_value("08:30"),
+      "simulate: simulated local time of day at start (HH:MM)");
+  add("fail-device", po::value<std::vector<std::string>>()->composing(),
+      "simulate: ID@HH:MM drops that device's connection at that simulated time (repeatable)");
+  add("arrivals-per-hour", po::value<double>(),
+      "simulate: arrivals per hour at the morning peak (default 120)");
   add("log-level", po::value<std::string>()->default_value("info"),
       "trace, debug, info, warn, error");
   po::options_description hidden;
@@ -129,7 +215,9 @@ int main(int argc, char** argv) {
 
   const std::string usage =
       "usage: yiban-devices kiosk|counter|display|rating|sensor|staff --hall-config hall.json "
-      "--device ID --mqtt URI [options]\n";
+      "--device ID --mqtt URI [options]\n"
+      "       yiban-devices simulate --hall-config hall.json --mqtt URI [--speed 60] [--seed 1] "
+      "[--duration 10m] [--start 08:30] [--fail-device ID@HH:MM ...] [--arrivals-per-hour N]\n";
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
@@ -152,10 +240,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::string command = vm.count("command") ? vm["command"].as<std::string>() : "";
-  if (command == "simulate") {
-    std::cerr << "yiban-devices: simulate: not yet implemented\n";
-    return 2;
-  }
+  if (command == "simulate") return run_simulation(vm);
   static const std::set<std::string> kCommands{"kiosk",  "counter", "display",
                                                "rating", "sensor",  "staff"};
   if (!kCommands.contains(command)) {
@@ -165,10 +250,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto logger = spdlog::stderr_color_mt("devices");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ devices: %v");
-  spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+  setup_logging(vm);
 
   if (!vm.count("hall-config") || !vm.count("device")) {
     spdlog::critical("--hall-config and --device are required");
@@ -209,11 +291,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  ::sigemptyset(&action.sa_mask);
-  ::sigaction(SIGTERM, &action, nullptr);
-  ::sigaction(SIGINT, &action, nullptr);
+  install_signal_handlers();
 
   yiban::devices::DeviceAgent agent(agent_options);
   std::optional<yiban::devices::Announcer> announcer;

@@ -46,6 +46,24 @@ TEST_CASE("an agent's retained status is online while it runs and offline after 
   CHECK(observer.wait_for([](const ReceivedMessage& m) { return is_status(m, "offline"); }, 10s));
 }
 
+TEST_CASE("an aborted agent is reported offline by its will, not by itself",
+          "[devices][integration]") {
+  DeviceTestHall hall(false);
+  auto agent = hall.agent("kiosk-1", DeviceKind::kKiosk);
+  REQUIRE(agent->connected());
+  MqttTestClient observer(hall.broker.uri(), "observer");
+  observer.subscribe(agent->topics().device_status("kiosk-1"));
+  REQUIRE(observer.wait_for([](const ReceivedMessage& m) { return is_status(m, "online"); }, 10s));
+  agent->abort();
+  // abort() publishes nothing itself: this offline status is the broker's will.
+  auto offline =
+      observer.wait_for([](const ReceivedMessage& m) { return is_status(m, "offline"); }, 10s);
+  CHECK(offline);
+  CHECK_FALSE(agent->connected());
+  CHECK_FALSE(agent->request("ticket.take", R"({"service":"A"})"));
+  agent->stop();  // after abort(): nothing more
+}
+
 TEST_CASE("a device process killed with SIGKILL is recorded offline through its will",
           "[devices][integration]") {
   DeviceTestHall hall;

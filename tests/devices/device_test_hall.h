@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "support/edge_process.h"
@@ -14,6 +15,14 @@
 namespace yiban::devices::test {
 
 inline constexpr const char* kHall = "test-hall";
+
+// The test hall config, parsed (for unit tests that need a HallConfig).
+inline protocol::HallConfig load_test_hall() {
+  yiban::test::TempDir dir;
+  auto hall = protocol::load_hall_config(yiban::test::write_test_hall_config(dir.path()));
+  if (!hall) throw std::runtime_error("test hall config: " + hall.error().message);
+  return *hall;
+}
 
 struct DeviceTestHall {
   yiban::test::TempDir dir;

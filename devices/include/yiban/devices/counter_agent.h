@@ -4,6 +4,7 @@
 //   transfer SERVICE | transfer @COUNTER
 // Not thread-safe; one caller at a time.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,9 @@ class CounterAgent {
   explicit CounterAgent(RequestSender& sender) : sender_(sender) {}
   // Runs one command and returns what the terminal shows ("" for a blank line).
   std::string handle_line(std::string_view line);
+  // Runs one command and returns the edge's reply, for programs (the hall
+  // simulator); nothing when the line is not a command.
+  std::optional<protocol::Expected<protocol::Reply>> act(std::string_view line);
   static std::string usage();
 
  private:

@@ -75,6 +75,12 @@ class DeviceAgent final : public RequestSender {
   // Publishes the retained offline status, disconnects (bounded wait) and
   // joins the I/O thread. Idempotent.
   void stop();
+  // Simulates a device dying: ends the session with MQTT 5 reason code 0x04
+  // (disconnect with will message), so the broker publishes the will
+  // {"state":"offline"} exactly as for a dropped connection; no offline status
+  // of its own. Pending request() calls return an error. Idempotent; after
+  // stop() it does nothing.
+  void abort();
 
   bool connected() const;
   // Waits until the link is up (true) or timeout passes (false).
@@ -103,6 +109,8 @@ class DeviceAgent final : public RequestSender {
   class ConnectListener;
   enum class State { kIdle, kConnecting, kConnected, kWaitingRetry, kStopped };
 
+  // stop() (clean) and abort(): asks the I/O thread to end, then joins it.
+  void shut_down(bool clean);
   void push_job(Job job);
   void io_loop();
   void run_job(Job& job);

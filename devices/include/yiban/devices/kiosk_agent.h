@@ -5,6 +5,7 @@
 //   help TEXT                      help.request
 // Not thread-safe; one caller at a time.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,10 @@ class KioskAgent {
   // Runs one command and returns what the kiosk shows ("" for a blank line).
   std::string handle_line(std::string_view line);
   static std::string usage();
+  // ticket.take for programs (the hall simulator): the edge's reply.
+  protocol::Expected<protocol::Reply> take(std::string_view service,
+                                           std::optional<std::string> priority_class,
+                                           std::optional<std::string> phone = std::nullopt);
 
  private:
   RequestSender& sender_;

@@ -14,6 +14,8 @@ class RatingAgent {
   explicit RatingAgent(RequestSender& sender) : sender_(sender) {}
   // Returns what the pad shows ("" for a blank line).
   std::string handle_line(std::string_view line);
+  // rating.submit of score (1..5) for programs (the hall simulator).
+  protocol::Expected<protocol::Reply> submit(int score);
 
  private:
   RequestSender& sender_;
