@@ -40,6 +40,10 @@ struct EdgeDaemon::Impl {
   std::unique_ptr<gateway::BoardPublisher> boards;
   std::int64_t next_prune_ms = 0;
   std::int64_t next_sensing_ms = 0;
+  // Requests answered, and their time from arrival to reply (engine thread).
+  std::uint64_t requests_answered = 0;
+  std::int64_t request_ns_total = 0;
+  std::int64_t request_ns_max = 0;
   std::unique_ptr<store::Checkpointer> checkpointer;
   std::uint64_t ignored_messages = 0;
 
@@ -127,6 +131,9 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
   d.drain();
   d.checkpointer->stop();
   d.store->checkpoint();
+  spdlog::info("answered {} requests, arrival to reply: mean {:.3f} ms, max {:.3f} ms", d.requests_answered,
+               d.requests_answered ? d.request_ns_total / 1e6 / static_cast<double>(d.requests_answered) : 0.0,
+               d.request_ns_max / 1e6);
   spdlog::info("stopped cleanly at event {}", d.store->last_seq());
   return 0;
 }
@@ -147,6 +154,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   struct Pending {
     gateway::Outgoing reply;
     bool wrote;
+    std::int64_t received_ns;
   };
   std::vector<Pending> replies;
   queue::Changes changes;
@@ -167,12 +175,12 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       handle_status(*topic, message, now, in_txn);
     } else if (topic->kind == protocol::DeviceTopicKind::kRequest) {
       if (!ensure_transaction(in_txn)) {
-        replies.push_back(
-            {handler->refusal(*topic, message, {protocol::ErrorCode::kInternal, "store unavailable"}), false});
+        replies.push_back({handler->refusal(*topic, message, {protocol::ErrorCode::kInternal, "store unavailable"}),
+                           false, message.received_ns});
         continue;
       }
       auto handled = handler->handle(*topic, message, now);
-      replies.push_back({std::move(handled.reply), handled.wrote});
+      replies.push_back({std::move(handled.reply), handled.wrote, message.received_ns});
       changes.merge(std::move(handled.changes));
     } else if (topic->kind == protocol::DeviceTopicKind::kTelemetry) {
       handle_telemetry(*topic, message, now, in_txn);
@@ -195,7 +203,15 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       checkpointer->notify();
     }
   }
-  for (const auto& p : replies) bus->publish(p.reply.topic, p.reply.payload, p.reply.qos, false, p.reply.correlation);
+  const std::int64_t answered_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  for (const auto& p : replies) {
+    bus->publish(p.reply.topic, p.reply.payload, p.reply.qos, false, p.reply.correlation);
+    if (p.received_ns == 0) continue;
+    std::int64_t took = answered_ns - p.received_ns;
+    ++requests_answered;
+    request_ns_total += took;
+    request_ns_max = std::max(request_ns_max, took);
+  }
   boards->apply(changes, now);
   publish_alerts(now, false);
   if (connected) on_connected(now);

@@ -3,6 +3,7 @@
 // thread.
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -20,6 +21,7 @@ struct InboundMessage {
   std::optional<std::string> response_topic;
   std::optional<std::string> correlation;  // MQTT 5 Correlation Data, binary
   bool retained = false;
+  std::int64_t received_ns = 0;  // steady clock, when Paho handed it over
 };
 
 enum class BusEvent { kConnected, kConnectionLost };

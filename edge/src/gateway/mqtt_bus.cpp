@@ -54,6 +54,7 @@ MqttBus::MqttBus(MqttOptions options, Inbox& inbox) : options_(std::move(options
     m.topic = msg->get_topic();
     m.payload = msg->get_payload_str();
     m.retained = msg->is_retained();
+    m.received_ns = std::chrono::steady_clock::now().time_since_epoch().count();
     const auto& props = msg->get_properties();
     if (props.contains(mqtt::property::RESPONSE_TOPIC))
       m.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
