@@ -16,9 +16,7 @@ using protocol::ErrorCode;
 using protocol::fail;
 namespace ev = protocol::event_type;
 
-std::unexpected<protocol::Failure> internal(const protocol::Error& e) {
-  return std::unexpected(protocol::Failure{ErrorCode::kInternal, "store: " + e.message});
-}
+using store::internal;
 
 std::string key_of(const std::string& rule, const std::string& subject) { return rule + "/" + subject; }
 

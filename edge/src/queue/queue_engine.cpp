@@ -17,9 +17,7 @@ using store::TicketRow;
 using store::TicketState;
 namespace ev = protocol::event_type;
 
-std::unexpected<protocol::Failure> internal(const protocol::Error& e) {
-  return std::unexpected(protocol::Failure{ErrorCode::kInternal, "store: " + e.message});
-}
+using store::internal;
 
 json opt(const std::optional<std::string>& value) { return value ? json(*value) : json(nullptr); }
 

@@ -15,9 +15,7 @@ using nlohmann::json;
 using protocol::DeviceKind;
 using protocol::ErrorCode;
 
-std::unexpected<protocol::Failure> internal(const protocol::Error& e) {
-  return std::unexpected(protocol::Failure{ErrorCode::kInternal, "store: " + e.message});
-}
+using store::internal;
 
 bool reports_periodically(DeviceKind kind) {
   return kind == DeviceKind::kPeopleCounter || kind == DeviceKind::kEnvironment;

@@ -102,6 +102,11 @@ struct StoredEvent {
 
 inline constexpr int kSchemaVersion = 3;
 
+// A store failure as the answer a device gets: internal, naming the cause.
+inline std::unexpected<protocol::Failure> internal(const protocol::Error& e) {
+  return std::unexpected(protocol::Failure{protocol::ErrorCode::kInternal, "store: " + e.message});
+}
+
 class EdgeStore {
  public:
   // Opens (creating if needed) and migrates the database. The file remembers
