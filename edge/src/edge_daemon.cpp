@@ -298,7 +298,7 @@ void EdgeDaemon::Impl::tick() {
       protocol::Result<int> raised = 0;
       protocol::Result<int> escalated = 0;
       if (written) {
-        raised = alerts->evaluate(alerts::collect_conditions(config, *engine, *sensing, now), engine->business_day(),
+        raised = alerts->evaluate(alerts::collect_conditions(config, *engine, *sensing, now), engine->zone().local_day(now),
                                   now);
       }
       if (written && raised) escalated = alerts->escalate(now);

@@ -204,7 +204,7 @@ protocol::Result<std::string> RequestHandler::dispatch(const protocol::DeviceCon
         std::string subject = r->value_or("counter:" + counter + ":" + std::to_string(now));
         std::string message = counter + "号窗口收到" + std::to_string(rating.score) + "分差评" +
                               (*r ? "（" + **r + "）" : "") + "，请跟进";
-        auto raised = alerts_.raise("bad_rating", subject, message, engine_.business_day(), now);
+        auto raised = alerts_.raise("bad_rating", subject, message, engine_.zone().local_day(now), now);
         if (!raised) return std::unexpected(raised.error());
       }
       return protocol::encode_ok();
@@ -213,7 +213,7 @@ protocol::Result<std::string> RequestHandler::dispatch(const protocol::DeviceCon
       const auto& help = std::get<protocol::HelpRequest>(request.body);
       auto r = engine_.request_help(device.id, device.counter, help, now);
       if (!r) return std::unexpected(r.error());
-      auto raised = alerts_.raise("help", *r, device.id + "求助：" + help.need, engine_.business_day(), now);
+      auto raised = alerts_.raise("help", *r, device.id + "求助：" + help.need, engine_.zone().local_day(now), now);
       if (!raised) return std::unexpected(raised.error());
       return protocol::encode_ok_help(*r);
     }
