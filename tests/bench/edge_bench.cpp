@@ -754,6 +754,26 @@ void bench_take_at_200_per_second() {
   add_figure("ticket.take max @ 200/s", printf_to_string("%.3f ms", l.max_ms));
 }
 
+// count connections spread over kiosk-1..3 (devices are named by topic, so
+// several connections may share one), each expecting up to max_replies.
+std::vector<std::unique_ptr<BenchClient>> kiosk_connections(const BenchHall& hall, Doorbell& bell,
+                                                            const std::string& prefix, int count,
+                                                            std::size_t max_replies) {
+  std::vector<std::unique_ptr<BenchClient>> out;
+  for (int i = 0; i < count; ++i) {
+    std::string device = "kiosk-" + std::to_string(i % 3 + 1);
+    out.push_back(std::make_unique<BenchClient>(hall.uri(), prefix + std::to_string(i) + "-" + device, device,
+                                                max_replies, &bell));
+  }
+  return out;
+}
+
+std::vector<BenchClient*> pointers(const std::vector<std::unique_ptr<BenchClient>>& owned) {
+  std::vector<BenchClient*> out;
+  for (const auto& c : owned) out.push_back(c.get());
+  return out;
+}
+
 void bench_take_saturation() {
   constexpr int kConnections = 6;
   constexpr int kWindow = 32;
@@ -763,14 +783,8 @@ void bench_take_saturation() {
       "ticket.take at saturation: 6 connections (kiosk-1..3 x 2), 32 outstanding each, 10 s");
   BenchHall hall;
   Doorbell bell;
-  std::vector<std::unique_ptr<BenchClient>> owned;
-  std::vector<BenchClient*> kiosks;
-  for (int i = 0; i < kConnections; ++i) {
-    std::string device = "kiosk-" + std::to_string(i % 3 + 1);
-    owned.push_back(std::make_unique<BenchClient>(
-        hall.uri(), "bench-sat-" + std::to_string(i) + "-" + device, device, kMaxPerClient, &bell));
-    kiosks.push_back(owned.back().get());
-  }
+  auto owned = kiosk_connections(hall, bell, "bench-sat-", kConnections, kMaxPerClient);
+  auto kiosks = pointers(owned);
   hall.start(kiosks);
   warm_up(*kiosks[0], 50);
 
@@ -868,14 +882,8 @@ void bench_rss_after_100k_tickets() {
       "edge memory after 100,000 tickets (services A..I, 6 connections x 32 outstanding)");
   BenchHall hall;
   Doorbell bell;
-  std::vector<std::unique_ptr<BenchClient>> owned;
-  std::vector<BenchClient*> kiosks;
-  for (int i = 0; i < kConnections; ++i) {
-    std::string device = "kiosk-" + std::to_string(i % 3 + 1);
-    owned.push_back(std::make_unique<BenchClient>(
-        hall.uri(), "bench-rss-" + std::to_string(i) + "-" + device, device, kTickets, &bell));
-    kiosks.push_back(owned.back().get());
-  }
+  auto owned = kiosk_connections(hall, bell, "bench-rss-", kConnections, kTickets);
+  auto kiosks = pointers(owned);
   hall.start(kiosks);
   REQUIRE(hall.edge_pid() > 0);
   Memory idle = memory_of(hall.edge_pid());
