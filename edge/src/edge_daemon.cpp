@@ -151,6 +151,7 @@ bool EdgeDaemon::Impl::ensure_transaction(bool& in_txn) {
 
 void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   const std::int64_t now = clock->now_ms();
+  const auto began = std::chrono::steady_clock::now();
   struct Pending {
     gateway::Outgoing reply;
     bool wrote;
@@ -188,6 +189,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       ++ignored_messages;
     }
   }
+  const auto applied = std::chrono::steady_clock::now();
   if (in_txn) {
     if (auto ok = store->commit(); !ok) {
       spdlog::error("store: commit of {} messages failed, nothing of them applied: {}", items.size(),
@@ -203,7 +205,14 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       checkpointer->notify();
     }
   }
-  const std::int64_t answered_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  const auto committed = std::chrono::steady_clock::now();
+  const std::int64_t answered_ns = committed.time_since_epoch().count();
+  constexpr auto kSlowBatch = std::chrono::milliseconds(10);
+  if (committed - began > kSlowBatch) {
+    using Ms = std::chrono::duration<double, std::milli>;
+    spdlog::warn("slow batch: {} messages, apply {:.1f} ms, commit {:.1f} ms", items.size(),
+                 Ms(applied - began).count(), Ms(committed - applied).count());
+  }
   for (const auto& p : replies) {
     bus->publish(p.reply.topic, p.reply.payload, p.reply.qos, false, p.reply.correlation);
     if (p.received_ns == 0) continue;
