@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "line_words.h"
+#include "yiban/protocol/telemetry.h"
 
 namespace yiban::devices {
 
@@ -59,9 +59,9 @@ void SensorAgent::set_occupancy(int people) {
 }
 
 std::string SensorAgent::sample(std::int64_t ts) {
-  nlohmann::json metrics;
+  protocol::TelemetrySample out{ts, {}};
   if (kind_ == protocol::DeviceKind::kPeopleCounter) {
-    metrics = {{"people_in", people_in_}, {"people_out", people_out_}};
+    out.metrics = {{"people_in", static_cast<double>(people_in_)}, {"people_out", static_cast<double>(people_out_)}};
     people_in_ = 0;
     people_out_ = 0;
   } else {
@@ -71,11 +71,11 @@ std::string SensorAgent::sample(std::int64_t ts) {
     humidity_ = std::clamp(humidity_ + 0.2 * step(random_) + 0.01 * (45.0 - humidity_), 15.0, 90.0);
     co2_ppm_ =
         std::clamp(co2_ppm_ + 5.0 * step(random_) + 0.02 * (co2_target_ - co2_ppm_), 400.0, 3000.0);
-    metrics = {{"temp_c", round_to(temp_c_, 0.1)},
-               {"humidity", round_to(humidity_, 0.1)},
-               {"co2_ppm", std::lround(co2_ppm_)}};
+    out.metrics = {{"temp_c", round_to(temp_c_, 0.1)},
+                   {"humidity", round_to(humidity_, 0.1)},
+                   {"co2_ppm", static_cast<double>(std::lround(co2_ppm_))}};
   }
-  return nlohmann::json{{"ts", ts}, {"metrics", metrics}}.dump();
+  return protocol::encode_telemetry(out);
 }
 
 }  // namespace yiban::devices

@@ -48,7 +48,14 @@ Expected<TelemetrySample> decode_telemetry(std::string_view payload) {
 
 std::string encode_telemetry(const TelemetrySample& sample) {
   nlohmann::json metrics = nlohmann::json::object();
-  for (const auto& [name, value] : sample.metrics) metrics[name] = value;
+  for (const auto& [name, value] : sample.metrics) {
+    // Counts stay integers on the wire (3, not 3.0).
+    if (value == std::trunc(value)) {
+      metrics[name] = static_cast<std::int64_t>(value);
+    } else {
+      metrics[name] = value;
+    }
+  }
   return nlohmann::json{{"ts", sample.ts}, {"metrics", metrics}}.dump();
 }
 
