@@ -13,10 +13,15 @@
 #include <string_view>
 #include <vector>
 
-#include "store/sqlite.h"
+#include "yiban/db/sqlite.h"
 #include "yiban/protocol/chain.h"
 
 namespace yiban::edge::store {
+
+using db::Database;
+using db::Statement;
+using protocol::Error;
+using protocol::Expected;
 
 enum class TicketState { kWaiting, kCalled, kServing, kCompleted, kNoShow, kCancelled };
 std::string_view to_string(TicketState state);

@@ -1,6 +1,6 @@
-#include "store/sqlite.h"
+#include "yiban/db/sqlite.h"
 
-namespace yiban::edge::store {
+namespace yiban::db {
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
@@ -143,4 +143,4 @@ Expected<Statement> Database::prepare(std::string_view sql) {
   return Statement(db_, stmt);
 }
 
-}  // namespace yiban::edge::store
+}  // namespace yiban::db

@@ -1,5 +1,6 @@
 #pragma once
-// A thin RAII layer over the SQLite C API: a connection and prepared
+// Shared by the edge and central stores (a separate library: yiban_protocol
+// itself does no I/O). A thin RAII layer over the SQLite C API: a connection and prepared
 // statements. Failures come back as protocol::Error values naming the SQL
 // and SQLite's message; nothing here throws.
 
@@ -12,7 +13,7 @@
 
 #include "yiban/protocol/error.h"
 
-namespace yiban::edge::store {
+namespace yiban::db {
 
 using protocol::Error;
 using protocol::Expected;
@@ -80,4 +81,4 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
-}  // namespace yiban::edge::store
+}  // namespace yiban::db
