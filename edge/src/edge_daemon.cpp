@@ -11,6 +11,9 @@
 #include "sensing/sensing.h"
 #include "store/checkpointer.h"
 #include "store/edge_store.h"
+#include "sync/sync_client.h"
+#include "yiban/protocol/commands.h"
+#include "yiban/protocol/event.h"
 #include "yiban/protocol/hall_config.h"
 #include "yiban/protocol/payloads.h"
 #include "yiban/protocol/time_zone.h"
@@ -46,6 +49,12 @@ struct EdgeDaemon::Impl {
   std::int64_t request_ns_max = 0;
   std::unique_ptr<store::Checkpointer> checkpointer;
   std::uint64_t ignored_messages = 0;
+  std::string config_text;  // hall.json with central's config.set sections applied
+  std::unique_ptr<sync::SyncClient> sync;
+  std::int64_t sync_notified_seq = 0;
+  std::int64_t down_applied = 0;  // highest central command applied (meta down_applied)
+  std::optional<std::string> notice_board;  // retained board/notice payload
+  std::optional<std::string> config_text_before;  // within process(): to undo a failed commit
 
   Impl(EdgeOptions o, std::shared_ptr<const Clock> c, protocol::HallConfig h)
       : options(std::move(o)), clock(std::move(c)), config(std::move(h)), topics(config.hall) {}
@@ -60,6 +69,16 @@ struct EdgeDaemon::Impl {
   void handle_status(const protocol::DeviceTopic& topic, const gateway::InboundMessage& message, std::int64_t now,
                      bool& in_txn);
   bool ensure_transaction(bool& in_txn);
+  // Applies one command from central inside the open transaction. Returns
+  // whether the config changed (the caller reloads after the commit).
+  void apply_command(const std::string& text, std::int64_t now, bool& in_txn, bool& config_changed,
+                     std::optional<protocol::HallConfig>& previous_config, bool& notice_changed);
+  void notify_sync() {
+    if (sync && store->last_seq() != sync_notified_seq) {
+      sync_notified_seq = store->last_seq();
+      sync->committed(sync_notified_seq);
+    }
+  }
   void tick();
   void on_connected(std::int64_t now);
   // Processes everything already in the inbox, without waiting for more.
@@ -76,16 +95,40 @@ EdgeDaemon::~EdgeDaemon() = default;
 
 protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions options,
                                                                    std::shared_ptr<const Clock> clock) {
-  auto config = protocol::load_hall_config(options.hall_config);
-  if (!config) return protocol::error("hall config " + config.error().message);
+  auto text = protocol::read_hall_config_text(options.hall_config);
+  if (!text) return protocol::error("hall config " + text.error().message);
+  auto config = protocol::parse_hall_config(*text);
+  if (!config) return protocol::error("hall config " + options.hall_config.string() + ": " + config.error().message);
+  auto store = store::EdgeStore::open(options.db.string(), config->hall);
+  if (!store) return std::unexpected(store.error());
+  // Sections central changed (config.set) stay changed across restarts.
+  auto override_text = (*store)->get_meta("config_override");
+  if (!override_text) return std::unexpected(override_text.error());
+  if (*override_text) {
+    auto merged = protocol::replace_config_sections(*text, **override_text);
+    auto merged_config = merged ? protocol::parse_hall_config(*merged) : std::unexpected(merged.error());
+    if (!merged_config) {
+      spdlog::error("central's config changes no longer fit {} ({}); running on the file alone",
+                    options.hall_config.string(), merged_config.error().message);
+    } else {
+      spdlog::info("applying central's config changes to {}", options.hall_config.string());
+      *text = std::move(*merged);
+      config = std::move(merged_config);
+    }
+  }
   auto zone = protocol::TimeZone::load(config->timezone, options.zoneinfo_root);
   if (!zone) return protocol::error("hall config timezone: " + zone.error().message);
   if (options.mqtt_client_id.empty()) options.mqtt_client_id = "yiban-edge-" + config->hall;
 
   auto impl = std::make_unique<Impl>(std::move(options), std::move(clock), std::move(*config));
-  auto store = store::EdgeStore::open(impl->options.db.string(), impl->config.hall);
-  if (!store) return std::unexpected(store.error());
+  impl->config_text = std::move(*text);
   impl->store = std::move(*store);
+  auto applied = impl->store->get_meta("down_applied");
+  if (!applied) return std::unexpected(applied.error());
+  if (*applied) impl->down_applied = std::stoll(**applied);
+  auto notice = impl->store->get_meta("notice");
+  if (!notice) return std::unexpected(notice.error());
+  impl->notice_board = *notice;
   impl->checkpointer = std::make_unique<store::Checkpointer>(impl->options.db.string());
   impl->engine = std::make_unique<queue::QueueEngine>(impl->config, std::move(*zone), *impl->store);
   if (auto ok = impl->engine->load(); !ok) return protocol::error("loading the queue: " + ok.error().message);
@@ -107,6 +150,22 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   impl->handler = std::make_unique<gateway::RequestHandler>(impl->engine->config(), impl->topics, *impl->store,
                                                             *impl->engine, *impl->alerts);
   impl->boards = std::make_unique<gateway::BoardPublisher>(impl->topics, *impl->bus, *impl->engine);
+  if (!impl->options.central_uri.empty()) {
+    sync::SyncClientOptions so;
+    so.endpoint = impl->options.central_uri;
+    so.server_public_key = impl->options.central_public_key;
+    so.public_key = impl->options.hall_public_key;
+    so.secret_key = impl->options.hall_secret_key;
+    so.hall = impl->config.hall;
+    so.name = impl->config.name;
+    so.region = impl->config.region;
+    so.db_path = impl->options.db.string();
+    Impl* d = impl.get();
+    impl->sync = std::make_unique<sync::SyncClient>(
+        std::move(so), [d](std::string text) { d->inbox.push(gateway::CentralCommand{std::move(text)}); });
+  } else {
+    spdlog::info("no --central: this hall runs alone and keeps its whole log");
+  }
   return std::unique_ptr<EdgeDaemon>(new EdgeDaemon(std::move(impl)));
 }
 
@@ -117,6 +176,13 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
                cfg.name, cfg.services.size(), cfg.counters.size(), cfg.devices.size(), d.options.db.string(),
                d.store->last_seq(), d.engine->business_day());
   d.tick();  // closes a business day that ended while the daemon was down
+  if (d.sync) {
+    if (auto ok = d.sync->start(); !ok) {
+      spdlog::critical("{}", ok.error().message);
+      return 1;
+    }
+    d.sync_notified_seq = d.store->last_seq();
+  }
   d.bus->start();
   while (!stop.load()) {
     auto items = d.inbox.pop_batch(std::chrono::milliseconds(kMaxWaitMs), kMaxBatch);
@@ -129,6 +195,12 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
   // Anything that arrived during the disconnect is applied too: its reply is
   // recorded, so the device's retry gets it after the restart.
   d.drain();
+  if (d.sync) {
+    auto st = d.sync->status();
+    d.sync->stop();
+    spdlog::info("sync: central holds {} of {} events; {} batches acknowledged, slowest {:.1f} ms", st.acked,
+                 d.store->last_seq(), st.batches_acked, st.ack_ms_max);
+  }
   d.checkpointer->stop();
   d.store->checkpoint();
   spdlog::info("answered {} requests, arrival to reply: mean {:.3f} ms, max {:.3f} ms", d.requests_answered,
@@ -161,9 +233,17 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   queue::Changes changes;
   bool in_txn = false;
   bool connected = false;
+  bool config_changed = false;
+  bool notice_changed = false;
+  std::optional<protocol::HallConfig> previous_config;
+  const std::int64_t applied_before = down_applied;
   for (auto& item : items) {
     if (auto* event = std::get_if<gateway::BusEvent>(&item)) {
       connected = connected || *event == gateway::BusEvent::kConnected;
+      continue;
+    }
+    if (auto* command = std::get_if<gateway::CentralCommand>(&item)) {
+      apply_command(command->text, now, in_txn, config_changed, previous_config, notice_changed);
       continue;
     }
     auto& message = std::get<gateway::InboundMessage>(item);
@@ -194,6 +274,14 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
     if (auto ok = store->commit(); !ok) {
       spdlog::error("store: commit of {} messages failed, nothing of them applied: {}", items.size(),
                     ok.error().message);
+      if (previous_config) {
+        (void)engine->reconfigure(*previous_config);
+        config = engine->config();
+        if (config_text_before) config_text = *config_text_before;
+        config_changed = false;
+      }
+      down_applied = applied_before;
+      notice_changed = false;
       reload(now);
       for (auto& p : replies) {
         if (p.wrote)
@@ -203,8 +291,16 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       changes = queue::Changes{};
     } else {
       checkpointer->notify();
+      notify_sync();
     }
   }
+  config_text_before.reset();
+  if (sync && down_applied != applied_before) sync->applied(down_applied);
+  if (config_changed) {
+    reload(now);
+    boards->republish_all(now);
+  }
+  if (notice_changed && notice_board) bus->publish(topics.board_notice(), *notice_board, 1, true, std::nullopt);
   const auto committed = std::chrono::steady_clock::now();
   const std::int64_t answered_ns = committed.time_since_epoch().count();
   constexpr auto kSlowBatch = std::chrono::milliseconds(10);
@@ -283,6 +379,7 @@ void EdgeDaemon::Impl::on_connected(std::int64_t now) {
   bus->subscribe({{topics.all_requests(), 1}, {topics.all_statuses(), 1}, {topics.all_telemetry(), 0}});
   boards->republish_all(now);
   publish_alerts(now, true);
+  if (notice_board) bus->publish(topics.board_notice(), *notice_board, 1, true, std::nullopt);
 }
 
 void EdgeDaemon::Impl::tick() {
@@ -335,6 +432,98 @@ void EdgeDaemon::Impl::tick() {
   boards->apply(engine->take_changes(), now);
   boards->tick(now);
   publish_alerts(now, false);
+  notify_sync();
+}
+
+void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, bool& in_txn, bool& config_changed,
+                                     std::optional<protocol::HallConfig>& previous_config, bool& notice_changed) {
+  auto command = protocol::parse_command(text);
+  if (!command) {
+    // Central validated it; a command we cannot read is a protocol fault. It
+    // is neither applied nor confirmed: central keeps it queued.
+    spdlog::error("central sent a command that cannot be read: {}", command.error().message);
+    return;
+  }
+  if (command->down_seq <= down_applied) {
+    if (sync) sync->applied(down_applied);  // a resend: confirm again
+    return;
+  }
+  if (command->down_seq != down_applied + 1) {
+    spdlog::warn("central command {} arrived before {}; waiting for it", command->down_seq, down_applied + 1);
+    return;
+  }
+  if (!ensure_transaction(in_txn) || !store->savepoint()) return;
+  // Work out the outcome first; nothing in memory changes until it is recorded.
+  std::string failure;
+  std::optional<std::string> new_notice;
+  std::optional<protocol::HallConfig> new_config;
+  std::string new_text;
+  std::string new_override;
+  if (command->type == protocol::command_type::kNotice) {
+    auto notice = protocol::decode_notice(command->data_json);
+    if (notice) new_notice = protocol::encode_notice_board(*notice, now);
+    else failure = notice.error().message;
+  } else if (command->type == protocol::command_type::kConfigSet) {
+    auto merged = protocol::replace_config_sections(config_text, command->data_json);
+    auto parsed = merged ? protocol::parse_hall_config(*merged) : std::unexpected(merged.error());
+    auto old_override = store->get_meta("config_override");
+    if (!parsed) {
+      failure = "the changed config is invalid: " + parsed.error().message;
+    } else if (!old_override) {
+      failure = "store: " + old_override.error().message;
+    } else {
+      auto combined = *old_override ? protocol::replace_config_sections(**old_override, command->data_json)
+                                    : protocol::Expected<std::string>(command->data_json);
+      if (!combined) {
+        failure = combined.error().message;
+      } else {
+        new_override = std::move(*combined);
+        new_text = std::move(*merged);
+        new_config = std::move(*parsed);
+      }
+    }
+  } else {
+    failure = "unknown command type " + command->type;
+  }
+  std::optional<protocol::HallConfig> old_config;
+  if (new_config) {
+    old_config = engine->config();
+    if (auto re = engine->reconfigure(*new_config); !re) {
+      failure = re.error().message;  // e.g. a removed service still has people waiting
+      new_config.reset();
+      old_config.reset();
+    }
+  }
+  const bool ok = failure.empty();
+  bool written = static_cast<bool>(store->set_meta("down_applied", std::to_string(command->down_seq)));
+  if (written && new_notice) written = static_cast<bool>(store->set_meta("notice", *new_notice));
+  if (written && new_config) written = static_cast<bool>(store->set_meta("config_override", new_override));
+  if (written) {
+    written = static_cast<bool>(store->append_event(
+        now, protocol::event_type::kCommandApplied,
+        protocol::encode_command_applied(command->down_seq, command->type, ok, failure)));
+  }
+  if (!written) {
+    store->rollback_to_savepoint();
+    if (old_config) (void)engine->reconfigure(*old_config);
+    spdlog::error("central command {}: cannot record it; it will be applied when resent", command->down_seq);
+    return;
+  }
+  (void)store->release();
+  down_applied = command->down_seq;
+  if (new_notice) {
+    notice_board = *new_notice;
+    notice_changed = true;
+  }
+  if (new_config) {
+    if (!previous_config) previous_config = std::move(old_config);
+    if (!config_text_before) config_text_before = config_text;
+    config = engine->config();
+    config_text = std::move(new_text);
+    config_changed = true;
+  }
+  if (ok) spdlog::info("central command {} ({}) applied", command->down_seq, command->type);
+  else spdlog::warn("central command {} ({}) refused: {}", command->down_seq, command->type, failure);
 }
 
 }  // namespace yiban::edge

@@ -7,7 +7,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sstream>
+
 #include "yiban/edge/edge_daemon.h"
+#include "yiban/protocol/curve_cert.h"
 
 namespace po = boost::program_options;
 
@@ -24,6 +27,18 @@ std::string read_secret(const std::string& path) {
   std::getline(in, line);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ')) line.pop_back();
   return line;
+}
+
+// A CURVE certificate file (CZMQ format).
+yiban::protocol::Expected<yiban::protocol::CurveCert> read_cert(const std::string& path, bool need_secret) {
+  std::ifstream in(path);
+  if (!in) return yiban::protocol::error("cannot read certificate " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto cert = yiban::protocol::parse_curve_cert(text.str());
+  if (!cert) return yiban::protocol::error(path + ": " + cert.error().message);
+  if (need_secret && !cert->secret_key) return yiban::protocol::error(path + ": not a secret certificate (.key)");
+  return cert;
 }
 
 }  // namespace
@@ -88,9 +103,23 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", e.what());
     return 2;
   }
-  if (vm.count("central"))
-    spdlog::warn("--central {}: replication to central is not part of this build yet; the hall runs alone",
-                 vm["central"].as<std::string>());
+  if (vm.count("central")) {
+    if (!vm.count("central-cert") || !vm.count("hall-cert")) {
+      spdlog::critical("--central needs --central-cert (central's public certificate) and --hall-cert (this hall's "
+                       "secret certificate)");
+      return 2;
+    }
+    auto central = read_cert(vm["central-cert"].as<std::string>(), false);
+    auto hall = read_cert(vm["hall-cert"].as<std::string>(), true);
+    if (!central || !hall) {
+      spdlog::critical("{}", !central ? central.error().message : hall.error().message);
+      return 2;
+    }
+    opts.central_uri = vm["central"].as<std::string>();
+    opts.central_public_key = central->public_key;
+    opts.hall_public_key = hall->public_key;
+    opts.hall_secret_key = *hall->secret_key;
+  }
   if (vm.count("http"))
     spdlog::warn("--http {}: the console API is not part of this build yet", vm["http"].as<std::string>());
 

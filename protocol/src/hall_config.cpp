@@ -665,7 +665,7 @@ Expected<HallConfig> parse_hall_config(std::string_view json_text) {
   return read_hall_config(root);
 }
 
-Expected<HallConfig> load_hall_config(const std::filesystem::path& path) {
+Expected<std::string> read_hall_config_text(const std::filesystem::path& path) {
   std::string where = path.string();
   std::error_code ec;
   auto status = std::filesystem::status(path, ec);
@@ -684,10 +684,27 @@ Expected<HallConfig> load_hall_config(const std::filesystem::path& path) {
     return error(where + ": larger than " + std::to_string(kMaxHallConfigBytes) + " bytes");
   }
   text.resize(size);
+  return text;
+}
 
-  auto config = parse_hall_config(text);
-  if (!config) return error(where + ": " + config.error().message);
+Expected<HallConfig> load_hall_config(const std::filesystem::path& path) {
+  auto text = read_hall_config_text(path);
+  if (!text) return std::unexpected(text.error());
+  auto config = parse_hall_config(*text);
+  if (!config) return error(path.string() + ": " + config.error().message);
   return config;
+}
+
+Expected<std::string> replace_config_sections(std::string_view config_json, std::string_view sections_json) {
+  auto base = Json::parse(config_json, nullptr, false);
+  if (base.is_discarded() || !base.is_object()) return error("config is not a JSON object");
+  auto sections = Json::parse(sections_json, nullptr, false);
+  if (sections.is_discarded() || !sections.is_object()) return error("sections are not a JSON object");
+  for (const auto& [key, value] : sections.items()) {
+    if (key == "hall") return error("the hall id cannot be changed");
+    base[key] = value;
+  }
+  return base.dump();
 }
 
 }  // namespace yiban::protocol

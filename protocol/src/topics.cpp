@@ -24,6 +24,7 @@ std::string Topics::device_command(std::string_view device) const {
 std::string Topics::board_calls() const { return root_ + "/board/calls"; }
 std::string Topics::board_queues() const { return root_ + "/board/queues"; }
 std::string Topics::board_announce() const { return root_ + "/board/announce"; }
+std::string Topics::board_notice() const { return root_ + "/board/notice"; }
 std::string Topics::catalog() const { return root_ + "/catalog"; }
 std::string Topics::alerts() const { return root_ + "/alerts"; }
 std::string Topics::all_requests() const { return root_ + "/devices/+/req/+"; }

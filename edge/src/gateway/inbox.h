@@ -26,7 +26,12 @@ struct InboundMessage {
 
 enum class BusEvent { kConnected, kConnectionLost };
 
-using InboxItem = std::variant<InboundMessage, BusEvent>;
+// A command from central (sync DOWN), its exact text, for the engine thread.
+struct CentralCommand {
+  std::string text;
+};
+
+using InboxItem = std::variant<InboundMessage, BusEvent, CentralCommand>;
 
 // A bounded multi-producer queue drained by one consumer. push() blocks while
 // the inbox is full, which holds the broker back instead of growing memory.

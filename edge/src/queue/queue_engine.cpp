@@ -39,6 +39,27 @@ void Changes::merge(Changes&& other) {
 QueueEngine::QueueEngine(protocol::HallConfig config, protocol::TimeZone zone, store::EdgeStore& store)
     : config_(std::move(config)), zone_(std::move(zone)), store_(store) {}
 
+protocol::Expected<void> QueueEngine::reconfigure(protocol::HallConfig config) {
+  if (config.hall != config_.hall) return protocol::error("the hall id cannot change");
+  if (config.timezone != config_.timezone) return protocol::error("the time zone cannot change while running");
+  for (const auto& [code, state] : services_) {
+    if (state.size() > 0 && !config.find_service(code))
+      return protocol::error("service " + code + " has people waiting and cannot be removed");
+  }
+  for (const auto& [id, slot] : counters_) {
+    if ((slot.state != CounterState::kClosed || slot.current || !slot.targeted.empty()) && !config.find_counter(id))
+      return protocol::error("counter " + id + " is not closed and cannot be removed");
+  }
+  protocol::HallConfig previous = std::move(config_);
+  config_ = std::move(config);
+  if (auto ok = load(); !ok) {
+    config_ = std::move(previous);
+    (void)load();
+    return ok;
+  }
+  return {};
+}
+
 protocol::Expected<void> QueueEngine::load() {
   services_.clear();
   counters_.clear();

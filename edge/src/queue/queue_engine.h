@@ -52,6 +52,12 @@ class QueueEngine {
   protocol::Expected<void> load();
 
   const protocol::HallConfig& config() const { return config_; }
+  // Replaces the hall config (central's config.set) and reloads from the
+  // store. Refused, changing nothing, when it would drop a service someone is
+  // waiting for or a counter that is open, paused or serving, or change the
+  // hall id or time zone. The config object keeps its address, so references
+  // to config() stay valid.
+  protocol::Expected<void> reconfigure(protocol::HallConfig config);
   const protocol::TimeZone& zone() const { return zone_; }
   int business_day() const { return business_day_; }
 

@@ -25,6 +25,11 @@ struct EdgeOptions {
   std::string mqtt_client_id;  // default: yiban-edge-{hall}
   std::filesystem::path zoneinfo_root = "/usr/share/zoneinfo";
   int reply_retention_h = 24;  // how long retried requests are recognised
+  // Replication to central (ARCHITECTURE §6); empty central_uri: runs alone.
+  std::string central_uri;
+  std::string central_public_key;  // Z85, from central's public certificate
+  std::string hall_public_key;  // Z85, from this hall's secret certificate
+  std::string hall_secret_key;
 };
 
 class EdgeDaemon {

@@ -84,5 +84,12 @@ inline constexpr std::size_t kMaxHallConfigBytes = 1024 * 1024;
 
 Expected<HallConfig> parse_hall_config(std::string_view json_text);
 Expected<HallConfig> load_hall_config(const std::filesystem::path& path);
+// The file's text, size-checked (errors name the path).
+Expected<std::string> read_hall_config_text(const std::filesystem::path& path);
+// Replaces top-level sections of a config's JSON text with those of
+// sections_json (an object; "hall" may not be replaced) and returns the new
+// text, unvalidated: parse it with parse_hall_config. Central's config.set
+// commands are applied and remembered this way.
+Expected<std::string> replace_config_sections(std::string_view config_json, std::string_view sections_json);
 
 }  // namespace yiban::protocol

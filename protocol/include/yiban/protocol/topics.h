@@ -20,6 +20,7 @@ class Topics {
   std::string board_calls() const;
   std::string board_queues() const;
   std::string board_announce() const;
+  std::string board_notice() const;  // central's notice for the displays (retained)
   std::string catalog() const;
   std::string alerts() const;
 

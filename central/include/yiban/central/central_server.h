@@ -1,0 +1,70 @@
+#pragma once
+// Central: the sync server (halls replicate into it), its store, and the HTTP
+// API, wired together. Start-up refuses with an Error naming the problem (a
+// missing key, an unreadable allow-list, a port in use, a store that cannot
+// be opened).
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "yiban/protocol/error.h"
+
+namespace yiban::central {
+
+struct CentralOptions {
+  std::filesystem::path db = "central.db";
+  std::string bind = "tcp://*:7701";
+  std::filesystem::path cert;  // central's secret certificate
+  std::filesystem::path halls_dir;  // allow-list: hall public certificates
+  std::string http;  // host:port; empty: no HTTP API
+  std::filesystem::path tokens;  // required with http
+  std::filesystem::path web;  // static files served at / (optional)
+  int session_timeout_ms = 10000;
+};
+
+class CentralServer {
+ public:
+  static protocol::Expected<std::unique_ptr<CentralServer>> create(CentralOptions options);
+  ~CentralServer();
+  CentralServer(const CentralServer&) = delete;
+  CentralServer& operator=(const CentralServer&) = delete;
+
+  std::string sync_endpoint() const;
+  int http_port() const;  // 0 without HTTP
+
+  // Serves until stop becomes true (checked every 100 ms), then stops
+  // cleanly and returns 0.
+  int run(const std::atomic<bool>& stop);
+
+ private:
+  struct Impl;
+  explicit CentralServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// `yiban-central keygen`: writes DIR/NAME.pub (public certificate) and
+// DIR/NAME.key (secret certificate, mode 0600) in CZMQ's format; a hall's
+// carries metadata hall = "…". Refuses to overwrite an existing key.
+protocol::Expected<void> generate_keys(const std::filesystem::path& dir, const std::string& name,
+                                       const std::string& hall);
+
+// Reads a certificate file (public or secret).
+struct LoadedCert {
+  std::string public_key;
+  std::string secret_key;  // empty for a public certificate
+  std::string hall;  // metadata hall, if any
+};
+protocol::Expected<LoadedCert> load_cert(const std::filesystem::path& path, bool need_secret);
+
+// `yiban-central rebuild`: recomputes every projection from the stored events
+// and reports whether they equal what was there before.
+struct RebuildReport {
+  std::int64_t events = 0;
+  std::string digest_before;
+  std::string digest_after;
+};
+protocol::Expected<RebuildReport> rebuild_projections(const std::filesystem::path& db);
+
+}  // namespace yiban::central

@@ -1,0 +1,124 @@
+#pragma once
+// Central's durable store (ARCHITECTURE §6, §7): every hall's event log kept
+// exactly as received, plus projections (live hall status, per-ticket facts,
+// daily KPIs) updated in the same transaction as the events they come from.
+//
+// The interface is what the sync server and the HTTP API use, so that a city
+// that outgrows one machine can implement it on PostgreSQL without touching
+// either. open_sqlite_central_store() is the default backend.
+//
+// Threading: one object per thread. The sync server owns the only writer; the
+// HTTP API opens its own object and only reads (WAL readers never block the
+// writer).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "yiban/protocol/chain.h"
+#include "yiban/protocol/error.h"
+
+namespace yiban::central {
+
+// What the sync server needs to resume a hall.
+struct HallSyncState {
+  std::string hall;
+  std::int64_t acked = 0;  // highest event seq durably stored
+  protocol::ChainHash chain{};  // chain(acked); kChainZero when acked == 0
+  std::int64_t edge_last_seq = 0;  // the edge's own last seq as it last told us
+  std::int64_t down_applied = 0;  // highest command the edge confirmed applied
+  std::int64_t down_last = 0;  // highest command queued for the hall (0: none)
+  bool integrity_ok = true;
+  std::string integrity_reason;  // why it is broken, when it is
+};
+
+// A command for a hall (§6 DOWN). text is the exact frame sent to the edge:
+// {"down_seq":N,"ts":…,"type":"…","data":{…}}.
+struct StoredCommand {
+  std::int64_t down_seq = 0;
+  std::string text;
+};
+
+struct KpiQuery {
+  std::optional<std::string> hall;
+  std::optional<std::string> service;
+  int from_day = 0;  // yyyymmdd inclusive; 0 = no bound
+  int to_day = 0;  // yyyymmdd inclusive; 0 = no bound
+};
+
+class CentralStore {
+ public:
+  virtual ~CentralStore() = default;
+
+  // ---- sync side: one writer thread -------------------------------------
+  // Every hall central has heard of.
+  virtual protocol::Expected<std::vector<HallSyncState>> load_halls() = 0;
+  virtual protocol::Expected<std::optional<HallSyncState>> load_hall(std::string_view hall) = 0;
+
+  // A transaction may hold writes for many halls (group commit); commit()
+  // returns once it is durable.
+  virtual protocol::Expected<void> begin() = 0;
+  virtual protocol::Expected<void> commit() = 0;
+  virtual void rollback() = 0;
+
+  // Inside a transaction. Records that the hall spoke (creating its row on
+  // first contact): its own last seq, the time, whether it is connected, and
+  // the name/region it announced (empty: keep what is known).
+  virtual protocol::Expected<void> note_contact(std::string_view hall, std::int64_t edge_last_seq, std::int64_t ts,
+                                                bool connected, std::string_view name,
+                                                std::string_view region) = 0;
+
+  // Inside a transaction. Stores events from, from+1, … exactly as given and
+  // updates every projection; the hall's acked becomes from+texts.size()-1
+  // and its chain chain_after. The caller has checked that from == acked+1
+  // and that the chain matches. All or nothing: on a failure (an event that
+  // is not a valid §4 envelope of this hall with the expected seq) nothing of
+  // the batch is kept and the error names the event.
+  virtual protocol::Expected<void> append_events(std::string_view hall, std::int64_t from,
+                                                 std::span<const std::string_view> texts,
+                                                 const protocol::ChainHash& chain_after) = 0;
+
+  // Inside a transaction. Marks the hall's log broken (ok=false, with why) or
+  // clears the mark (an operator did, ok=true).
+  virtual protocol::Expected<void> set_integrity(std::string_view hall, bool ok, std::string_view reason,
+                                                 std::int64_t ts) = 0;
+
+  // Inside a transaction. Queues a command for the hall and returns its
+  // down_seq (1, 2, … per hall). data_json must be a JSON object's text.
+  virtual protocol::Expected<std::int64_t> enqueue_command(std::string_view hall, std::int64_t ts,
+                                                           std::string_view type, std::string_view data_json) = 0;
+  // Inside a transaction. The edge confirmed commands up to applied.
+  virtual protocol::Expected<void> set_down_applied(std::string_view hall, std::int64_t applied) = 0;
+
+  // ---- read side --------------------------------------------------------
+  virtual protocol::Expected<std::vector<StoredCommand>> commands_after(std::string_view hall, std::int64_t after,
+                                                                        int limit) = 0;
+  // Stored event texts with seq > after, oldest first, at most limit.
+  virtual protocol::Expected<std::vector<std::string>> events_after(std::string_view hall, std::int64_t after,
+                                                                    int limit) = 0;
+  virtual protocol::Expected<std::int64_t> event_count() = 0;
+
+  // JSON documents for the HTTP API (shapes in central/README.md).
+  virtual protocol::Expected<std::string> halls_json() = 0;
+  virtual protocol::Expected<std::optional<std::string>> hall_json(std::string_view hall) = 0;
+  virtual protocol::Expected<std::string> kpi_json(const KpiQuery& query) = 0;
+  virtual protocol::Expected<std::string> alerts_json(std::optional<std::string_view> hall) = 0;
+
+  // ---- maintenance -------------------------------------------------------
+  // Recomputes every projection from the stored events, in one transaction.
+  virtual protocol::Expected<void> rebuild() = 0;
+  // SHA-256 (hex) over every projection row in a fixed order, excluding
+  // connection liveness (connected, last contact): equal digests mean equal
+  // projections. Used to prove rebuild() gives identical results.
+  virtual protocol::Expected<std::string> projection_digest() = 0;
+};
+
+// Opens (creating and migrating if needed) central's SQLite store: WAL,
+// synchronous=FULL, schema versioned by PRAGMA user_version.
+protocol::Expected<std::unique_ptr<CentralStore>> open_sqlite_central_store(const std::string& path);
+
+}  // namespace yiban::central

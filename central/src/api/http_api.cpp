@@ -1,0 +1,401 @@
+#include "api/http_api.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "yiban/protocol/ids.h"
+
+namespace yiban::central::api {
+namespace {
+
+using nlohmann::json;
+using protocol::Role;
+
+constexpr int kMaxEventsPage = 1000;
+constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+
+void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+  res.status = status;
+  res.set_content(json{{"error", {{"code", code}, {"message", message}}}}.dump(), "application/json");
+}
+
+void send_json(httplib::Response& res, std::string body, int status = 200) {
+  res.status = status;
+  res.set_content(std::move(body), "application/json");
+}
+
+// "2026-11-26" or "20261126" → 20261126.
+std::optional<int> parse_day(const std::string& text) {
+  std::string digits;
+  for (char c : text) {
+    if (c == '-') continue;
+    if (c < '0' || c > '9') return std::nullopt;
+    digits += c;
+  }
+  if (digits.size() != 8) return std::nullopt;
+  if (text.size() == 10 && (text[4] != '-' || text[7] != '-')) return std::nullopt;
+  if (text.size() != 8 && text.size() != 10) return std::nullopt;
+  int day = std::stoi(digits);
+  int month = day / 100 % 100;
+  int dom = day % 100;
+  if (month < 1 || month > 12 || dom < 1 || dom > 31) return std::nullopt;
+  return day;
+}
+
+std::optional<std::int64_t> parse_int(const std::string& text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+struct HttpApi::Impl {
+  HttpApiOptions options;
+  std::unique_ptr<CentralStore> reader;
+  std::mutex reader_mutex;  // guards reader (one SQLite connection)
+  sync::SyncServer& sync;
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+  std::mutex rate_mutex;
+  std::uint64_t rate_events = 0;  // guarded by rate_mutex
+  std::chrono::steady_clock::time_point rate_ts = std::chrono::steady_clock::now();  // guarded by rate_mutex
+  double last_rate = 0;  // guarded by rate_mutex
+
+  Impl(HttpApiOptions o, std::unique_ptr<CentralStore> r, sync::SyncServer& s)
+      : options(std::move(o)), reader(std::move(r)), sync(s) {}
+
+  // The caller's grant, or an error response already sent (401).
+  std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
+    auto header = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+      send_error(res, 401, "unauthorized", "a bearer token is required (Authorization: Bearer TOKEN)");
+      return std::nullopt;
+    }
+    auto grant = options.tokens.find(std::string_view(header).substr(kBearer.size()));
+    if (!grant) {
+      send_error(res, 401, "unauthorized", "unknown token");
+      return std::nullopt;
+    }
+    return grant;
+  }
+
+  // May this grant see the hall? Sends 403 when not.
+  static bool may_read(const protocol::TokenGrant& g, std::string_view hall, httplib::Response& res) {
+    if (g.role != Role::kHallManager || g.hall == hall) return true;
+    send_error(res, 403, "forbidden", "this token covers hall " + g.hall + " only");
+    return false;
+  }
+
+  static bool may_command(const protocol::TokenGrant& g, std::string_view hall, httplib::Response& res) {
+    if (g.role == Role::kCentralOperator || g.role == Role::kAdmin) return true;
+    if (g.role == Role::kHallManager && g.hall == hall) {
+      send_error(res, 403, "forbidden", "commands for a hall are sent by central operators");
+      return false;
+    }
+    send_error(res, 403, "forbidden", "role " + std::string(protocol::to_string(g.role)) + " cannot send commands");
+    return false;
+  }
+
+  void routes();
+  std::string metrics_text();
+};
+
+HttpApi::HttpApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpApi::~HttpApi() { stop(); }
+
+protocol::Expected<std::unique_ptr<HttpApi>> HttpApi::create(HttpApiOptions options,
+                                                             std::unique_ptr<CentralStore> reader,
+                                                             sync::SyncServer& sync) {
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(reader), sync);
+  impl->routes();
+  const auto& o = impl->options;
+  if (!o.web_dir.empty() && !impl->server.set_mount_point("/", o.web_dir))
+    return protocol::error("web dir " + o.web_dir + " is not a directory");
+  if (o.port == 0) {
+    impl->port = impl->server.bind_to_any_port(o.host);
+  } else {
+    impl->port = impl->server.bind_to_port(o.host, o.port) ? o.port : -1;
+  }
+  if (impl->port <= 0) return protocol::error("http: cannot listen on " + o.host + ":" + std::to_string(o.port));
+  spdlog::info("http: API on http://{}:{}/api/v1/ ({} tokens)", o.host, impl->port, o.tokens.size());
+  return std::unique_ptr<HttpApi>(new HttpApi(std::move(impl)));
+}
+
+int HttpApi::port() const { return impl_->port; }
+
+void HttpApi::start() {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->server.listen_after_bind(); });
+}
+
+void HttpApi::stop() {
+  if (!impl_) return;
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void HttpApi::Impl::routes() {
+  server.set_payload_max_length(kMaxBodyBytes);
+  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    spdlog::error("http: {} {} failed: {}", req.method, req.path, what);
+    send_error(res, 500, "internal", "the request failed inside central");
+  });
+  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    if (res.status >= 500) spdlog::warn("http: {} {} -> {}", req.method, req.path, res.status);
+  });
+
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, R"({"ok":true})");
+  });
+
+  server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    res.set_content(metrics_text(), "text/plain; version=0.0.4");
+  });
+
+  server.Get("/api/v1/halls", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    protocol::Expected<std::string> body;
+    {
+      std::lock_guard lock(reader_mutex);
+      body = reader->halls_json();
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    if (g->role == Role::kHallManager) {
+      auto j = json::parse(*body);
+      json kept = json::array();
+      for (auto& h : j["halls"]) {
+        if (h.value("hall", "") == g->hall) kept.push_back(h);
+      }
+      j["halls"] = kept;
+      return send_json(res, j.dump());
+    }
+    send_json(res, std::move(*body));
+  });
+
+  server.Get(R"(/api/v1/halls/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    const std::string hall = req.matches[1];
+    if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
+    if (!may_read(*g, hall, res)) return;
+    protocol::Expected<std::optional<std::string>> body;
+    {
+      std::lock_guard lock(reader_mutex);
+      body = reader->hall_json(hall);
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    if (!*body) return send_error(res, 404, "not_found", "hall " + hall + " is unknown to central");
+    send_json(res, std::move(**body));
+  });
+
+  server.Get(R"(/api/v1/halls/([^/]+)/events)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    const std::string hall = req.matches[1];
+    if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
+    if (!may_read(*g, hall, res)) return;
+    std::int64_t after = 0;
+    std::int64_t limit = 100;
+    if (req.has_param("after")) {
+      auto v = parse_int(req.get_param_value("after"));
+      if (!v) return send_error(res, 400, "bad_request", "after: not a non-negative integer");
+      after = *v;
+    }
+    if (req.has_param("limit")) {
+      auto v = parse_int(req.get_param_value("limit"));
+      if (!v || *v < 1 || *v > kMaxEventsPage)
+        return send_error(res, 400, "bad_request", "limit: an integer from 1 to 1000");
+      limit = *v;
+    }
+    protocol::Expected<std::vector<std::string>> events;
+    protocol::Expected<std::optional<std::string>> known;
+    {
+      std::lock_guard lock(reader_mutex);
+      known = reader->hall_json(hall);
+      events = reader->events_after(hall, after, static_cast<int>(limit));
+    }
+    if (!events || !known) return send_error(res, 500, "internal", "reading events failed");
+    if (!*known) return send_error(res, 404, "not_found", "hall " + hall + " is unknown to central");
+    // Events are passed on exactly as stored: never re-serialised.
+    std::string body = R"({"hall":")" + hall + R"(","events":[)";
+    for (std::size_t i = 0; i < events->size(); ++i) {
+      if (i) body += ',';
+      body += (*events)[i];
+    }
+    std::int64_t next = events->empty() ? after : after + static_cast<std::int64_t>(events->size());
+    body += "],\"next_after\":" + std::to_string(next) + "}";
+    send_json(res, std::move(body));
+  });
+
+  server.Get("/api/v1/kpi", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    KpiQuery q;
+    if (req.has_param("hall") && !req.get_param_value("hall").empty()) {
+      q.hall = req.get_param_value("hall");
+      if (!protocol::is_valid_hall_id(*q.hall)) return send_error(res, 400, "bad_request", "hall: not a valid id");
+    }
+    if (g->role == Role::kHallManager) {
+      if (q.hall && *q.hall != g->hall) return send_error(res, 403, "forbidden", "this token covers hall " + g->hall);
+      q.hall = g->hall;
+    }
+    if (req.has_param("service") && !req.get_param_value("service").empty()) {
+      q.service = req.get_param_value("service");
+      if (!protocol::is_valid_service_code(*q.service))
+        return send_error(res, 400, "bad_request", "service: not a valid service code");
+    }
+    for (auto [name, field] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
+      if (!req.has_param(name) || req.get_param_value(name).empty()) continue;
+      auto day = parse_day(req.get_param_value(name));
+      if (!day) return send_error(res, 400, "bad_request", std::string(name) + ": a date as YYYY-MM-DD");
+      *field = *day;
+    }
+    if (q.from_day && q.to_day && q.from_day > q.to_day)
+      return send_error(res, 400, "bad_request", "from is after to");
+    protocol::Expected<std::string> body;
+    {
+      std::lock_guard lock(reader_mutex);
+      body = reader->kpi_json(q);
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    send_json(res, std::move(*body));
+  });
+
+  server.Get("/api/v1/alerts", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    std::optional<std::string> hall;
+    if (req.has_param("hall") && !req.get_param_value("hall").empty()) hall = req.get_param_value("hall");
+    if (g->role == Role::kHallManager) {
+      if (hall && *hall != g->hall) return send_error(res, 403, "forbidden", "this token covers hall " + g->hall);
+      hall = g->hall;
+    }
+    protocol::Expected<std::string> body;
+    {
+      std::lock_guard lock(reader_mutex);
+      body = hall ? reader->alerts_json(std::string_view(*hall)) : reader->alerts_json(std::nullopt);
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    send_json(res, std::move(*body));
+  });
+
+  server.Post(R"(/api/v1/halls/([^/]+)/commands)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    const std::string hall = req.matches[1];
+    if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
+    if (!may_command(*g, hall, res)) return;
+    auto body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return send_error(res, 400, "bad_json", "the body must be a JSON object {\"type\",\"data\"}");
+    auto type = body.find("type");
+    auto data = body.find("data");
+    if (type == body.end() || !type->is_string()) return send_error(res, 400, "bad_request", "type: missing");
+    if (data == body.end() || !data->is_object()) return send_error(res, 400, "bad_request", "data: not an object");
+    for (const auto& [key, value] : body.items()) {
+      if (key != "type" && key != "data") return send_error(res, 400, "bad_request", "unknown field " + key);
+    }
+    auto queued = sync.enqueue_command(hall, type->get<std::string>(), data->dump()).get();
+    if (!queued) {
+      const auto& m = queued.error().message;
+      if (m.find("unknown") != std::string::npos && m.find("hall") != std::string::npos)
+        return send_error(res, 404, "not_found", m);
+      if (m.find("store") != std::string::npos || m.find("stopping") != std::string::npos)
+        return send_error(res, 503, "unavailable", m);
+      return send_error(res, 400, "bad_request", m);
+    }
+    spdlog::info("http: command {} for hall {} ({}) queued by a {} token", *queued, hall, type->get<std::string>(),
+                 protocol::to_string(g->role));
+    send_json(res, json{{"hall", hall}, {"down_seq", *queued}, {"state", "queued"}}.dump(), 202);
+  });
+
+  server.Post(R"(/api/v1/halls/([^/]+)/integrity/clear)", [this](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    const std::string hall = req.matches[1];
+    if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
+    if (g->role != Role::kAdmin) return send_error(res, 403, "forbidden", "only an admin clears an integrity mark");
+    auto done = sync.clear_integrity(hall, "admin").get();
+    if (!done) {
+      if (done.error().message.find("unknown") != std::string::npos)
+        return send_error(res, 404, "not_found", done.error().message);
+      return send_error(res, 503, "unavailable", done.error().message);
+    }
+    send_json(res, json{{"hall", hall}, {"integrity", "ok"}}.dump());
+  });
+
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) send_error(res, 404, "not_found", "no such path");
+    else if (res.status == 413) send_error(res, 413, "too_large", "body larger than 64 KiB");
+    else send_error(res, res.status, "error", "request refused");
+  });
+}
+
+std::string HttpApi::Impl::metrics_text() {
+  auto m = sync.metrics();
+  double rate;
+  {
+    std::lock_guard lock(rate_mutex);
+    auto now = std::chrono::steady_clock::now();
+    double seconds = std::chrono::duration<double>(now - rate_ts).count();
+    if (seconds >= 1.0) {
+      last_rate = static_cast<double>(m.events_ingested - rate_events) / seconds;
+      rate_events = m.events_ingested;
+      rate_ts = now;
+    }
+    rate = last_rate;
+  }
+  std::string out;
+  auto counter = [&](const char* name, const char* help, std::uint64_t value) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, value);
+  };
+  counter("yiban_central_events_ingested_total", "Events stored from all halls.", m.events_ingested);
+  counter("yiban_central_batches_total", "EVENTS batches stored.", m.batches);
+  counter("yiban_central_commits_total", "Store commits (each groups many batches).", m.commits);
+  counter("yiban_central_sync_errors_sent_total", "ERROR replies sent to halls.", m.errors_sent);
+  counter("yiban_central_refused_connections_total", "Connections refused by the allow-list.",
+          m.refused_connections);
+  out += fmt::format(
+      "# HELP yiban_central_ingest_rate_events_per_second Events stored per second since the previous scrape.\n"
+      "# TYPE yiban_central_ingest_rate_events_per_second gauge\nyiban_central_ingest_rate_events_per_second {:.1f}\n",
+      rate);
+  auto per_hall = [&](const char* name, const char* help, auto value_of) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n", name, help);
+    for (const auto& h : m.halls) out += fmt::format("{}{{hall=\"{}\"}} {}\n", name, h.hall, value_of(h));
+  };
+  using H = sync::SyncMetrics::Hall;
+  per_hall("yiban_central_hall_connected", "1 while the hall's sync link is up.",
+           [](const H& h) { return h.connected ? 1 : 0; });
+  per_hall("yiban_central_hall_lag_events", "Events the hall has that central has not stored.",
+           [](const H& h) { return std::max<std::int64_t>(0, h.edge_last_seq - h.acked); });
+  per_hall("yiban_central_hall_acked_seq", "Highest event seq stored for the hall.",
+           [](const H& h) { return h.acked; });
+  per_hall("yiban_central_hall_commands_pending", "Commands queued for the hall and not yet applied.",
+           [](const H& h) { return h.down_pending; });
+  per_hall("yiban_central_hall_integrity_ok", "0 when the hall's log failed verification.",
+           [](const H& h) { return h.integrity_ok ? 1 : 0; });
+  return out;
+}
+
+}  // namespace yiban::central::api

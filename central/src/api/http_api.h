@@ -1,0 +1,46 @@
+#pragma once
+// Central's HTTP API (ARCHITECTURE §8, §11; shapes in central/README.md):
+// read side for remote inspection plus commands, bearer tokens with roles.
+// Reads go through the API's own CentralStore (a reader connection); commands
+// and integrity clears go to the sync server, which owns the only writer.
+//
+// Threads: cpp-httplib's worker pool calls the handlers; start() runs the
+// listener on its own thread; stop() joins it.
+
+#include <memory>
+#include <string>
+
+#include "sync/sync_server.h"
+#include "yiban/central/central_store.h"
+#include "yiban/protocol/tokens.h"
+
+namespace yiban::central::api {
+
+struct HttpApiOptions {
+  std::string host = "0.0.0.0";
+  int port = 8090;  // 0: pick a free one
+  protocol::TokenTable tokens;
+  std::string web_dir;  // served at / when set
+};
+
+class HttpApi {
+ public:
+  // Binds; fails naming the address.
+  static protocol::Expected<std::unique_ptr<HttpApi>> create(HttpApiOptions options,
+                                                             std::unique_ptr<CentralStore> reader,
+                                                             sync::SyncServer& sync);
+  ~HttpApi();
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  int port() const;
+  void start();
+  void stop();
+
+ private:
+  struct Impl;
+  explicit HttpApi(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace yiban::central::api

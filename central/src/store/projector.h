@@ -1,0 +1,65 @@
+#pragma once
+// Applies one stored event to central's projection tables (tickets, counters,
+// devices, alerts, kpi_daily, halls.occupancy). The same object serves live
+// ingest (SqliteCentralStore::append_events) and rebuild(), so replaying a
+// hall's log gives exactly the rows that ingesting it did.
+//
+// Contract: apply() is called inside the caller's transaction, in seq order
+// per hall. An event whose data lacks a field a projection needs, or whose
+// type is unknown, changes nothing and is not an error (logged at debug):
+// events are the truth and must always be storable. Only a database failure
+// is returned as an error. Owned by one store; same thread as the store.
+
+#include <cstdint>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "yiban/db/sqlite.h"
+#include "yiban/protocol/error.h"
+
+namespace yiban::central::store {
+
+class Projector {
+ public:
+  // db must outlive the projector.
+  static protocol::Expected<Projector> create(db::Database& db);
+
+  protocol::Expected<void> apply(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
+                                 const nlohmann::json& data);
+
+ private:
+  struct KpiDelta {
+    std::int64_t issued = 0, served = 0, no_shows = 0, wait_sum_ms = 0, waits = 0, service_sum_ms = 0,
+                 services = 0, ratings = 0, ratings_good = 0;
+  };
+
+  Projector() = default;
+  protocol::Expected<void> apply_ticket(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                        std::string_view verb, const nlohmann::json& data);
+  protocol::Expected<void> apply_counter(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                         std::string_view verb, const nlohmann::json& data);
+  protocol::Expected<void> apply_device(std::string_view hall, std::int64_t seq, std::int64_t ts, bool online,
+                                        const nlohmann::json& data);
+  protocol::Expected<void> apply_alert(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                       std::string_view verb, const nlohmann::json& data);
+  protocol::Expected<void> apply_rating(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                        const nlohmann::json& data);
+  protocol::Expected<void> apply_telemetry(std::string_view hall, std::int64_t ts, const nlohmann::json& data);
+  protocol::Expected<void> add_kpi(std::string_view hall, std::int64_t day, std::string_view service,
+                                   const KpiDelta& delta);
+  protocol::Expected<void> clear_counter_ticket(std::string_view hall, std::string_view ticket);
+
+  db::Statement insert_ticket_, ticket_first_call_, call_ticket_, recall_ticket_, serve_ticket_, complete_ticket_,
+      no_show_ticket_, transfer_ticket_, cancel_ticket_, ticket_of_rating_;
+  db::Statement counter_set_ticket_, counter_clear_ticket_, counter_state_;
+  db::Statement device_state_;
+  db::Statement alert_raise_, alert_ack_, alert_resolve_, alert_escalate_;
+  db::Statement kpi_add_, occupancy_;
+  db::Database* db_ = nullptr;
+};
+
+// yyyymmdd of a UTC ms timestamp in China Standard Time (UTC+8).
+int china_day_of(std::int64_t ts_ms);
+
+}  // namespace yiban::central::store

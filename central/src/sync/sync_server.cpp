@@ -1,0 +1,643 @@
+#include "sync/sync_server.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <set>
+#include <functional>
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "sync/zap_handler.h"
+#include "yiban/protocol/commands.h"
+#include "yiban/protocol/sync.h"
+
+namespace yiban::central::sync {
+namespace {
+
+namespace ps = protocol::sync;
+
+// ZMQ_ZAP_ENFORCE_DOMAIN is only in libzmq's DRAFT header (DEPENDENCY-NOTES).
+constexpr int kZapEnforceDomain = 93;
+constexpr int kDownBatch = 100;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Session {
+  HallSyncState state;
+  std::string routing_id;  // the connection that said HELLO last; empty: none
+  bool welcomed = false;
+  bool connected = false;
+  std::int64_t last_heard_ms = 0;  // steady clock
+  std::int64_t down_sent = 0;  // highest command sent and not yet confirmed
+  bool contact_dirty = false;  // last contact to be written in this turn
+};
+
+struct Outgoing {
+  std::string routing_id;
+  std::vector<std::string> frames;
+};
+
+// Work handed in by other threads: run inside the turn's transaction; then
+// told whether the commit succeeded.
+struct Task {
+  std::function<protocol::Expected<void>(CentralStore&)> apply;
+  std::function<void(const protocol::Expected<void>&)> done;
+};
+
+}  // namespace
+
+struct SyncServer::Impl {
+  SyncServerOptions options;
+  std::unique_ptr<CentralStore> store;
+  zmq::context_t context;
+  std::unique_ptr<ZapHandler> zap;
+  zmq::socket_t router;
+  std::string endpoint;
+  int wake_fd = -1;
+  std::atomic<bool> stopping{false};
+  std::thread thread;
+
+  // Server thread only.
+  std::map<std::string, Session> sessions;  // by hall
+  std::set<std::string> allowed_halls;  // from the allow-list
+  std::vector<Outgoing> outgoing;  // sent after the turn's commit
+  std::vector<std::function<void(const protocol::Expected<void>&)>> completions;
+  bool dirty = false;  // the turn's transaction holds writes
+  std::int64_t last_sweep_ms = 0;
+
+  mutable std::mutex mutex;
+  std::deque<Task> tasks;  // guarded by mutex
+  SyncMetrics counters;  // guarded by mutex (halls filled on demand)
+
+  void run();
+  void turn(std::vector<std::vector<zmq::message_t>>& messages);
+  void handle(std::vector<zmq::message_t>& message);
+  void on_hello(Session* current, const std::string& routing_id, const std::string& key_hall, std::string_view header);
+  void on_events(Session& s, std::vector<zmq::message_t>& message, std::string_view header);
+  void on_down_ack(Session& s, std::string_view header);
+  void send_down(Session& s);
+  void sweep();
+  void reply(const std::string& routing_id, ps::Verb verb, std::string header, std::vector<std::string> items = {});
+  void reply_error(const std::string& routing_id, std::string_view code, std::string message);
+  bool ensure_txn();
+  Session& session_for(const std::string& hall);
+  void reload_sessions();
+};
+
+SyncServer::SyncServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SyncServer::~SyncServer() { stop(); }
+
+protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOptions options, AllowList allow_list,
+                                                                   std::unique_ptr<CentralStore> store) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->store = std::move(store);
+  auto halls = impl->store->load_halls();
+  if (!halls) return protocol::error("loading halls: " + halls.error().message);
+  for (auto& h : *halls) {
+    Session s;
+    s.state = std::move(h);
+    std::string name = s.state.hall;
+    impl->sessions.emplace(std::move(name), std::move(s));
+  }
+  impl->allowed_halls = allow_list.halls();
+  try {
+    impl->zap = std::make_unique<ZapHandler>(impl->context, std::move(allow_list));
+    impl->zap->start();
+    impl->router = zmq::socket_t(impl->context, zmq::socket_type::router);
+    auto& r = impl->router;
+    r.set(zmq::sockopt::linger, 0);
+    r.set(zmq::sockopt::curve_server, 1);
+    r.set(zmq::sockopt::curve_secretkey, impl->options.secret_key);
+    r.set(zmq::sockopt::zap_domain, kZapDomain);
+    int enforce = 1;
+    if (zmq_setsockopt(r.handle(), kZapEnforceDomain, &enforce, sizeof enforce) != 0)
+      throw zmq::error_t();
+    r.set(zmq::sockopt::maxmsgsize, ps::kMaxFrameBytes + 1024);
+    r.set(zmq::sockopt::router_mandatory, 1);
+    r.set(zmq::sockopt::sndhwm, 100000);
+    r.set(zmq::sockopt::rcvhwm, 100000);
+    r.bind(impl->options.bind);
+    impl->endpoint = r.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    if (impl->zap) impl->zap->stop();
+    return protocol::error("sync socket " + impl->options.bind + ": " + e.what());
+  }
+  impl->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (impl->wake_fd < 0) return protocol::error("eventfd failed");
+  spdlog::info("sync: listening on {} (CURVE, {} halls known)", impl->endpoint, impl->sessions.size());
+  return std::unique_ptr<SyncServer>(new SyncServer(std::move(impl)));
+}
+
+std::string SyncServer::endpoint() const { return impl_->endpoint; }
+
+void SyncServer::start() {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void SyncServer::stop() {
+  if (!impl_) return;
+  impl_->stopping.store(true);
+  if (impl_->wake_fd >= 0) {
+    std::uint64_t one = 1;
+    (void)!write(impl_->wake_fd, &one, sizeof one);
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+  // Anything still queued is refused, not silently dropped.
+  std::deque<Task> left;
+  {
+    std::lock_guard lock(impl_->mutex);
+    left.swap(impl_->tasks);
+  }
+  for (auto& t : left) t.done(protocol::error("central is stopping"));
+  impl_->router.close();
+  if (impl_->zap) impl_->zap->stop();
+  if (impl_->wake_fd >= 0) close(impl_->wake_fd);
+  impl_->wake_fd = -1;
+}
+
+std::future<protocol::Expected<std::int64_t>> SyncServer::enqueue_command(std::string hall, std::string type,
+                                                                          std::string data_json) {
+  auto promise = std::make_shared<std::promise<protocol::Expected<std::int64_t>>>();
+  auto future = promise->get_future();
+  if (auto ok = protocol::validate_command_data(type, data_json); !ok) {
+    promise->set_value(std::unexpected(ok.error()));
+    return future;
+  }
+  auto seq = std::make_shared<std::int64_t>(0);
+  Impl* impl = impl_.get();
+  Task task;
+  task.apply = [impl, hall, type, data_json, seq](CentralStore& store) -> protocol::Expected<void> {
+    if (!impl->sessions.contains(hall)) {
+      // A hall in the allow-list that never connected yet: give it its row.
+      if (!impl->allowed_halls.contains(hall)) return protocol::error("hall " + hall + " is unknown");
+      if (auto ok = store.note_contact(hall, 0, 0, false, "", ""); !ok) return ok;
+    }
+    auto& s = impl->session_for(hall);
+    auto queued = store.enqueue_command(hall, wall_ms(), type, data_json);
+    if (!queued) return std::unexpected(queued.error());
+    *seq = *queued;
+    s.state.down_last = *queued;
+    return {};
+  };
+  task.done = [impl, promise, seq, hall](const protocol::Expected<void>& committed) {
+    if (!committed) {
+      promise->set_value(std::unexpected(committed.error()));
+      return;
+    }
+    spdlog::info("sync: command {} queued for hall {}", *seq, hall);
+    auto& s = impl->session_for(hall);
+    impl->send_down(s);
+    promise->set_value(*seq);
+  };
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->tasks.push_back(std::move(task));
+  }
+  std::uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);
+  return future;
+}
+
+std::future<protocol::Expected<void>> SyncServer::clear_integrity(std::string hall, std::string by) {
+  auto promise = std::make_shared<std::promise<protocol::Expected<void>>>();
+  auto future = promise->get_future();
+  Impl* impl = impl_.get();
+  Task task;
+  task.apply = [impl, hall](CentralStore& store) -> protocol::Expected<void> {
+    auto it = impl->sessions.find(hall);
+    if (it == impl->sessions.end()) return protocol::error("hall " + hall + " is unknown");
+    auto ok = store.set_integrity(hall, true, "", wall_ms());
+    if (!ok) return ok;
+    it->second.state.integrity_ok = true;
+    it->second.state.integrity_reason.clear();
+    return {};
+  };
+  task.done = [promise, hall, by](const protocol::Expected<void>& committed) {
+    if (committed) spdlog::warn("sync: hall {}: integrity mark cleared by {}", hall, by);
+    promise->set_value(committed);
+  };
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->tasks.push_back(std::move(task));
+  }
+  std::uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);
+  return future;
+}
+
+SyncMetrics SyncServer::metrics() const {
+  std::lock_guard lock(impl_->mutex);
+  SyncMetrics m = impl_->counters;
+  if (impl_->zap) m.refused_connections = impl_->zap->refused();
+  return m;
+}
+
+Session& SyncServer::Impl::session_for(const std::string& hall) {
+  auto it = sessions.find(hall);
+  if (it == sessions.end()) {
+    Session s;
+    s.state.hall = hall;
+    it = sessions.emplace(hall, std::move(s)).first;
+  }
+  return it->second;
+}
+
+bool SyncServer::Impl::ensure_txn() {
+  if (dirty) return true;
+  if (auto ok = store->begin(); !ok) {
+    spdlog::error("sync: cannot begin a store transaction: {}", ok.error().message);
+    return false;
+  }
+  dirty = true;
+  return true;
+}
+
+void SyncServer::Impl::reply(const std::string& routing_id, ps::Verb verb, std::string header,
+                             std::vector<std::string> items) {
+  Outgoing o;
+  o.routing_id = routing_id;
+  o.frames.reserve(items.size() + 2);
+  o.frames.emplace_back(ps::to_string(verb));
+  o.frames.push_back(std::move(header));
+  for (auto& i : items) o.frames.push_back(std::move(i));
+  outgoing.push_back(std::move(o));
+}
+
+void SyncServer::Impl::reply_error(const std::string& routing_id, std::string_view code, std::string message) {
+  {
+    std::lock_guard lock(mutex);
+    ++counters.errors_sent;
+  }
+  reply(routing_id, ps::Verb::kError, ps::encode(ps::ErrorHeader{std::string(code), std::move(message)}));
+}
+
+void SyncServer::Impl::reload_sessions() {
+  auto halls = store->load_halls();
+  if (!halls) {
+    spdlog::error("sync: reloading halls after a failed commit: {}", halls.error().message);
+    return;
+  }
+  for (auto& h : *halls) {
+    auto& s = session_for(h.hall);
+    s.state = std::move(h);
+    s.down_sent = s.state.down_applied;
+  }
+}
+
+void SyncServer::Impl::run() {
+  spdlog::info("sync: serving");
+  std::vector<std::vector<zmq::message_t>> messages;
+  while (!stopping.load()) {
+    zmq::pollitem_t items[2] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(200));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      spdlog::error("sync: poll failed: {}", e.what());
+      break;
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      std::uint64_t n;
+      (void)!read(wake_fd, &n, sizeof n);
+    }
+    messages.clear();
+    while (messages.size() < options.max_messages_per_turn) {
+      std::vector<zmq::message_t> message;
+      try {
+        if (!zmq::recv_multipart(router, std::back_inserter(message), zmq::recv_flags::dontwait)) break;
+      } catch (const zmq::error_t& e) {
+        spdlog::warn("sync: receive failed: {}", e.what());
+        break;
+      }
+      messages.push_back(std::move(message));
+    }
+    turn(messages);
+  }
+  spdlog::info("sync: stopped");
+}
+
+void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) {
+  std::deque<Task> todo;
+  {
+    std::lock_guard lock(mutex);
+    todo.swap(tasks);
+  }
+  for (auto& m : messages) handle(m);
+  std::vector<std::function<void(const protocol::Expected<void>&)>> task_done;
+  std::vector<protocol::Expected<void>> task_result;
+  for (auto& t : todo) {
+    if (!ensure_txn()) {
+      t.done(protocol::error("store unavailable"));
+      continue;
+    }
+    // Each task in its own savepoint would be nicer; a failed task is
+    // reported and the others still commit because tasks only fail before
+    // writing (unknown hall) or on a store error, which fails the commit too.
+    auto r = t.apply(*store);
+    task_done.push_back(std::move(t.done));
+    task_result.push_back(std::move(r));
+  }
+  const std::int64_t now = steady_ms();
+  if (now - last_sweep_ms >= 1000) {
+    last_sweep_ms = now;
+    sweep();
+  }
+  for (auto& [hall, s] : sessions) {
+    if (!s.contact_dirty) continue;
+    s.contact_dirty = false;
+    if (!ensure_txn()) break;
+    (void)store->note_contact(hall, s.state.edge_last_seq, wall_ms(), s.connected, "", "");
+  }
+  protocol::Expected<void> committed;
+  if (dirty) {
+    committed = store->commit();
+    dirty = false;
+    if (!committed) {
+      spdlog::error("sync: commit failed, nothing of this turn answered: {}", committed.error().message);
+      store->rollback();
+      outgoing.clear();
+      reload_sessions();
+    } else {
+      std::lock_guard lock(mutex);
+      ++counters.commits;
+    }
+  }
+  for (std::size_t i = 0; i < task_done.size(); ++i) {
+    task_done[i](committed ? task_result[i] : committed);
+  }
+  for (auto& o : outgoing) {
+    try {
+      router.send(zmq::buffer(o.routing_id), zmq::send_flags::sndmore);
+      for (std::size_t i = 0; i < o.frames.size(); ++i) {
+        router.send(zmq::buffer(o.frames[i]),
+                    i + 1 < o.frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      }
+    } catch (const zmq::error_t& e) {
+      // EHOSTUNREACH: the edge went away; it resumes with HELLO.
+      spdlog::debug("sync: reply not sent: {}", e.what());
+    }
+  }
+  outgoing.clear();
+  // Snapshot for /metrics.
+  std::lock_guard lock(mutex);
+  counters.halls.clear();
+  for (const auto& [hall, s] : sessions) {
+    counters.halls.push_back({hall, s.connected, s.state.acked, s.state.edge_last_seq,
+                              s.state.down_last - s.state.down_applied, s.state.integrity_ok});
+  }
+}
+
+void SyncServer::Impl::sweep() {
+  const std::int64_t now = steady_ms();
+  for (auto& [hall, s] : sessions) {
+    if (s.connected && now - s.last_heard_ms > options.session_timeout_ms) {
+      s.connected = false;
+      s.welcomed = false;
+      s.routing_id.clear();
+      s.contact_dirty = true;
+      spdlog::warn("sync: hall {} silent for {} s: disconnected (acked {}, edge at {})", hall,
+                   options.session_timeout_ms / 1000, s.state.acked, s.state.edge_last_seq);
+    }
+  }
+}
+
+void SyncServer::Impl::handle(std::vector<zmq::message_t>& message) {
+  if (message.size() < 2) return;
+  const std::string routing_id = message[0].to_string();
+  if (message.size() < 3) {
+    reply_error(routing_id, ps::error_code::kBadFrame, "a message is verb, header, items…");
+    return;
+  }
+  // The hall the connection's key is bound to (set by the ZAP handler).
+  std::string key_hall;
+  try {
+    key_hall = message[1].gets("User-Id");
+  } catch (const zmq::error_t&) {
+  }
+  if (key_hall.empty()) return;  // cannot happen with ZAP enforced
+  auto verb = ps::verb_from_string(message[1].to_string_view());
+  if (!verb) {
+    reply_error(routing_id, ps::error_code::kBadFrame, "unknown verb");
+    return;
+  }
+  const std::string_view header = message[2].to_string_view();
+  auto it = sessions.find(key_hall);
+  Session* s = it == sessions.end() ? nullptr : &it->second;
+  if (s && s->routing_id == routing_id) {
+    s->last_heard_ms = steady_ms();
+  }
+  switch (*verb) {
+    case ps::Verb::kHello:
+      on_hello(s, routing_id, key_hall, header);
+      return;
+    case ps::Verb::kPing:
+      reply(routing_id, ps::Verb::kPong, "{}");
+      return;
+    case ps::Verb::kPong:
+      return;
+    case ps::Verb::kError: {
+      auto e = ps::decode_error(header);
+      spdlog::warn("sync: hall {} reports an error: {}", key_hall,
+                   e ? e->code + ": " + e->message : std::string("(unreadable)"));
+      return;
+    }
+    default:
+      break;
+  }
+  if (!s || !s->welcomed || s->routing_id != routing_id) {
+    reply_error(routing_id, ps::error_code::kNotWelcomed, "say HELLO first");
+    return;
+  }
+  switch (*verb) {
+    case ps::Verb::kEvents:
+      on_events(*s, message, header);
+      return;
+    case ps::Verb::kDownAck:
+      on_down_ack(*s, header);
+      return;
+    default:
+      reply_error(routing_id, ps::error_code::kBadFrame,
+                  "verb " + std::string(ps::to_string(*verb)) + " is not sent by a hall");
+  }
+}
+
+void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id, const std::string& key_hall,
+                                std::string_view header) {
+  auto hello = ps::decode_hello(header);
+  if (!hello) {
+    reply_error(routing_id, hello.error().message.find("proto") != std::string::npos ? ps::error_code::kProtoVersion
+                                                                                      : ps::error_code::kBadHeader,
+                hello.error().message);
+    return;
+  }
+  if (hello->hall != key_hall) {
+    spdlog::warn("sync: a key bound to hall {} said HELLO as hall {}: refused", key_hall, hello->hall);
+    reply_error(routing_id, ps::error_code::kWrongHall,
+                "this key belongs to hall " + key_hall + ", not " + hello->hall);
+    return;
+  }
+  Session& s = current ? *current : session_for(key_hall);
+  if (!ensure_txn()) return;
+  if (auto ok = store->note_contact(key_hall, hello->last_seq, wall_ms(), true, hello->name, hello->region); !ok) {
+    spdlog::error("sync: hall {}: cannot record contact: {}", key_hall, ok.error().message);
+    return;
+  }
+  const bool was_connected = s.connected;
+  s.routing_id = routing_id;
+  s.connected = true;
+  s.last_heard_ms = steady_ms();
+  s.state.edge_last_seq = hello->last_seq;
+  if (!s.state.integrity_ok) {
+    s.welcomed = false;
+    reply_error(routing_id, ps::error_code::kIntegrityBroken,
+                "hall " + key_hall + "'s log failed verification (" + s.state.integrity_reason +
+                    "); an operator must clear it");
+    return;
+  }
+  s.welcomed = true;
+  if (hello->last_seq < s.state.acked) {
+    spdlog::error("sync: hall {} says its log ends at {} but central holds {}: was its store replaced?", key_hall,
+                  hello->last_seq, s.state.acked);
+  }
+  std::int64_t applied = std::min(hello->down_applied, s.state.down_last);
+  if (applied != s.state.down_applied) {
+    if (auto ok = store->set_down_applied(key_hall, applied); !ok) {
+      spdlog::error("sync: hall {}: cannot record applied commands: {}", key_hall, ok.error().message);
+      return;
+    }
+    s.state.down_applied = applied;
+  }
+  s.down_sent = s.state.down_applied;
+  spdlog::info("sync: hall {} {}: edge at {}, central holds {}, {} commands pending", key_hall,
+               was_connected ? "reconnected" : "connected", hello->last_seq, s.state.acked,
+               s.state.down_last - s.state.down_applied);
+  reply(routing_id, ps::Verb::kWelcome, ps::encode(ps::Welcome{s.state.acked, s.state.down_applied + 1}));
+  send_down(s);
+}
+
+void SyncServer::Impl::on_events(Session& s, std::vector<zmq::message_t>& message, std::string_view header) {
+  auto h = ps::decode_events(header);
+  if (!h) {
+    reply_error(s.routing_id, ps::error_code::kBadHeader, h.error().message);
+    return;
+  }
+  const std::size_t count = static_cast<std::size_t>(h->to - h->from + 1);
+  if (message.size() != count + 3) {
+    reply_error(s.routing_id, ps::error_code::kBadFrame,
+                "EVENTS " + std::to_string(h->from) + ".." + std::to_string(h->to) + " carries " +
+                    std::to_string(message.size() - 3) + " events");
+    return;
+  }
+  if (!s.state.integrity_ok) {
+    reply_error(s.routing_id, ps::error_code::kIntegrityBroken, "hall's log failed verification; nothing accepted");
+    return;
+  }
+  s.state.edge_last_seq = std::max(s.state.edge_last_seq, h->to);
+  if (h->to <= s.state.acked) {  // a resend of what is stored
+    reply(s.routing_id, ps::Verb::kAck, ps::encode(ps::Ack{s.state.acked}));
+    return;
+  }
+  if (h->from != s.state.acked + 1) {  // gap or overlap: tell the edge where we are
+    spdlog::info("sync: hall {} sent {}..{} but central holds {}: resync", s.state.hall, h->from, h->to,
+                 s.state.acked);
+    reply(s.routing_id, ps::Verb::kWelcome, ps::encode(ps::Welcome{s.state.acked, s.state.down_applied + 1}));
+    return;
+  }
+  std::vector<std::string_view> texts;
+  texts.reserve(count);
+  protocol::ChainHash chain = s.state.chain;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto text = message[i + 3].to_string_view();
+    texts.push_back(text);
+    chain = protocol::chain_next(chain, text);
+  }
+  if (!ensure_txn()) return;
+  if (chain != h->chain) {
+    std::string why = "chain mismatch in events " + std::to_string(h->from) + ".." + std::to_string(h->to);
+    spdlog::error("sync: hall {}: {}; nothing stored, hall flagged until an operator clears it", s.state.hall, why);
+    if (auto ok = store->set_integrity(s.state.hall, false, why, wall_ms()); !ok)
+      spdlog::error("sync: hall {}: cannot record the integrity mark: {}", s.state.hall, ok.error().message);
+    s.state.integrity_ok = false;
+    s.state.integrity_reason = why;
+    s.welcomed = false;
+    reply_error(s.routing_id, ps::error_code::kChainMismatch, why);
+    return;
+  }
+  auto stored = store->append_events(s.state.hall, h->from, texts, chain);
+  if (!stored) {
+    std::string why = "bad event: " + stored.error().message;
+    spdlog::error("sync: hall {}: {}; nothing of {}..{} stored, hall flagged", s.state.hall, why, h->from, h->to);
+    (void)store->set_integrity(s.state.hall, false, why, wall_ms());
+    s.state.integrity_ok = false;
+    s.state.integrity_reason = why;
+    s.welcomed = false;
+    reply_error(s.routing_id, ps::error_code::kBadEvent, why);
+    return;
+  }
+  s.state.acked = h->to;
+  s.state.chain = chain;
+  s.contact_dirty = true;
+  {
+    std::lock_guard lock(mutex);
+    counters.events_ingested += count;
+    ++counters.batches;
+  }
+  reply(s.routing_id, ps::Verb::kAck, ps::encode(ps::Ack{s.state.acked}));
+}
+
+void SyncServer::Impl::on_down_ack(Session& s, std::string_view header) {
+  auto ack = ps::decode_down_ack(header);
+  if (!ack) {
+    reply_error(s.routing_id, ps::error_code::kBadHeader, ack.error().message);
+    return;
+  }
+  if (ack->applied > s.state.down_last) {
+    reply_error(s.routing_id, ps::error_code::kBadHeader,
+                "DOWN_ACK.applied " + std::to_string(ack->applied) + " is beyond the last command " +
+                    std::to_string(s.state.down_last));
+    return;
+  }
+  if (ack->applied <= s.state.down_applied) return;
+  if (!ensure_txn()) return;
+  if (auto ok = store->set_down_applied(s.state.hall, ack->applied); !ok) {
+    spdlog::error("sync: hall {}: cannot record applied commands: {}", s.state.hall, ok.error().message);
+    return;
+  }
+  s.state.down_applied = ack->applied;
+  if (s.down_sent <= ack->applied) s.down_sent = ack->applied;
+  spdlog::info("sync: hall {} applied commands up to {}", s.state.hall, ack->applied);
+  send_down(s);
+}
+
+void SyncServer::Impl::send_down(Session& s) {
+  if (!s.welcomed || s.routing_id.empty()) return;
+  if (s.down_sent > s.state.down_applied) return;  // one DOWN in flight at a time
+  if (s.state.down_last <= s.state.down_applied) return;
+  auto commands = store->commands_after(s.state.hall, s.state.down_applied, kDownBatch);
+  if (!commands || commands->empty()) {
+    if (!commands) spdlog::error("sync: hall {}: reading commands: {}", s.state.hall, commands.error().message);
+    return;
+  }
+  std::vector<std::string> items;
+  for (auto& c : *commands) items.push_back(std::move(c.text));
+  const std::int64_t from = commands->front().down_seq;
+  const std::int64_t to = commands->back().down_seq;
+  s.down_sent = to;
+  reply(s.routing_id, ps::Verb::kDown, ps::encode(ps::DownHeader{from, to}), std::move(items));
+}
+
+}  // namespace yiban::central::sync

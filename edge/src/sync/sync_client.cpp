@@ -1,0 +1,459 @@
+#include "sync/sync_client.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "yiban/db/sqlite.h"
+#include "yiban/protocol/commands.h"
+#include "yiban/protocol/sync.h"
+
+namespace yiban::edge::sync {
+namespace {
+
+namespace ps = protocol::sync;
+using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
+
+constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
+
+enum class State { kIdle, kConnecting, kStreaming, kHalted };
+
+std::string_view name_of(State s) {
+  switch (s) {
+    case State::kIdle: return "idle";
+    case State::kConnecting: return "connecting";
+    case State::kStreaming: return "streaming";
+    case State::kHalted: return "halted";
+  }
+  return "?";
+}
+
+struct InFlight {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+  Clock::time_point sent;
+};
+
+}  // namespace
+
+struct SyncClient::Impl {
+  SyncClientOptions options;
+  std::function<void(std::string)> on_command;
+  zmq::context_t context{1};
+  std::optional<zmq::socket_t> socket;
+  db::Database db;
+  std::optional<db::Statement> read_events;
+  std::optional<db::Statement> read_last;
+  int wake_fd = -1;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::int64_t> committed_seq{0};
+  std::atomic<std::int64_t> applied_down{0};
+  std::thread thread;
+
+  // Sync thread only.
+  State state = State::kIdle;
+  Clock::time_point next_attempt{};
+  Clock::time_point last_received{};
+  Clock::time_point last_sent{};
+  int backoff_ms = 0;
+  std::int64_t acked = 0;
+  std::int64_t next_send = 1;
+  std::deque<InFlight> in_flight;
+  std::int64_t handed_down = 0;  // highest command handed to the engine on this link
+  std::int64_t down_acked_sent = -1;  // highest DOWN_ACK sent on this link
+  bool announced_lag = false;
+
+  mutable std::mutex status_mutex;
+  SyncStatus status;  // guarded by status_mutex
+
+  void run();
+  void set_state(State s, const std::string& why);
+  void connect();
+  void disconnect(State next, int delay_ms, const std::string& why);
+  bool send(ps::Verb verb, const std::string& header, const std::vector<std::string>& items = {});
+  void receive();
+  void handle(std::vector<zmq::message_t>& message);
+  void fill_window();
+  std::int64_t last_seq();
+  std::int64_t stored_down_applied();
+  void publish_status();
+};
+
+SyncClient::SyncClient(SyncClientOptions options, std::function<void(std::string)> on_command)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->on_command = std::move(on_command);
+}
+
+SyncClient::~SyncClient() { stop(); }
+
+protocol::Expected<void> SyncClient::start() {
+  auto& d = *impl_;
+  auto db = db::Database::open(d.options.db_path);
+  if (!db) return protocol::error("sync: cannot open " + d.options.db_path + ": " + db.error().message);
+  d.db = std::move(*db);
+  (void)d.db.exec("PRAGMA busy_timeout=5000");
+  auto events = d.db.prepare("SELECT seq, text, chain FROM events WHERE seq >= ?1 ORDER BY seq LIMIT ?2");
+  auto last = d.db.prepare("SELECT coalesce(max(seq), 0) FROM events");
+  if (!events || !last) return protocol::error("sync: cannot prepare reads of the event log");
+  d.read_events = std::move(*events);
+  d.read_last = std::move(*last);
+  d.committed_seq.store(d.last_seq());
+  d.applied_down.store(d.stored_down_applied());
+  d.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (d.wake_fd < 0) return protocol::error("sync: eventfd failed");
+  d.thread = std::thread([impl = impl_.get()] { impl->run(); });
+  return {};
+}
+
+void SyncClient::stop() {
+  auto& d = *impl_;
+  d.stopping.store(true);
+  if (d.wake_fd >= 0) {
+    std::uint64_t one = 1;
+    (void)!write(d.wake_fd, &one, sizeof one);
+  }
+  if (d.thread.joinable()) d.thread.join();
+  d.socket.reset();
+  if (d.wake_fd >= 0) close(d.wake_fd);
+  d.wake_fd = -1;
+}
+
+void SyncClient::committed(std::int64_t last_seq) {
+  auto& d = *impl_;
+  std::int64_t prev = d.committed_seq.load();
+  while (prev < last_seq && !d.committed_seq.compare_exchange_weak(prev, last_seq)) {
+  }
+  if (d.wake_fd >= 0) {
+    std::uint64_t one = 1;
+    (void)!write(d.wake_fd, &one, sizeof one);
+  }
+}
+
+void SyncClient::applied(std::int64_t down_seq) {
+  auto& d = *impl_;
+  std::int64_t prev = d.applied_down.load();
+  while (prev < down_seq && !d.applied_down.compare_exchange_weak(prev, down_seq)) {
+  }
+  if (d.wake_fd >= 0) {
+    std::uint64_t one = 1;
+    (void)!write(d.wake_fd, &one, sizeof one);
+  }
+}
+
+SyncStatus SyncClient::status() const {
+  std::lock_guard lock(impl_->status_mutex);
+  return impl_->status;
+}
+
+std::int64_t SyncClient::Impl::last_seq() {
+  auto& s = *read_last;
+  auto row = s.step();
+  std::int64_t v = row && *row ? s.column_int(0) : 0;
+  s.reset();
+  return v;
+}
+
+std::int64_t SyncClient::Impl::stored_down_applied() {
+  auto s = db.prepare("SELECT value FROM meta WHERE key = 'down_applied'");
+  if (!s) return 0;
+  auto row = s->step();
+  if (!row || !*row) return 0;
+  try {
+    return std::stoll(s->column_text(0));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+void SyncClient::Impl::publish_status() {
+  std::lock_guard lock(status_mutex);
+  status.state = std::string(name_of(state));
+  status.acked = acked;
+  status.sent = next_send - 1;
+  status.down_applied = applied_down.load();
+}
+
+void SyncClient::Impl::set_state(State s, const std::string& why) {
+  if (s == state) return;
+  state = s;
+  if (!why.empty()) {
+    std::lock_guard lock(status_mutex);
+    status.last_error = why;
+  }
+  publish_status();
+}
+
+void SyncClient::Impl::connect() {
+  try {
+    socket.emplace(context, zmq::socket_type::dealer);
+    socket->set(zmq::sockopt::linger, 0);
+    socket->set(zmq::sockopt::curve_serverkey, options.server_public_key);
+    socket->set(zmq::sockopt::curve_publickey, options.public_key);
+    socket->set(zmq::sockopt::curve_secretkey, options.secret_key);
+    socket->set(zmq::sockopt::maxmsgsize, ps::kMaxFrameBytes + 1024);
+    socket->set(zmq::sockopt::sndhwm, 10000);
+    socket->set(zmq::sockopt::rcvhwm, 10000);
+    socket->set(zmq::sockopt::reconnect_ivl, 100);
+    socket->set(zmq::sockopt::reconnect_ivl_max, 5000);
+    socket->connect(options.endpoint);
+  } catch (const zmq::error_t& e) {
+    socket.reset();
+    disconnect(State::kIdle, options.backoff_max_ms, std::string("cannot connect: ") + e.what());
+    return;
+  }
+  in_flight.clear();
+  handed_down = applied_down.load();
+  down_acked_sent = -1;
+  const auto now = Clock::now();
+  last_received = now;
+  ps::Hello hello{options.hall, ps::kProtoVersion, committed_seq.load(), applied_down.load(), options.name,
+                  options.region};
+  state = State::kConnecting;
+  send(ps::Verb::kHello, ps::encode(hello));
+  publish_status();
+}
+
+void SyncClient::Impl::disconnect(State next, int delay_ms, const std::string& why) {
+  socket.reset();
+  in_flight.clear();
+  next_attempt = Clock::now() + Ms(delay_ms);
+  if (state != next || next == State::kHalted) {
+    if (next == State::kHalted) {
+      spdlog::error("sync: halted: {}; retrying in {} s", why, delay_ms / 1000);
+    } else if (state == State::kStreaming) {
+      spdlog::warn("sync: link to central lost: {}; central holds {} of {} events; retrying", why, acked,
+                   committed_seq.load());
+    } else {
+      spdlog::debug("sync: {}; retrying in {} ms", why, delay_ms);
+    }
+  }
+  set_state(next, why);
+}
+
+bool SyncClient::Impl::send(ps::Verb verb, const std::string& header, const std::vector<std::string>& items) {
+  if (!socket) return false;
+  try {
+    auto verb_text = ps::to_string(verb);
+    socket->send(zmq::buffer(verb_text), zmq::send_flags::sndmore);
+    socket->send(zmq::buffer(header), items.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    for (std::size_t i = 0; i < items.size(); ++i)
+      socket->send(zmq::buffer(items[i]), i + 1 < items.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  } catch (const zmq::error_t& e) {
+    spdlog::warn("sync: send failed: {}", e.what());
+    return false;
+  }
+  last_sent = Clock::now();
+  return true;
+}
+
+void SyncClient::Impl::run() {
+  spdlog::info("sync: replicating hall {} to {}", options.hall, options.endpoint);
+  while (!stopping.load()) {
+    const auto now = Clock::now();
+    if ((state == State::kIdle || state == State::kHalted) && now >= next_attempt) connect();
+
+    zmq::pollitem_t items[2] = {{socket ? socket->handle() : nullptr, 0, ZMQ_POLLIN, 0},
+                                {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+    try {
+      if (socket) {
+        zmq::poll(items, 2, Ms(100));
+      } else {
+        zmq::poll(&items[1], 1, Ms(100));
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) spdlog::error("sync: poll failed: {}", e.what());
+      continue;
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      std::uint64_t n;
+      (void)!read(wake_fd, &n, sizeof n);
+    }
+    if (socket && (items[0].revents & ZMQ_POLLIN)) receive();
+    if (!socket || stopping.load()) continue;
+
+    const auto t = Clock::now();
+    if (state == State::kStreaming) {
+      fill_window();
+      std::int64_t applied = applied_down.load();
+      if (applied > down_acked_sent && applied > 0) {
+        if (send(ps::Verb::kDownAck, ps::encode(ps::DownAck{applied}))) down_acked_sent = applied;
+      }
+      if (!in_flight.empty() && t - in_flight.front().sent > Ms(options.timeout_ms)) {
+        backoff_ms = options.backoff_min_ms;
+        disconnect(State::kIdle, backoff_ms, "no ACK for events " + std::to_string(in_flight.front().from) + ".." +
+                                                 std::to_string(in_flight.front().to) + " within " +
+                                                 std::to_string(options.timeout_ms / 1000) + " s");
+        continue;
+      }
+    }
+    if (t - last_received > Ms(options.timeout_ms)) {
+      backoff_ms = state == State::kStreaming ? options.backoff_min_ms
+                                              : std::min(options.backoff_max_ms,
+                                                         std::max(options.backoff_min_ms, backoff_ms * 2));
+      disconnect(State::kIdle, backoff_ms,
+                 state == State::kConnecting ? "central does not answer at " + options.endpoint
+                                             : "central silent for " + std::to_string(options.timeout_ms / 1000) + " s");
+      continue;
+    }
+    if (state == State::kStreaming && t - last_sent > Ms(options.ping_ms)) send(ps::Verb::kPing, "{}");
+  }
+  socket.reset();
+  spdlog::info("sync: stopped; central holds {} of {} events", acked, committed_seq.load());
+}
+
+void SyncClient::Impl::receive() {
+  for (int i = 0; i < 1000 && socket; ++i) {
+    std::vector<zmq::message_t> message;
+    try {
+      if (!zmq::recv_multipart(*socket, std::back_inserter(message), zmq::recv_flags::dontwait)) return;
+    } catch (const zmq::error_t& e) {
+      spdlog::warn("sync: receive failed: {}", e.what());
+      return;
+    }
+    last_received = Clock::now();
+    handle(message);
+  }
+}
+
+void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
+  if (message.size() < 2) {
+    spdlog::warn("sync: central sent a message of {} frames; ignored", message.size());
+    return;
+  }
+  auto verb = ps::verb_from_string(message[0].to_string_view());
+  const auto header = message[1].to_string_view();
+  if (!verb) {
+    spdlog::warn("sync: central sent an unknown verb; ignored");
+    return;
+  }
+  switch (*verb) {
+    case ps::Verb::kWelcome: {
+      auto w = ps::decode_welcome(header);
+      if (!w) {
+        spdlog::warn("sync: bad WELCOME: {}", w.error().message);
+        return;
+      }
+      const std::int64_t local = committed_seq.load();
+      if (w->acked > local) {
+        disconnect(State::kHalted, options.halt_retry_ms,
+                   "central holds " + std::to_string(w->acked) + " events of this hall but the store ends at " +
+                       std::to_string(local) + " (was the store replaced?)");
+        return;
+      }
+      if (state != State::kStreaming) {
+        spdlog::info("sync: connected to central; it holds {} of our {} events, we applied {} commands", w->acked,
+                     local, applied_down.load());
+      }
+      acked = w->acked;
+      next_send = acked + 1;
+      in_flight.clear();
+      backoff_ms = 0;
+      down_acked_sent = w->down_next - 1;
+      set_state(State::kStreaming, "");
+      fill_window();
+      return;
+    }
+    case ps::Verb::kAck: {
+      auto a = ps::decode_ack(header);
+      if (!a) {
+        spdlog::warn("sync: bad ACK: {}", a.error().message);
+        return;
+      }
+      const auto now = Clock::now();
+      while (!in_flight.empty() && in_flight.front().to <= a->acked) {
+        double ms = std::chrono::duration<double, std::milli>(now - in_flight.front().sent).count();
+        std::lock_guard lock(status_mutex);
+        ++status.batches_acked;
+        status.ack_ms_max = std::max(status.ack_ms_max, ms);
+        in_flight.pop_front();
+      }
+      acked = std::max(acked, a->acked);
+      publish_status();
+      fill_window();
+      return;
+    }
+    case ps::Verb::kDown: {
+      auto h = ps::decode_down(header);
+      if (!h || message.size() != static_cast<std::size_t>(h->to - h->from + 1) + 2) {
+        spdlog::warn("sync: bad DOWN from central: {}", h ? "frame count" : h.error().message);
+        send(ps::Verb::kError, ps::encode(ps::ErrorHeader{std::string(ps::error_code::kBadFrame), "bad DOWN"}));
+        return;
+      }
+      for (std::size_t i = 2; i < message.size(); ++i) {
+        std::int64_t seq = h->from + static_cast<std::int64_t>(i - 2);
+        if (seq <= handed_down) continue;
+        if (seq != handed_down + 1) break;  // a gap: central resends after our DOWN_ACK
+        handed_down = seq;
+        on_command(message[i].to_string());
+      }
+      return;
+    }
+    case ps::Verb::kPing:
+      send(ps::Verb::kPong, "{}");
+      return;
+    case ps::Verb::kPong:
+      return;
+    case ps::Verb::kError: {
+      auto e = ps::decode_error(header);
+      std::string code = e ? e->code : "?";
+      std::string text = e ? e->message : "(unreadable ERROR)";
+      if (code == ps::error_code::kChainMismatch || code == ps::error_code::kIntegrityBroken ||
+          code == ps::error_code::kWrongHall || code == ps::error_code::kBadEvent ||
+          code == ps::error_code::kProtoVersion) {
+        disconnect(State::kHalted, options.halt_retry_ms, "central refused our log: " + code + ": " + text);
+      } else if (code == ps::error_code::kNotWelcomed) {
+        spdlog::info("sync: central does not know this link ({}); saying HELLO again", text);
+        disconnect(State::kIdle, 0, "not welcomed");
+      } else {
+        spdlog::warn("sync: central reports {}: {}", code, text);
+      }
+      return;
+    }
+    default:
+      spdlog::warn("sync: central sent {}, which only halls send; ignored", ps::to_string(*verb));
+  }
+}
+
+void SyncClient::Impl::fill_window() {
+  if (state != State::kStreaming) return;
+  std::int64_t last = committed_seq.load();
+  while (static_cast<int>(in_flight.size()) < options.window && next_send <= last) {
+    auto& s = *read_events;
+    s.bind(1, next_send).bind(2, options.batch_max);
+    std::vector<std::string> texts;
+    std::string chain;
+    std::int64_t from = next_send;
+    std::int64_t to = next_send - 1;
+    std::size_t bytes = 0;
+    for (auto row = s.step(); row && *row; row = s.step()) {
+      std::int64_t seq = s.column_int(0);
+      if (seq != to + 1) break;  // cannot happen: seq is gap-free
+      texts.push_back(s.column_text(1));
+      chain = s.column_blob(2);
+      to = seq;
+      bytes += texts.back().size();
+      if (bytes >= kMaxBatchBytes) break;
+    }
+    s.reset();
+    if (texts.empty() || chain.size() != 32) {
+      // Committed but not yet visible to this reader; the next wake retries.
+      return;
+    }
+    ps::EventsHeader header{from, to, {}};
+    std::copy(chain.begin(), chain.end(), header.chain.begin());
+    if (!send(ps::Verb::kEvents, ps::encode(header), texts)) return;
+    in_flight.push_back({from, to, Clock::now()});
+    next_send = to + 1;
+  }
+  publish_status();
+}
+
+}  // namespace yiban::edge::sync

@@ -1,0 +1,91 @@
+#pragma once
+// The hall's end of the sync protocol (ARCHITECTURE §6): replicates the event
+// log to central over a CURVE-secured DEALER and receives central's commands.
+//
+// Runs its own thread with its own read-only SQLite connection (a WAL reader
+// never blocks the hall's writer), so the hall keeps working whatever central
+// does. It never writes the store: commands are handed to the engine thread
+// (on_command), which applies each in one transaction and reports back with
+// applied().
+//
+// States (one link at a time):
+//   idle        no socket; after back-off → connecting
+//   connecting  socket connected, HELLO sent; WELCOME → streaming;
+//               no answer within timeout → idle (back-off doubles, max 30 s)
+//   streaming   EVENTS batches while fewer than `window` are unacknowledged;
+//               ACK frees the window; WELCOME (gap) restarts from its acked;
+//               DOWN → commands to the engine, DOWN_ACK once applied;
+//               PING when idle for ping_ms; silence for timeout_ms → idle
+//   halted      central refused our log (chain_mismatch, integrity_broken,
+//               wrong_hall, bad_event): nothing is sent; HELLO again after
+//               halt_retry_ms in case an operator cleared it
+// Events are never deleted here; the edge keeps its whole log.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "yiban/protocol/error.h"
+
+namespace yiban::edge::sync {
+
+struct SyncClientOptions {
+  std::string endpoint;  // tcp://central:7701
+  std::string server_public_key;  // Z85
+  std::string public_key;  // this hall's, Z85
+  std::string secret_key;
+  std::string hall;
+  std::string name;
+  std::string region;
+  std::string db_path;
+  int batch_max = 1000;  // events per EVENTS message
+  int window = 8;  // unacknowledged batches in flight
+  int ping_ms = 1000;
+  int timeout_ms = 5000;
+  int backoff_min_ms = 200;
+  int backoff_max_ms = 30000;
+  int halt_retry_ms = 30000;
+};
+
+struct SyncStatus {
+  std::string state;  // idle, connecting, streaming, halted
+  std::int64_t acked = 0;  // highest seq central confirmed
+  std::int64_t sent = 0;  // highest seq sent
+  std::int64_t down_applied = 0;
+  std::string last_error;
+  // Lag from a batch's send to its ACK, for the stop summary.
+  std::uint64_t batches_acked = 0;
+  double ack_ms_max = 0;
+};
+
+class SyncClient {
+ public:
+  // on_command: called on the sync thread with each command's text, in
+  // order; it must hand the text to the engine thread and return at once.
+  SyncClient(SyncClientOptions options, std::function<void(std::string)> on_command);
+  ~SyncClient();
+  SyncClient(const SyncClient&) = delete;
+  SyncClient& operator=(const SyncClient&) = delete;
+
+  // Opens the read connection and starts the thread; fails on a bad key or
+  // an unopenable store.
+  protocol::Expected<void> start();
+  void stop();
+
+  // Engine thread: events up to last_seq are durable; send them soon.
+  void committed(std::int64_t last_seq);
+  // Engine thread: commands up to down_seq are applied (durably).
+  void applied(std::int64_t down_seq);
+
+  SyncStatus status() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace yiban::edge::sync

@@ -1,0 +1,98 @@
+#pragma once
+// Edge ⇄ central sync frames (ARCHITECTURE §6), shared by both ends.
+//
+// A message is multipart: frame 0 the verb (ASCII), frame 1 a JSON header,
+// frames 2… payload items (one event or one command per frame, exact text).
+// Decoders are strict: unknown verbs, missing or mistyped header fields,
+// negative sequence numbers and oversize frames are errors naming the field.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "yiban/protocol/chain.h"
+#include "yiban/protocol/error.h"
+#include "yiban/protocol/event.h"
+
+namespace yiban::protocol::sync {
+
+inline constexpr int kProtoVersion = 1;
+// One payload frame holds one event or command.
+inline constexpr std::size_t kMaxItemBytes = kMaxEventBytes;
+inline constexpr std::size_t kMaxHeaderBytes = 4096;
+// Items per EVENTS or DOWN message.
+inline constexpr std::size_t kMaxItems = 2000;
+// Enforced by the sockets (ZMQ_MAXMSGSIZE): no single frame is larger.
+inline constexpr std::int64_t kMaxFrameBytes = static_cast<std::int64_t>(kMaxItemBytes);
+
+enum class Verb { kHello, kWelcome, kEvents, kAck, kDown, kDownAck, kPing, kPong, kError };
+std::string_view to_string(Verb verb);
+std::optional<Verb> verb_from_string(std::string_view text);
+
+// ERROR codes.
+namespace error_code {
+inline constexpr std::string_view kBadFrame = "bad_frame";  // wrong frame count, oversize, bad verb
+inline constexpr std::string_view kBadHeader = "bad_header";
+inline constexpr std::string_view kProtoVersion = "proto_version";
+inline constexpr std::string_view kWrongHall = "wrong_hall";  // HELLO for a hall the key is not bound to
+inline constexpr std::string_view kNotWelcomed = "not_welcomed";  // EVENTS/DOWN_ACK before HELLO
+inline constexpr std::string_view kChainMismatch = "chain_mismatch";
+inline constexpr std::string_view kIntegrityBroken = "integrity_broken";  // refused until an operator clears it
+inline constexpr std::string_view kBadEvent = "bad_event";
+inline constexpr std::string_view kInternal = "internal";
+}  // namespace error_code
+
+struct Hello {
+  std::string hall;
+  int proto = kProtoVersion;
+  std::int64_t last_seq = 0;
+  std::int64_t down_applied = 0;
+  // Optional extensions: shown by central before any event arrives.
+  std::string name;
+  std::string region;
+};
+struct Welcome {
+  std::int64_t acked = 0;  // highest event seq central has durably stored
+  std::int64_t down_next = 1;  // the next command seq central will send
+};
+struct EventsHeader {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+  ChainHash chain{};  // chain(to)
+};
+struct Ack {
+  std::int64_t acked = 0;
+};
+struct DownHeader {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+};
+struct DownAck {
+  std::int64_t applied = 0;
+};
+struct ErrorHeader {
+  std::string code;
+  std::string message;
+};
+
+std::string encode(const Hello& h);
+std::string encode(const Welcome& w);
+std::string encode(const EventsHeader& e);
+std::string encode(const Ack& a);
+std::string encode(const DownHeader& d);
+std::string encode(const DownAck& d);
+std::string encode(const ErrorHeader& e);
+inline std::string_view empty_header() { return "{}"; }
+
+Expected<Hello> decode_hello(std::string_view header);
+Expected<Welcome> decode_welcome(std::string_view header);
+// Also checks from <= to and to - from + 1 <= kMaxItems.
+Expected<EventsHeader> decode_events(std::string_view header);
+Expected<Ack> decode_ack(std::string_view header);
+Expected<DownHeader> decode_down(std::string_view header);
+Expected<DownAck> decode_down_ack(std::string_view header);
+Expected<ErrorHeader> decode_error(std::string_view header);
+
+}  // namespace yiban::protocol::sync

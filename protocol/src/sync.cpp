@@ -1,0 +1,186 @@
+#include "yiban/protocol/sync.h"
+
+#include <array>
+#include <nlohmann/json.hpp>
+
+#include "yiban/protocol/ids.h"
+#include "yiban/protocol/utf8.h"
+
+namespace yiban::protocol::sync {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::array<std::pair<Verb, std::string_view>, 9> kVerbs{{
+    {Verb::kHello, "HELLO"},
+    {Verb::kWelcome, "WELCOME"},
+    {Verb::kEvents, "EVENTS"},
+    {Verb::kAck, "ACK"},
+    {Verb::kDown, "DOWN"},
+    {Verb::kDownAck, "DOWN_ACK"},
+    {Verb::kPing, "PING"},
+    {Verb::kPong, "PONG"},
+    {Verb::kError, "ERROR"},
+}};
+
+// Parses a header: a JSON object of at most kMaxHeaderBytes.
+Expected<json> parse_header(std::string_view verb, std::string_view header) {
+  if (header.size() > kMaxHeaderBytes) return error(std::string(verb) + " header larger than 4 KiB");
+  if (!is_valid_utf8(header)) return error(std::string(verb) + " header is not valid UTF-8");
+  auto j = json::parse(header, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return error(std::string(verb) + " header is not a JSON object");
+  return j;
+}
+
+Expected<std::int64_t> seq_field(const json& j, std::string_view verb, const char* name, std::int64_t min = 0) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_number_integer())
+    return error(std::string(verb) + "." + name + ": missing or not an integer");
+  auto v = it->get<std::int64_t>();
+  if (v < min) return error(std::string(verb) + "." + name + ": must be at least " + std::to_string(min));
+  return v;
+}
+
+Expected<std::string> text_field(const json& j, std::string_view verb, const char* name, bool required,
+                                 std::size_t max_bytes) {
+  auto it = j.find(name);
+  if (it == j.end()) {
+    if (required) return error(std::string(verb) + "." + name + ": missing");
+    return std::string();
+  }
+  if (!it->is_string()) return error(std::string(verb) + "." + name + ": not a string");
+  auto s = it->get<std::string>();
+  if (s.size() > max_bytes) return error(std::string(verb) + "." + name + ": too long");
+  return s;
+}
+
+}  // namespace
+
+std::string_view to_string(Verb verb) {
+  for (const auto& [v, name] : kVerbs) {
+    if (v == verb) return name;
+  }
+  return "?";
+}
+
+std::optional<Verb> verb_from_string(std::string_view text) {
+  for (const auto& [v, name] : kVerbs) {
+    if (name == text) return v;
+  }
+  return std::nullopt;
+}
+
+std::string encode(const Hello& h) {
+  json j{{"hall", h.hall}, {"proto", h.proto}, {"last_seq", h.last_seq}, {"down_applied", h.down_applied}};
+  if (!h.name.empty()) j["name"] = h.name;
+  if (!h.region.empty()) j["region"] = h.region;
+  return j.dump();
+}
+std::string encode(const Welcome& w) { return json{{"acked", w.acked}, {"down_next", w.down_next}}.dump(); }
+std::string encode(const EventsHeader& e) {
+  return json{{"from", e.from}, {"to", e.to}, {"chain", to_hex(e.chain)}}.dump();
+}
+std::string encode(const Ack& a) { return json{{"acked", a.acked}}.dump(); }
+std::string encode(const DownHeader& d) { return json{{"from", d.from}, {"to", d.to}}.dump(); }
+std::string encode(const DownAck& d) { return json{{"applied", d.applied}}.dump(); }
+std::string encode(const ErrorHeader& e) {
+  return json{{"code", e.code}, {"message", e.message}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Expected<Hello> decode_hello(std::string_view header) {
+  auto j = parse_header("HELLO", header);
+  if (!j) return std::unexpected(j.error());
+  Hello h;
+  auto hall = text_field(*j, "HELLO", "hall", true, 64);
+  if (!hall) return std::unexpected(hall.error());
+  if (!is_valid_hall_id(*hall)) return error("HELLO.hall: not a valid hall id");
+  h.hall = std::move(*hall);
+  auto proto = seq_field(*j, "HELLO", "proto", 1);
+  if (!proto) return std::unexpected(proto.error());
+  if (*proto != kProtoVersion) return error("HELLO.proto: version " + std::to_string(*proto) + " not supported (1)");
+  h.proto = static_cast<int>(*proto);
+  auto last = seq_field(*j, "HELLO", "last_seq");
+  if (!last) return std::unexpected(last.error());
+  h.last_seq = *last;
+  auto down = seq_field(*j, "HELLO", "down_applied");
+  if (!down) return std::unexpected(down.error());
+  h.down_applied = *down;
+  auto name = text_field(*j, "HELLO", "name", false, 256);
+  if (!name) return std::unexpected(name.error());
+  h.name = std::move(*name);
+  auto region = text_field(*j, "HELLO", "region", false, 32);
+  if (!region) return std::unexpected(region.error());
+  if (!region->empty() && !is_valid_region(*region)) return error("HELLO.region: not a valid region code");
+  h.region = std::move(*region);
+  return h;
+}
+
+Expected<Welcome> decode_welcome(std::string_view header) {
+  auto j = parse_header("WELCOME", header);
+  if (!j) return std::unexpected(j.error());
+  auto acked = seq_field(*j, "WELCOME", "acked");
+  if (!acked) return std::unexpected(acked.error());
+  auto next = seq_field(*j, "WELCOME", "down_next", 1);
+  if (!next) return std::unexpected(next.error());
+  return Welcome{*acked, *next};
+}
+
+Expected<EventsHeader> decode_events(std::string_view header) {
+  auto j = parse_header("EVENTS", header);
+  if (!j) return std::unexpected(j.error());
+  EventsHeader e;
+  auto from = seq_field(*j, "EVENTS", "from", 1);
+  if (!from) return std::unexpected(from.error());
+  auto to = seq_field(*j, "EVENTS", "to", 1);
+  if (!to) return std::unexpected(to.error());
+  if (*to < *from) return error("EVENTS: to is before from");
+  if (*to - *from + 1 > static_cast<std::int64_t>(kMaxItems)) return error("EVENTS: more than 2000 events");
+  auto chain = text_field(*j, "EVENTS", "chain", true, 64);
+  if (!chain) return std::unexpected(chain.error());
+  auto hash = chain_from_hex(*chain);
+  if (!hash) return error("EVENTS.chain: not 64 hex digits");
+  e.from = *from;
+  e.to = *to;
+  e.chain = *hash;
+  return e;
+}
+
+Expected<Ack> decode_ack(std::string_view header) {
+  auto j = parse_header("ACK", header);
+  if (!j) return std::unexpected(j.error());
+  auto acked = seq_field(*j, "ACK", "acked");
+  if (!acked) return std::unexpected(acked.error());
+  return Ack{*acked};
+}
+
+Expected<DownHeader> decode_down(std::string_view header) {
+  auto j = parse_header("DOWN", header);
+  if (!j) return std::unexpected(j.error());
+  auto from = seq_field(*j, "DOWN", "from", 1);
+  if (!from) return std::unexpected(from.error());
+  auto to = seq_field(*j, "DOWN", "to", 1);
+  if (!to) return std::unexpected(to.error());
+  if (*to < *from) return error("DOWN: to is before from");
+  if (*to - *from + 1 > static_cast<std::int64_t>(kMaxItems)) return error("DOWN: more than 2000 commands");
+  return DownHeader{*from, *to};
+}
+
+Expected<DownAck> decode_down_ack(std::string_view header) {
+  auto j = parse_header("DOWN_ACK", header);
+  if (!j) return std::unexpected(j.error());
+  auto applied = seq_field(*j, "DOWN_ACK", "applied");
+  if (!applied) return std::unexpected(applied.error());
+  return DownAck{*applied};
+}
+
+Expected<ErrorHeader> decode_error(std::string_view header) {
+  auto j = parse_header("ERROR", header);
+  if (!j) return std::unexpected(j.error());
+  auto code = text_field(*j, "ERROR", "code", true, 64);
+  if (!code) return std::unexpected(code.error());
+  auto message = text_field(*j, "ERROR", "message", false, 1024);
+  if (!message) return std::unexpected(message.error());
+  return ErrorHeader{std::move(*code), std::move(*message)};
+}
+
+}  // namespace yiban::protocol::sync
