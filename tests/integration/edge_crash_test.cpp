@@ -13,6 +13,7 @@
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
 #include "support/test_support.h"
+#include "support/ticket_stream.h"
 #include "yiban/protocol/chain.h"
 
 using namespace yiban::test;
@@ -22,80 +23,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr const char* kHall = "test-hall";
-
-// Recomputes the hash chain over the stored event texts and compares it with
-// the stored chain values.
-bool chain_verifies(const std::filesystem::path& db) {
-  auto texts = query_strings(db, "SELECT text FROM events ORDER BY seq");
-  auto hexes = query_strings(db, "SELECT hex(chain) FROM events ORDER BY seq");
-  if (texts.size() != hexes.size()) return false;
-  yiban::protocol::ChainHash chain = yiban::protocol::kChainZero;
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    chain = yiban::protocol::chain_next(chain, texts[i]);
-    auto stored = yiban::protocol::chain_from_hex(hexes[i]);
-    if (!stored || *stored != chain) return false;
-  }
-  return true;
-}
-
-// A kiosk that keeps taking tickets; a request that times out is retried with
-// the same correlation data until it is answered.
-class TicketStream {
- public:
-  TicketStream(const std::string& uri, std::string client_id, std::string device)
-      : client_(uri, client_id), id_(std::move(client_id)), device_(std::move(device)) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~TicketStream() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  // Stops issuing new requests once the pending one is answered.
-  void finish() { finishing_ = true; }
-  bool drained() const { return finishing_ && !pending_; }
-  std::size_t ok_count() const { return ok_count_.load(); }
-  std::set<std::string> tickets() const {
-    std::lock_guard lock(mutex_);
-    return tickets_;
-  }
-
- private:
-  void loop() {
-    int n = 0;
-    std::string corr;
-    while (!stop_) {
-      if (!pending_) {
-        if (finishing_) {
-          std::this_thread::sleep_for(5ms);
-          continue;
-        }
-        corr = id_ + "-" + std::to_string(++n);
-        pending_ = true;
-      }
-      auto reply = client_.request(kHall, device_, "ticket.take", R"({"service":"A"})", 1500ms, corr);
-      if (!reply) continue;  // the edge is down: retry the same request
-      auto j = json::parse(*reply, nullptr, false);
-      if (j.is_object() && j["ok"] == true) {
-        std::lock_guard lock(mutex_);
-        tickets_.insert(j["ticket"]["id"].get<std::string>());
-        ++ok_count_;
-      }
-      pending_ = false;
-    }
-  }
-
-  MqttTestClient client_;
-  std::string id_;
-  std::string device_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> finishing_{false};
-  std::atomic<bool> pending_{false};
-  std::atomic<std::size_t> ok_count_{0};
-  mutable std::mutex mutex_;
-  std::set<std::string> tickets_;  // guarded by mutex_
-};
 
 }  // namespace
 

@@ -1,0 +1,241 @@
+// Replication as processes: mosquitto, yiban-edge and yiban-central, each
+// killed with SIGKILL at some point, and the logs compared at the end.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/central_process.h"
+#include "support/edge_process.h"
+#include "support/mosquitto_broker.h"
+#include "support/mqtt_test_client.h"
+#include "support/test_support.h"
+#include "support/ticket_stream.h"
+
+using namespace yiban::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kHall = "test-hall";
+
+long long central_count(const CentralProcess& c, const std::string& hall) {
+  return query_int(c.db(), "SELECT count(*) FROM events WHERE hall = '" + hall + "'");
+}
+
+// Central holds exactly the edge's log: same texts in the same order, and the
+// chain it recorded equals the edge's last chain.
+void require_same_log(const EdgeProcess& edge, const CentralProcess& central) {
+  auto edge_texts = query_strings(edge.db(), "SELECT text FROM events ORDER BY seq");
+  auto central_texts =
+      query_strings(central.db(), "SELECT text FROM events WHERE hall = '" + edge.hall() + "' ORDER BY seq");
+  REQUIRE(central_texts.size() == edge_texts.size());
+  CHECK(central_texts == edge_texts);
+  auto edge_chain = query_strings(edge.db(), "SELECT hex(chain) FROM events ORDER BY seq DESC LIMIT 1");
+  auto central_chain =
+      query_strings(central.db(), "SELECT hex(acked_chain) FROM halls WHERE hall = '" + edge.hall() + "'");
+  CHECK(central_chain == edge_chain);
+  CHECK(query_strings(central.db(), "PRAGMA integrity_check") == std::vector<std::string>{"ok"});
+}
+
+}  // namespace
+
+TEST_CASE("edge and central each killed with SIGKILL mid-stream: central's log equals the edge's",
+          "[integration][sync][crash]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "edge");
+  std::filesystem::create_directories(dir / "central");
+  MosquittoBroker broker(dir.path());
+  CentralProcess central(dir / "central", {kHall});
+  central.start();
+  auto config = write_test_hall_config(dir.path());
+  EdgeProcess edge(dir / "edge", config, broker.uri(), central.edge_args(kHall));
+  edge.start();
+
+  std::vector<std::unique_ptr<TicketStream>> streams;
+  for (int i = 0; i < 3; ++i)
+    streams.push_back(std::make_unique<TicketStream>(broker.uri(), "sync-stream-" + std::to_string(i),
+                                                     i % 2 ? "kiosk-1" : "kiosk-2"));
+  auto total = [&] {
+    std::size_t n = 0;
+    for (auto& s : streams) n += s->ok_count();
+    return n;
+  };
+  std::size_t mark = total();
+  REQUIRE(eventually([&] { return total() >= mark + 100 && central_count(central, kHall) > 50; }, 30s));
+  edge.kill9();  // events committed but maybe not yet sent or acknowledged
+  edge.start();
+  mark = total();
+  REQUIRE(eventually([&] { return total() >= mark + 100; }, 30s));
+  central.kill9();  // batches in flight, maybe mid-commit
+  mark = total();
+  REQUIRE(eventually([&] { return total() >= mark + 100; }, 30s));  // the hall does not notice
+  central.start();
+  mark = total();
+  REQUIRE(eventually([&] { return total() >= mark + 50; }, 30s));
+  for (auto& s : streams) s->finish();
+  REQUIRE(eventually([&] { return std::all_of(streams.begin(), streams.end(), [](auto& s) { return s->drained(); }); },
+                     30s));
+  for (auto& s : streams) s->stop();
+  long long edge_events = query_int(edge.db(), "SELECT count(*) FROM events");
+  REQUIRE(eventually([&] { return central_count(central, kHall) == edge_events; }, 20s));
+  REQUIRE(edge.terminate() == 0);
+  require_same_log(edge, central);
+  CHECK(chain_verifies(edge.db()));
+  // Projections: tickets at central are the edge's tickets.
+  CHECK(query_int(central.db(), "SELECT count(*) FROM tickets WHERE hall = 'test-hall'") ==
+        query_int(edge.db(), "SELECT count(*) FROM tickets"));
+  REQUIRE(central.terminate() == 0);
+
+  // `yiban-central rebuild` recomputes the same projections from the log.
+  ChildProcess rebuild(YIBAN_CENTRAL_BINARY, {"rebuild", "--db", central.db().string()}, dir / "rebuild.log");
+  CHECK(rebuild.wait_exit(60s) == 0);
+  CHECK_THAT(read_file(dir / "rebuild.log"), Catch::Contains("identical: yes"));
+}
+
+TEST_CASE("a hall without central, then with central away, catches up when central appears",
+          "[integration][sync]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "edge");
+  std::filesystem::create_directories(dir / "central");
+  MosquittoBroker broker(dir.path());
+  CentralProcess central(dir / "central", {kHall});  // keys exist; central not started
+  auto config = write_test_hall_config(dir.path());
+  {
+    EdgeProcess alone(dir / "edge", config, broker.uri());  // no --central at all
+    alone.start();
+    MqttTestClient kiosk(broker.uri(), "alone-kiosk");
+    for (int i = 0; i < 5; ++i) REQUIRE(reply_ok(*kiosk.request(kHall, "kiosk-1", "ticket.take", R"({"service":"A"})")));
+    REQUIRE(alone.terminate() == 0);
+  }
+  EdgeProcess edge(dir / "edge", config, broker.uri(), central.edge_args(kHall));
+  edge.start();  // central is not there: the hall runs anyway
+  MqttTestClient kiosk(broker.uri(), "kiosk");
+  for (int i = 0; i < 20; ++i) REQUIRE(reply_ok(*kiosk.request(kHall, "kiosk-1", "ticket.take", R"({"service":"B"})")));
+  central.start();
+  long long edge_events = query_int(edge.db(), "SELECT count(*) FROM events");
+  REQUIRE(eventually([&] { return central_count(central, kHall) == edge_events; }, 20s));
+  auto hall = json::parse(central.get("/api/v1/halls/test-hall").body);
+  CHECK(hall["sync"]["acked_seq"] == edge_events);
+  CHECK(hall["integrity"]["ok"] == true);
+  REQUIRE(edge.terminate() == 0);
+  require_same_log(edge, central);
+}
+
+TEST_CASE("a notice from central is applied exactly once across edge restarts, even sent while offline",
+          "[integration][sync][down]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "edge");
+  std::filesystem::create_directories(dir / "central");
+  MosquittoBroker broker(dir.path());
+  CentralProcess central(dir / "central", {kHall});
+  central.start();
+  // Queued before the hall ever connected.
+  auto queued = central.post("/api/v1/halls/test-hall/commands", R"({"type":"notice","data":{"text":"系统升级，暂停取号"}})",
+                             kOperatorToken);
+  REQUIRE(queued.status == 202);
+  CHECK(json::parse(queued.body)["down_seq"] == 1);
+  auto config = write_test_hall_config(dir.path());
+  EdgeProcess edge(dir / "edge", config, broker.uri(), central.edge_args(kHall));
+  MqttTestClient display(broker.uri(), "display-watch");
+  display.subscribe("yiban/v1/test-hall/board/notice", 1);
+  edge.start();
+  auto applied = [&] {
+    return query_int(edge.db(), "SELECT count(*) FROM events WHERE type = 'command.applied'");
+  };
+  REQUIRE(eventually([&] { return applied() == 1; }, 15s));
+  auto notice = display.wait_for([](const ReceivedMessage& m) { return !m.payload.empty(); }, 10s);
+  REQUIRE(notice);
+  CHECK_THAT(notice->payload, Catch::Contains("系统升级，暂停取号"));
+  // Killed right after applying: central may not have heard DOWN_ACK yet.
+  edge.kill9();
+  edge.start();
+  REQUIRE(eventually([&] {
+    return json::parse(central.get("/api/v1/halls/test-hall").body)["sync"]["down_applied"] == 1;
+  }, 15s));
+  // A config change: the alert thresholds.
+  auto second = central.post("/api/v1/halls/test-hall/commands",
+                             R"({"type":"config.set","data":{"alerts":{"long_queue":5}}})", kOperatorToken);
+  REQUIRE(second.status == 202);
+  REQUIRE(eventually([&] { return applied() == 2; }, 15s));
+  edge.kill9();
+  edge.start();
+  REQUIRE(eventually([&] {
+    return json::parse(central.get("/api/v1/halls/test-hall").body)["sync"]["down_applied"] == 2;
+  }, 15s));
+  CHECK(applied() == 2);
+  auto rows = query_strings(edge.db(), "SELECT text FROM events WHERE type = 'command.applied' ORDER BY seq");
+  REQUIRE(rows.size() == 2);
+  CHECK_THAT(rows[0], Catch::Contains(R"("down_seq":1)"));
+  CHECK_THAT(rows[1], Catch::Contains(R"("down_seq":2)"));
+  CHECK_THAT(rows[1], Catch::Contains(R"("ok":true)"));
+  CHECK_THAT(edge.log_text(), Catch::Contains("applying central's config changes"));
+  // A change the hall must refuse (an invalid config) is recorded as refused.
+  REQUIRE(central.post("/api/v1/halls/test-hall/commands", R"({"type":"config.set","data":{"services":[]}})",
+                       kOperatorToken).status == 202);
+  REQUIRE(eventually([&] { return applied() == 3; }, 15s));
+  auto refused = query_strings(edge.db(), "SELECT text FROM events WHERE type = 'command.applied' ORDER BY seq DESC LIMIT 1");
+  CHECK_THAT(refused.at(0), Catch::Contains(R"("ok":false)"));
+  REQUIRE(edge.terminate() == 0);
+}
+
+TEST_CASE("central's API needs tokens, keeps hall managers to their hall, and pages events",
+          "[integration][sync][api]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "edge");
+  std::filesystem::create_directories(dir / "central");
+  MosquittoBroker broker(dir.path());
+  CentralProcess central(dir / "central", {kHall, "other-hall"});
+  central.start();
+  auto config = write_test_hall_config(dir.path());
+  EdgeProcess edge(dir / "edge", config, broker.uri(), central.edge_args(kHall));
+  edge.start();
+  MqttTestClient kiosk(broker.uri(), "kiosk");
+  for (int i = 0; i < 12; ++i) REQUIRE(reply_ok(*kiosk.request(kHall, "kiosk-1", "ticket.take", R"({"service":"A"})")));
+  long long edge_events = query_int(edge.db(), "SELECT count(*) FROM events");
+  REQUIRE(eventually([&] { return central_count(central, kHall) == edge_events; }, 20s));
+
+  CHECK(central.get("/healthz", "").status == 200);
+  auto no_token = central.get("/api/v1/halls", "");
+  CHECK(no_token.status == 401);
+  CHECK(json::parse(no_token.body)["error"]["code"] == "unauthorized");
+  CHECK(central.get("/api/v1/halls", "not-a-known-token-at-all").status == 401);
+  CHECK(central.get("/metrics", "").status == 401);
+  CHECK(central.get("/api/v1/halls/other-hall", kHallManagerToken).status == 403);
+  CHECK(central.get("/api/v1/halls/test-hall", kHallManagerToken).status == 200);
+  CHECK(central.get("/api/v1/halls/no-such-hall").status == 404);
+  CHECK(central.get("/api/v1/halls/BAD%20ID").status == 400);
+  CHECK(central.post("/api/v1/halls/test-hall/commands", R"({"type":"notice","data":{"text":"x"}})", kViewerToken)
+            .status == 403);
+  CHECK(central.post("/api/v1/halls/test-hall/commands", R"({"type":"notice","data":{"text":"x"}})",
+                     kHallManagerToken)
+            .status == 403);
+  auto bad = central.post("/api/v1/halls/test-hall/commands", R"({"type":"reboot","data":{}})", kOperatorToken);
+  CHECK(bad.status == 400);
+  CHECK_THAT(json::parse(bad.body)["error"]["message"].get<std::string>(), Catch::Contains("reboot"));
+  CHECK(central.post("/api/v1/halls/test-hall/commands", "{not json", kOperatorToken).status == 400);
+  CHECK(central.post("/api/v1/halls/test-hall/integrity/clear", "", kOperatorToken).status == 403);
+
+  auto halls = json::parse(central.get("/api/v1/halls", kHallManagerToken).body)["halls"];
+  REQUIRE(halls.size() == 1);
+  CHECK(halls[0]["hall"] == "test-hall");
+  CHECK(halls[0]["waiting"] == 12);
+  auto page1 = json::parse(central.get("/api/v1/halls/test-hall/events?after=0&limit=5", kViewerToken).body);
+  REQUIRE(page1["events"].size() == 5);
+  CHECK(page1["events"][0]["seq"] == 1);
+  CHECK(page1["next_after"] == 5);
+  auto page2 = json::parse(central.get("/api/v1/halls/test-hall/events?after=5&limit=1000", kViewerToken).body);
+  CHECK(page2["events"].size() == static_cast<std::size_t>(edge_events - 5));
+  CHECK(central.get("/api/v1/halls/test-hall/events?limit=0").status == 400);
+  CHECK(central.get("/api/v1/halls/test-hall/events?after=x").status == 400);
+  auto kpi = central.get("/api/v1/kpi?hall=test-hall&from=2000-01-01&to=2100-12-31", kViewerToken);
+  REQUIRE(kpi.status == 200);
+  CHECK(json::parse(kpi.body)["total"]["issued"] == 12);
+  CHECK(central.get("/api/v1/kpi?from=yesterday").status == 400);
+  auto metrics = central.get("/metrics", kViewerToken);
+  CHECK(metrics.status == 200);
+  CHECK_THAT(metrics.body, Catch::Contains("yiban_central_hall_lag_events{hall=\"test-hall\"} 0"));
+  CHECK_THAT(metrics.body, Catch::Contains("yiban_central_events_ingested_total"));
+  REQUIRE(edge.terminate() == 0);
+}

@@ -1,0 +1,84 @@
+#include "support/central_process.h"
+
+#include <httplib.h>
+
+#include <csignal>
+#include <fstream>
+#include <stdexcept>
+
+#include "support/edge_process.h"
+#include "yiban/central/central_server.h"
+
+namespace yiban::test {
+
+CentralProcess::CentralProcess(std::filesystem::path dir, std::vector<std::string> halls) : dir_(std::move(dir)) {
+  std::filesystem::create_directories(dir_ / "halls");
+  if (!yiban::central::generate_keys(dir_ / "keys", "central", ""))
+    throw std::runtime_error("cannot generate central's keys");
+  for (const auto& hall : halls) {
+    if (!yiban::central::generate_keys(dir_ / "keys", hall, hall))
+      throw std::runtime_error("cannot generate keys for " + hall);
+    std::filesystem::copy_file(dir_ / "keys" / (hall + ".pub"), dir_ / "halls" / (hall + ".pub"));
+  }
+  std::ofstream tokens(dir_ / "tokens.txt");
+  tokens << kAdminToken << " admin\n"
+         << kOperatorToken << " central-operator\n"
+         << kViewerToken << " viewer\n"
+         << kHallManagerToken << " hall-manager test-hall\n";
+  sync_port_ = free_tcp_port();
+  http_port_ = free_tcp_port();
+  while (http_port_ == sync_port_) http_port_ = free_tcp_port();
+}
+
+CentralProcess::~CentralProcess() = default;
+
+std::vector<std::string> CentralProcess::edge_args(const std::string& hall) const {
+  return {"--central", sync_uri(), "--central-cert", (dir_ / "keys" / "central.pub").string(), "--hall-cert",
+          (dir_ / "keys" / (hall + ".key")).string()};
+}
+
+void CentralProcess::start() {
+  std::vector<std::string> args{"--db", db().string(), "--bind", sync_uri(), "--cert",
+                                (dir_ / "keys" / "central.key").string(), "--halls-dir", (dir_ / "halls").string(),
+                                "--http", "127.0.0.1:" + std::to_string(http_port_), "--tokens",
+                                (dir_ / "tokens.txt").string(), "--session-timeout", "3"};
+  process_ = std::make_unique<ChildProcess>(YIBAN_CENTRAL_BINARY, args, log());
+  bool ready = eventually([&] { return get("/healthz").status == 200 || !process_->running(); },
+                          std::chrono::seconds(15));
+  if (!ready || !process_->running()) throw std::runtime_error("yiban-central did not start; its log:\n" + log_text());
+}
+
+void CentralProcess::kill9() {
+  if (process_) process_->kill_now();
+}
+
+int CentralProcess::terminate() {
+  if (!process_) return -1;
+  process_->signal(SIGTERM);
+  return process_->wait_exit(std::chrono::seconds(10));
+}
+
+CentralProcess::Response CentralProcess::get(const std::string& path, const std::string& token) const {
+  httplib::Client client("127.0.0.1", http_port_);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto r = client.Get(path.c_str(), headers);
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+CentralProcess::Response CentralProcess::post(const std::string& path, const std::string& body,
+                                              const std::string& token) const {
+  httplib::Client client("127.0.0.1", http_port_);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto r = client.Post(path.c_str(), headers, body, "application/json");
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+}  // namespace yiban::test

@@ -1,0 +1,55 @@
+#pragma once
+// A real yiban-central process for integration tests and benchmarks, with
+// its keys, allow-list and token file in a temp directory, on free ports.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/test_support.h"
+
+namespace yiban::test {
+
+inline constexpr const char* kAdminToken = "admin-token-0123456789";
+inline constexpr const char* kOperatorToken = "operator-token-0123456789";
+inline constexpr const char* kViewerToken = "viewer-token-0123456789";
+// A hall-manager token for test-hall.
+inline constexpr const char* kHallManagerToken = "manager-token-0123456789";
+
+class CentralProcess {
+ public:
+  // Generates central's keys and one key per hall (allow-listed).
+  CentralProcess(std::filesystem::path dir, std::vector<std::string> halls);
+  ~CentralProcess();
+
+  // Starts and waits until it serves (throws with its log when it does not).
+  void start();
+  void kill9();
+  int terminate();
+
+  std::string sync_uri() const { return "tcp://127.0.0.1:" + std::to_string(sync_port_); }
+  std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+  int http_port() const { return http_port_; }
+  std::filesystem::path db() const { return dir_ / "central.db"; }
+  std::filesystem::path log() const { return dir_ / "central.log"; }
+  std::string log_text() const { return read_file(log()); }
+  // The edge options that connect a hall to this central.
+  std::vector<std::string> edge_args(const std::string& hall) const;
+
+  struct Response {
+    int status = 0;  // 0: no answer
+    std::string body;
+  };
+  Response get(const std::string& path, const std::string& token = kAdminToken) const;
+  Response post(const std::string& path, const std::string& body, const std::string& token = kAdminToken) const;
+
+ private:
+  std::filesystem::path dir_;
+  int sync_port_ = 0;
+  int http_port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+}  // namespace yiban::test
