@@ -2,6 +2,8 @@
 // `yiban-central keygen …` writes CURVE certificates; `yiban-central rebuild`
 // recomputes projections from the stored events.
 
+#include <sys/resource.h>
+
 #include <boost/program_options.hpp>
 #include <csignal>
 #include <fstream>
@@ -137,6 +139,12 @@ int main(int argc, char** argv) {
   if (vm.count("web")) o.web = vm["web"].as<std::string>();
   o.session_timeout_ms = vm["session-timeout"].as<int>() * 1000;
 
+  // Every hall holds a connection: allow as many as the hard limit permits.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   auto server = yiban::central::CentralServer::create(std::move(o));

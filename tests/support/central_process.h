@@ -32,6 +32,7 @@ class CentralProcess {
   std::string sync_uri() const { return "tcp://127.0.0.1:" + std::to_string(sync_port_); }
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
   int http_port() const { return http_port_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   std::filesystem::path db() const { return dir_ / "central.db"; }
   std::filesystem::path log() const { return dir_ / "central.log"; }
   std::string log_text() const { return read_file(log()); }
