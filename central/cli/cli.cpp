@@ -1,0 +1,1013 @@
+#include "cli.h"
+
+#include <fmt/core.h>
+#include <httplib.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <sstream>
+
+namespace yiban::cli {
+
+// ---------------------------------------------------------------------------
+// Pure helpers.
+
+namespace {
+
+// Decodes one UTF-8 sequence at text[i]; advances i. Invalid bytes decode as
+// themselves (one byte, width 1).
+char32_t next_code_point(std::string_view text, std::size_t& i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char b = byte(i);
+  int extra = b < 0x80             ? 0
+              : (b & 0xE0) == 0xC0 ? 1
+              : (b & 0xF0) == 0xE0 ? 2
+              : (b & 0xF8) == 0xF0 ? 3
+                                   : -1;
+  if (extra <= 0 || i + static_cast<std::size_t>(extra) >= text.size()) {
+    ++i;
+    return extra == 0 ? b : 0xFFFD;
+  }
+  char32_t cp = b & (0x3F >> extra);
+  for (int k = 1; k <= extra; ++k) {
+    unsigned char c = byte(i + k);
+    if ((c & 0xC0) != 0x80) {
+      ++i;
+      return 0xFFFD;
+    }
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  i += static_cast<std::size_t>(extra) + 1;
+  return cp;
+}
+
+bool is_wide(char32_t c) {
+  return (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) ||
+         (c >= 0x3041 && c <= 0x33FF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
+         (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+         (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+         (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+         (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
+}
+
+bool is_zero_width(char32_t c) {
+  return (c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) ||
+         (c >= 0xFE00 && c <= 0xFE0F) || c == 0xFEFF;
+}
+
+}  // namespace
+
+std::size_t display_width(std::string_view text) {
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    char32_t c = next_code_point(text, i);
+    if (is_zero_width(c)) continue;
+    width += is_wide(c) ? 2 : 1;
+  }
+  return width;
+}
+
+std::string pad_right(std::string_view text, std::size_t width) {
+  std::string s(text);
+  std::size_t w = display_width(text);
+  if (w < width) s.append(width - w, ' ');
+  return s;
+}
+
+std::string pad_left(std::string_view text, std::size_t width) {
+  std::size_t w = display_width(text);
+  std::string s = w < width ? std::string(width - w, ' ') : std::string();
+  s += text;
+  return s;
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "-";
+  auto total = static_cast<std::int64_t>(std::llround(seconds));
+  return fmt::format("{}:{:02}", total / 60, total % 60);
+}
+
+std::string format_percent(double ratio) {
+  if (!std::isfinite(ratio)) return "-";
+  return fmt::format("{:.1f}%", ratio * 100.0);
+}
+
+std::string format_local_time(std::int64_t epoch_ms) {
+  if (epoch_ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm tm{};
+  if (!localtime_r(&t, &tm)) return "-";
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::optional<std::int64_t> parse_local_minute(std::string_view text) {
+  // YYYY-MM-DDTHH:MM
+  if (text.size() != 16 || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != ' ') || text[13] != ':')
+    return std::nullopt;
+  auto number = [&](std::size_t pos, std::size_t len) -> std::optional<int> {
+    int v = 0;
+    for (std::size_t k = pos; k < pos + len; ++k) {
+      if (text[k] < '0' || text[k] > '9') return std::nullopt;
+      v = v * 10 + (text[k] - '0');
+    }
+    return v;
+  };
+  auto year = number(0, 4), month = number(5, 2), day = number(8, 2), hour = number(11, 2),
+       minute = number(14, 2);
+  if (!year || !month || !day || !hour || !minute) return std::nullopt;
+  if (*year < 1970 || *month < 1 || *month > 12 || *day < 1 || *day > 31 || *hour > 23 ||
+      *minute > 59)
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  tm.tm_hour = *hour;
+  tm.tm_min = *minute;
+  tm.tm_isdst = -1;
+  std::time_t t = std::mktime(&tm);
+  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
+  // mktime normalises 31 February into March: refuse such dates.
+  if (tm.tm_mday != *day || tm.tm_mon != *month - 1) return std::nullopt;
+  return static_cast<std::int64_t>(t) * 1000;
+}
+
+std::string format_day(std::int64_t yyyymmdd) {
+  return fmt::format("{:04}-{:02}-{:02}", yyyymmdd / 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
+}
+
+std::string url_encode(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+Table::Table(std::vector<std::string> headers, std::vector<Align> align)
+    : headers_(std::move(headers)), align_(std::move(align)) {}
+
+void Table::add_row(std::vector<std::string> cells) {
+  rows_.push_back(std::move(cells));
+}
+
+void Table::render(std::ostream& out) const {
+  std::size_t columns = headers_.size();
+  for (const auto& r : rows_) columns = std::max(columns, r.size());
+  std::vector<std::size_t> widths(columns, 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (std::size_t c = 0; c < row.size(); ++c)
+      widths[c] = std::max(widths[c], display_width(row[c]));
+  };
+  measure(headers_);
+  for (const auto& r : rows_) measure(r);
+
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string s;
+    for (std::size_t c = 0; c < columns; ++c) {
+      const std::string cell = c < row.size() ? row[c] : std::string();
+      bool right = c < align_.size() && align_[c] == Align::kRight;
+      if (c) s += "  ";
+      s += right ? pad_left(cell, widths[c]) : pad_right(cell, widths[c]);
+    }
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    out << s << '\n';
+  };
+  if (!headers_.empty()) line(headers_);
+  for (const auto& r : rows_) line(r);
+}
+
+// ---------------------------------------------------------------------------
+// The program.
+
+namespace {
+
+namespace po = boost::program_options;
+using nlohmann::json;
+using Align = Table::Align;
+constexpr Align L = Align::kLeft;
+constexpr Align R = Align::kRight;
+
+constexpr const char* kDefaultServer = "http://127.0.0.1:8090";
+
+// Where the server is: http://HOST[:PORT][/PREFIX].
+struct ServerUrl {
+  std::string host;
+  int port = 80;
+  std::string prefix;  // "" or "/something", no trailing slash
+};
+
+std::optional<ServerUrl> parse_server_url(std::string_view url, std::string& why) {
+  constexpr std::string_view kHttp = "http://";
+  if (url.starts_with("https://")) {
+    why = "https is not supported by this build; use http:// (or a local TLS proxy)";
+    return std::nullopt;
+  }
+  if (!url.starts_with(kHttp)) {
+    why = "the server URL must start with http://";
+    return std::nullopt;
+  }
+  url.remove_prefix(kHttp.size());
+  ServerUrl s;
+  std::size_t slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    s.prefix = std::string(url.substr(slash));
+    while (!s.prefix.empty() && s.prefix.back() == '/') s.prefix.pop_back();
+  }
+  std::string_view port_text;
+  if (authority.starts_with('[')) {
+    std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      why = "bad IPv6 address in the server URL";
+      return std::nullopt;
+    }
+    s.host = std::string(authority.substr(1, close - 1));
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') {
+        why = "bad server URL";
+        return std::nullopt;
+      }
+      port_text = rest.substr(1);
+    }
+  } else {
+    std::size_t colon = authority.rfind(':');
+    s.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (s.host.empty() || s.host.find('@') != std::string::npos) {
+    why = "the server URL needs a host (and no user info)";
+    return std::nullopt;
+  }
+  if (!port_text.empty() || authority.ends_with(':')) {
+    int port = 0;
+    if (port_text.empty() || port_text.size() > 5) port = -1;
+    for (char c : port_text) {
+      if (c < '0' || c > '9') {
+        port = -1;
+        break;
+      }
+      port = port * 10 + (c - '0');
+    }
+    if (port < 1 || port > 65535) {
+      why = "bad port in the server URL";
+      return std::nullopt;
+    }
+    s.port = port;
+  }
+  return s;
+}
+
+struct Globals {
+  std::string server;
+  std::string token;
+  bool json = false;
+  int timeout_s = 10;
+};
+
+// The outcome of one API call: exit code kOk with the parsed body, or an
+// exit code whose cause has already been reported on err.
+struct Reply {
+  int code = kOk;
+  json body;
+};
+
+class Api {
+ public:
+  Api(const Globals& g, const ServerUrl& url, std::ostream& err)
+      : globals_(g), url_(url), err_(err), client_(url.host, url.port) {
+    client_.set_connection_timeout(g.timeout_s, 0);
+    client_.set_read_timeout(g.timeout_s, 0);
+    client_.set_write_timeout(g.timeout_s, 0);
+  }
+
+  Reply get(const std::string& path) { return finish(client_.Get(url_.prefix + path, headers())); }
+
+  Reply post(const std::string& path, const json& body) {
+    return finish(client_.Post(url_.prefix + path, headers(),
+                               body.dump(-1, ' ', false, json::error_handler_t::replace),
+                               "application/json"));
+  }
+
+ private:
+  httplib::Headers headers() const {
+    httplib::Headers h{{"Accept", "application/json"}};
+    if (!globals_.token.empty()) h.emplace("Authorization", "Bearer " + globals_.token);
+    return h;
+  }
+
+  Reply finish(const httplib::Result& res) {
+    Reply r;
+    if (!res) {
+      err_ << fmt::format("yiban: cannot reach the server at {}: {}\n", globals_.server,
+                          httplib::to_string(res.error()));
+      r.code = kUnreachable;
+      return r;
+    }
+    const int status = res->status;
+    r.body = json::parse(res->body, nullptr, false);
+    if (status >= 200 && status < 300) {
+      if (r.body.is_discarded() || !r.body.is_object()) {
+        err_ << fmt::format("yiban: the server's reply is not a JSON object (HTTP {})\n", status);
+        r.code = kApiError;
+      }
+      return r;
+    }
+    std::string code = "error", message;
+    if (!r.body.is_discarded() && r.body.is_object()) {
+      auto e = r.body.find("error");
+      if (e != r.body.end() && e->is_object()) {
+        if (auto c = e->find("code"); c != e->end() && c->is_string()) code = c->get<std::string>();
+        if (auto m = e->find("message"); m != e->end() && m->is_string())
+          message = m->get<std::string>();
+      }
+    }
+    if (message.empty())
+      message = status == 404 ? "not found" : status == 401 ? "unauthorized" : "request failed";
+    err_ << fmt::format("yiban: {} ({}, HTTP {})\n", message, code, status);
+    if (status == 401 && globals_.token.empty())
+      err_ << "yiban: no token given: use --token or set YIBAN_TOKEN\n";
+    r.code = status == 401 || status == 403 ? kUnauthorized : status == 404 ? kNotFound : kApiError;
+    return r;
+  }
+
+  const Globals& globals_;
+  ServerUrl url_;
+  std::ostream& err_;
+  httplib::Client client_;
+};
+
+// Text of a JSON field for a table cell: "-" when missing or null.
+std::string cell(const json& o, const char* key) {
+  if (!o.is_object()) return "-";
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_boolean()) return it->get<bool>() ? "yes" : "no";
+  if (it->is_number_float()) return fmt::format("{}", it->get<double>());
+  return it->dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<double> number(const json& o, const char* key) {
+  if (!o.is_object()) return std::nullopt;
+  auto it = o.find(key);
+  if (it == o.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+
+std::optional<std::int64_t> integer(const json& o, const char* key) {
+  auto v = number(o, key);
+  if (!v) return std::nullopt;
+  return static_cast<std::int64_t>(*v);
+}
+
+bool flag(const json& o, const char* key) {
+  if (!o.is_object()) return false;
+  auto it = o.find(key);
+  return it != o.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::string time_cell(const json& o, const char* key) {
+  auto v = integer(o, key);
+  return v ? format_local_time(*v) : "-";
+}
+
+std::string duration_cell(const json& o, const char* key) {
+  auto v = number(o, key);
+  return v ? format_duration(*v) : "-";
+}
+
+std::string percent_cell(const json& o, const char* key) {
+  auto v = number(o, key);
+  return v ? format_percent(*v) : "-";
+}
+
+const json& list(const json& o, const char* key) {
+  static const json kEmpty = json::array();
+  if (!o.is_object()) return kEmpty;
+  auto it = o.find(key);
+  return it != o.end() && it->is_array() ? *it : kEmpty;
+}
+
+const json& object(const json& o, const char* key) {
+  static const json kNull = nullptr;
+  if (!o.is_object()) return kNull;
+  auto it = o.find(key);
+  return it != o.end() && it->is_object() ? *it : kNull;
+}
+
+std::string query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string q;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    q += q.empty() ? '?' : '&';
+    q += k + "=" + url_encode(v);
+  }
+  return q;
+}
+
+// One invocation's state, shared by the command handlers.
+struct Session {
+  Globals globals;
+  std::ostream& out;
+  std::ostream& err;
+  Api& api;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+// A command: its options, positional arguments and handler.
+struct Command {
+  const char* name;
+  const char* synopsis;  // after "yiban NAME"
+  const char* summary;   // one line for `yiban --help`
+  const char* details;   // paragraph for `yiban NAME --help`
+  void (*options)(po::options_description&);
+  std::vector<const char*> positionals;  // the last may be "TEXT..." (takes the rest)
+  int (*handler)(Session&, const po::variables_map&);
+};
+
+std::string positional_key(const char* name) {
+  std::string k(name);
+  if (k.ends_with("...")) k.resize(k.size() - 3);
+  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+  return k;
+}
+
+std::string path_hall(const po::variables_map& vm) {
+  return url_encode(vm["hall"].as<std::string>());
+}
+
+void print_json(Session& s, const json& body) {
+  s.out << body.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+void print_alerts(std::ostream& out, const json& alerts, bool with_hall) {
+  std::vector<std::string> headers{"ALERT",   "SEVERITY", "STATE", "RULE",
+                                   "SUBJECT", "RAISED",   "ACKED", "MESSAGE"};
+  if (with_hall) headers.insert(headers.begin(), "HALL");
+  Table t(headers);
+  for (const auto& a : alerts) {
+    std::string acked = "-";
+    if (auto ts = integer(a, "acked_ts"); ts && *ts > 0)
+      acked = cell(a, "acked_by") + " " + format_local_time(*ts);
+    std::vector<std::string> row{cell(a, "alert"),
+                                 cell(a, "severity"),
+                                 cell(a, "state"),
+                                 cell(a, "rule"),
+                                 cell(a, "subject"),
+                                 time_cell(a, "raised_ts"),
+                                 acked,
+                                 cell(a, "message")};
+    if (with_hall) row.insert(row.begin(), cell(a, "hall"));
+    t.add_row(std::move(row));
+  }
+  t.render(out);
+}
+
+// --- halls
+
+int cmd_halls(Session& s, const po::variables_map&) {
+  Reply r = s.api.get("/api/v1/halls");
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  const json& halls = list(r.body, "halls");
+  if (halls.empty()) {
+    s.out << "no halls known to central\n";
+    return kOk;
+  }
+  Table t({"HALL", "NAME", "LINK", "INTEGRITY", "LAG", "WAITING", "LONGEST", "OCCUPANCY", "ALERTS",
+           "OFFLINE"},
+          {L, L, L, L, R, R, R, R, R, R});
+  for (const auto& h : halls) {
+    t.add_row({cell(h, "hall"), cell(h, "name"), flag(h, "connected") ? "up" : "down",
+               flag(h, "integrity_ok") ? "ok" : "BROKEN", cell(h, "lag_events"), cell(h, "waiting"),
+               duration_cell(h, "longest_wait_s"), cell(h, "occupancy"), cell(h, "alerts_active"),
+               cell(h, "devices_offline")});
+  }
+  t.render(s.out);
+  return kOk;
+}
+
+// --- hall ID
+
+int cmd_hall(Session& s, const po::variables_map& vm) {
+  Reply r = s.api.get("/api/v1/halls/" + path_hall(vm));
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  const json& h = r.body;
+  const json& integrity = object(h, "integrity");
+  const json& sync = object(h, "sync");
+  const json& occupancy = object(h, "occupancy");
+  const json& devices = object(h, "devices");
+
+  std::string integrity_text = "ok";
+  if (!flag(integrity, "ok")) {
+    integrity_text = "BROKEN";
+    if (std::string why = cell(integrity, "reason"); why != "-") integrity_text += ": " + why;
+    if (auto ts = integer(integrity, "ts"); ts && *ts > 0)
+      integrity_text += " (since " + format_local_time(*ts) + ")";
+  }
+  std::string link = flag(sync, "connected") ? "up" : "down";
+  std::string sync_text =
+      fmt::format("acked {} of {} (lag {}); commands applied {} of {}", cell(sync, "acked_seq"),
+                  cell(sync, "edge_last_seq"), cell(sync, "lag_events"), cell(sync, "down_applied"),
+                  cell(sync, "down_last"));
+  std::string occupancy_text = "-";
+  if (occupancy.is_object() && integer(occupancy, "value"))
+    occupancy_text = cell(occupancy, "value") + " at " + time_cell(occupancy, "ts");
+
+  Table header({}, {});
+  header.add_row({"Hall", cell(h, "hall") + "  " + cell(h, "name")});
+  header.add_row({"Region", cell(h, "region")});
+  header.add_row({"Link", link});
+  header.add_row({"Last contact", time_cell(sync, "last_contact_ts")});
+  header.add_row({"Integrity", integrity_text});
+  header.add_row({"Sync", sync_text});
+  header.add_row({"Occupancy", occupancy_text});
+  header.add_row({"Devices", fmt::format("{} online, {} offline", cell(devices, "online"),
+                                         cell(devices, "offline"))});
+  header.render(s.out);
+
+  const json& queues = list(h, "queues");
+  s.out << "\nQueues" << (queues.empty() ? ": none\n" : "\n");
+  if (!queues.empty()) {
+    Table t({"SERVICE", "WAITING", "OLDEST ISSUED", "OLDEST WAIT"}, {L, R, L, R});
+    for (const auto& q : queues)
+      t.add_row({cell(q, "service"), cell(q, "waiting"), time_cell(q, "oldest_issued_ts"),
+                 duration_cell(q, "oldest_wait_s")});
+    t.render(s.out);
+  }
+
+  const json& counters = list(h, "counters");
+  s.out << "\nCounters" << (counters.empty() ? ": none\n" : "\n");
+  if (!counters.empty()) {
+    Table t({"COUNTER", "STATE", "TICKET", "SINCE"});
+    for (const auto& c : counters) {
+      std::string ticket = cell(c, "number");
+      if (ticket == "-") ticket = cell(c, "ticket");
+      t.add_row({cell(c, "counter"), cell(c, "state"), ticket, time_cell(c, "since_ts")});
+    }
+    t.render(s.out);
+  }
+
+  const json& alerts = list(h, "alerts");
+  s.out << "\nAlerts" << (alerts.empty() ? ": none\n" : "\n");
+  if (!alerts.empty()) print_alerts(s.out, alerts, false);
+
+  Table offline({"DEVICE", "KIND", "SINCE"});
+  for (const auto& d : list(devices, "items")) {
+    if (d.is_object() && !flag(d, "online"))
+      offline.add_row({cell(d, "device"), cell(d, "kind"), time_cell(d, "since_ts")});
+  }
+  s.out << "\nOffline devices" << (offline.empty() ? ": none\n" : "\n");
+  if (!offline.empty()) offline.render(s.out);
+  return kOk;
+}
+
+// --- kpi
+
+void kpi_options(po::options_description& d) {
+  d.add_options()("hall", po::value<std::string>()->value_name("H"), "only this hall")(
+      "service", po::value<std::string>()->value_name("S"), "only this service code")(
+      "from", po::value<std::string>()->value_name("DAY"), "first day, YYYY-MM-DD (inclusive)")(
+      "to", po::value<std::string>()->value_name("DAY"), "last day, YYYY-MM-DD (inclusive)");
+}
+
+bool is_day(const std::string& d) {
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return false;
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (i != 4 && i != 7 && (d[i] < '0' || d[i] > '9')) return false;
+  return true;
+}
+
+std::string opt(const po::variables_map& vm, const char* key) {
+  return vm.count(key) ? vm[key].as<std::string>() : std::string();
+}
+
+int cmd_kpi(Session& s, const po::variables_map& vm) {
+  for (const char* key : {"from", "to"}) {
+    if (vm.count(key) && !is_day(opt(vm, key)))
+      throw UsageError{fmt::format("--{}: a date as YYYY-MM-DD", key)};
+  }
+  Reply r = s.api.get("/api/v1/kpi" + query({{"hall", opt(vm, "hall")},
+                                             {"service", opt(vm, "service")},
+                                             {"from", opt(vm, "from")},
+                                             {"to", opt(vm, "to")}}));
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  Table t({"HALL", "DAY", "SERVICE", "ISSUED", "SERVED", "NO-SHOWS", "NO-SHOW%", "WAIT", "WAIT-P90",
+           "SERVICE-TIME", "RATINGS", "SATISFIED"},
+          {L, L, L, R, R, R, R, R, R, R, R, R});
+  auto figures = [](const json& k) {
+    return std::vector<std::string>{cell(k, "issued"),
+                                    cell(k, "served"),
+                                    cell(k, "no_shows"),
+                                    percent_cell(k, "no_show_rate"),
+                                    duration_cell(k, "wait_mean_s"),
+                                    duration_cell(k, "wait_p90_s"),
+                                    duration_cell(k, "service_mean_s"),
+                                    cell(k, "ratings"),
+                                    percent_cell(k, "satisfaction")};
+  };
+  for (const auto& row : list(r.body, "rows")) {
+    auto day = integer(row, "day");
+    std::vector<std::string> cells{cell(row, "hall"), day ? format_day(*day) : "-",
+                                   cell(row, "service")};
+    auto f = figures(row);
+    cells.insert(cells.end(), f.begin(), f.end());
+    t.add_row(std::move(cells));
+  }
+  std::vector<std::string> total{"TOTAL", "", ""};
+  auto f = figures(object(r.body, "total"));
+  total.insert(total.end(), f.begin(), f.end());
+  t.add_row(std::move(total));
+  t.render(s.out);
+  return kOk;
+}
+
+// --- alerts
+
+void alerts_options(po::options_description& d) {
+  d.add_options()("hall", po::value<std::string>()->value_name("H"), "only this hall's alerts");
+}
+
+int cmd_alerts(Session& s, const po::variables_map& vm) {
+  Reply r = s.api.get("/api/v1/alerts" + query({{"hall", opt(vm, "hall")}}));
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  const json& alerts = list(r.body, "alerts");
+  if (alerts.empty()) {
+    s.out << "no alerts\n";
+    return kOk;
+  }
+  print_alerts(s.out, alerts, true);
+  return kOk;
+}
+
+// --- events
+
+void events_options(po::options_description& d) {
+  d.add_options()("after", po::value<std::int64_t>()->default_value(0)->value_name("N"),
+                  "events with seq greater than N")(
+      "limit", po::value<int>()->default_value(100)->value_name("M"), "at most M events (1..1000)");
+}
+
+int cmd_events(Session& s, const po::variables_map& vm) {
+  auto after = vm["after"].as<std::int64_t>();
+  int limit = vm["limit"].as<int>();
+  if (after < 0) throw UsageError{"--after: a non-negative sequence number"};
+  if (limit < 1 || limit > 1000) throw UsageError{"--limit: from 1 to 1000"};
+  Reply r = s.api.get("/api/v1/halls/" + path_hall(vm) + "/events" +
+                      query({{"after", std::to_string(after)}, {"limit", std::to_string(limit)}}));
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  Table t({}, {R, L, L, L});
+  for (const auto& e : list(r.body, "events")) {
+    std::string data = "-";
+    if (e.is_object() && e.contains("data"))
+      data = e["data"].dump(-1, ' ', false, json::error_handler_t::replace);
+    t.add_row({cell(e, "seq"), time_cell(e, "ts"), cell(e, "type"), data});
+  }
+  t.render(s.out);
+  return kOk;
+}
+
+// --- notice
+
+void notice_options(po::options_description& d) {
+  d.add_options()("until", po::value<std::string>()->value_name("TIME"),
+                  "show it until this local time, YYYY-MM-DDTHH:MM");
+}
+
+int queued(Session& s, const Reply& r, const std::string& what, const std::string& hall) {
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  s.out << fmt::format("{} queued for {} as command {}\n", what, hall, cell(r.body, "down_seq"));
+  return kOk;
+}
+
+int cmd_notice(Session& s, const po::variables_map& vm) {
+  std::string text;
+  for (const auto& word : vm["text"].as<std::vector<std::string>>()) {
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
+  if (text.empty()) throw UsageError{"the notice text is empty"};
+  json data{{"text", text}};
+  if (vm.count("until")) {
+    auto until = parse_local_minute(opt(vm, "until"));
+    if (!until) throw UsageError{"--until: a local time as YYYY-MM-DDTHH:MM"};
+    data["until_ts"] = *until;
+  }
+  const std::string hall = vm["hall"].as<std::string>();
+  Reply r = s.api.post("/api/v1/halls/" + path_hall(vm) + "/commands",
+                       json{{"type", "notice"}, {"data", data}});
+  return queued(s, r, "notice", hall);
+}
+
+// --- config-set
+
+void config_set_options(po::options_description& d) {
+  d.add_options()("file", po::value<std::string>()->value_name("FILE"),
+                  "a JSON object of hall-config sections (required)");
+}
+
+int cmd_config_set(Session& s, const po::variables_map& vm) {
+  if (!vm.count("file")) throw UsageError{"--file is required"};
+  const std::string file = opt(vm, "file");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw UsageError{fmt::format("cannot read {}", file)};
+  std::stringstream text;
+  text << in.rdbuf();
+  json data = json::parse(text.str(), nullptr, false);
+  if (data.is_discarded()) throw UsageError{fmt::format("{} is not valid JSON", file)};
+  if (!data.is_object()) throw UsageError{fmt::format("{} must hold a JSON object", file)};
+  const std::string hall = vm["hall"].as<std::string>();
+  Reply r = s.api.post("/api/v1/halls/" + path_hall(vm) + "/commands",
+                       json{{"type", "config.set"}, {"data", data}});
+  return queued(s, r, "config.set", hall);
+}
+
+// --- clear-integrity
+
+int cmd_clear_integrity(Session& s, const po::variables_map& vm) {
+  const std::string hall = vm["hall"].as<std::string>();
+  Reply r = s.api.post("/api/v1/halls/" + path_hall(vm) + "/integrity/clear", json::object());
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  s.out << fmt::format("integrity mark cleared for {}\n", hall);
+  return kOk;
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands{
+      {"halls",
+       "",
+       "every hall: link, integrity, lag, queues, alerts",
+       "Lists every hall central knows: whether its sync link is up, whether its event chain\n"
+       "verified, how many events central lags behind, people waiting, the longest wait,\n"
+       "occupancy, active alerts and offline devices.",
+       nullptr,
+       {},
+       cmd_halls},
+      {"hall",
+       "ID",
+       "one hall in detail: sync, queues, counters, alerts, devices",
+       "Shows one hall: region, link and last contact, integrity (with the reason when broken),\n"
+       "sync figures, then its queues, counters, active alerts and offline devices.",
+       nullptr,
+       {"ID"},
+       cmd_hall},
+      {"kpi",
+       "[--hall H] [--service S] [--from DAY] [--to DAY]",
+       "daily service figures and their total",
+       "Daily KPIs per hall and service: tickets issued and served, no-shows, mean and 90th\n"
+       "percentile wait, mean service time, ratings and satisfaction, with a TOTAL line.\n"
+       "Rates are percentages, times m:ss; \"-\" means no data.",
+       kpi_options,
+       {},
+       cmd_kpi},
+      {"alerts",
+       "[--hall H]",
+       "alerts across halls",
+       "Lists alerts, of every hall or of one.",
+       alerts_options,
+       {},
+       cmd_alerts},
+      {"events",
+       "HALL [--after N] [--limit M]",
+       "a page of a hall's replicated event log",
+       "Prints one line per event of HALL's log as replicated to central: sequence number,\n"
+       "local time, type and data. Page on with --after set to the last sequence shown.",
+       events_options,
+       {"HALL"},
+       cmd_events},
+      {"notice",
+       "HALL TEXT... [--until YYYY-MM-DDTHH:MM]",
+       "queue a notice for a hall's displays",
+       "Queues a notice command for HALL; its displays show TEXT (the words joined by spaces)\n"
+       "until the given local time, or until replaced. Use -- before text starting with '-'.",
+       notice_options,
+       {"HALL", "TEXT..."},
+       cmd_notice},
+      {"config-set",
+       "HALL --file sections.json",
+       "queue a hall-config change",
+       "Queues a config.set command for HALL carrying the JSON object in the file (hall-config\n"
+       "sections to replace). The hall validates and applies it.",
+       config_set_options,
+       {"HALL"},
+       cmd_config_set},
+      {"clear-integrity",
+       "HALL",
+       "clear a hall's broken-integrity mark (admin)",
+       "Clears the mark central sets when a hall's event chain fails to verify, so its events\n"
+       "are accepted again. Needs an admin token.",
+       nullptr,
+       {"HALL"},
+       cmd_clear_integrity},
+  };
+  return kCommands;
+}
+
+po::options_description global_options() {
+  po::options_description d("global options");
+  d.add_options()("server", po::value<std::string>()->value_name("URL"),
+                  "central's HTTP API (default $YIBAN_SERVER, else http://127.0.0.1:8090)")(
+      "token", po::value<std::string>()->value_name("T"), "bearer token (default $YIBAN_TOKEN)")(
+      "json", "print the server's JSON reply, pretty-printed")(
+      "timeout", po::value<int>()->default_value(10)->value_name("SECONDS"),
+      "seconds to wait for the server")("help,h", "this help");
+  return d;
+}
+
+constexpr const char* kExitCodes =
+    "exit codes: 0 ok, 1 server error, 2 usage error, 3 cannot reach the server,\n"
+    "            4 unauthorized or forbidden, 5 not found\n";
+
+void print_main_help(std::ostream& out) {
+  out << "usage: yiban [--server URL] [--token T] [--json] [--timeout SECONDS] COMMAND [ARGS]\n\n"
+         "Central staff's client for yiban central.\n\ncommands:\n";
+  Table t({});
+  for (const auto& c : commands()) t.add_row({std::string("  ") + c.name, c.summary});
+  t.add_row({"  help", "help on a command"});
+  t.render(out);
+  out << '\n'
+      << global_options() << "\nRun 'yiban COMMAND --help' for a command's arguments and options.\n"
+      << kExitCodes;
+}
+
+po::options_description command_options(const Command& c) {
+  po::options_description d("options");
+  if (c.options) c.options(d);
+  d.add_options()("json", "print the server's JSON reply (as the global --json)")("help,h",
+                                                                                  "this help");
+  return d;
+}
+
+void print_command_help(const Command& c, std::ostream& out) {
+  out << "usage: yiban [global options] " << c.name << (*c.synopsis ? " " : "") << c.synopsis
+      << "\n\n"
+      << c.details << "\n\n"
+      << command_options(c) << '\n'
+      << kExitCodes;
+}
+
+const Command* find_command(std::string_view name) {
+  for (const auto& c : commands())
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+int usage_error(std::ostream& err, const std::string& message, const char* command = nullptr) {
+  err << "yiban: " << message << '\n';
+  if (command)
+    err << "run 'yiban " << command << " --help' for usage\n";
+  else
+    err << "run 'yiban --help' for usage\n";
+  return kUsage;
+}
+
+// Index of the command word in argv: the first argument that is neither a
+// global option nor the value of one.
+int find_command_index(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") return i + 1 < argc ? i + 1 : argc;
+    if (!a.starts_with('-')) return i;
+    if (a == "--server" || a == "--token" || a == "--timeout") ++i;
+  }
+  return argc;
+}
+
+int run_command(const Command& c, const std::vector<std::string>& args, Globals globals,
+                std::ostream& out, std::ostream& err) {
+  po::options_description visible = command_options(c);
+  po::options_description all;
+  all.add(visible);
+  po::positional_options_description positional;
+  for (std::size_t i = 0; i < c.positionals.size(); ++i) {
+    std::string key = positional_key(c.positionals[i]);
+    bool rest = std::string_view(c.positionals[i]).ends_with("...");
+    if (rest) {
+      all.add_options()(key.c_str(), po::value<std::vector<std::string>>());
+      positional.add(key.c_str(), -1);
+    } else {
+      // "ID" and "HALL" both name the hall.
+      key = "hall";
+      all.add_options()(key.c_str(), po::value<std::string>());
+      positional.add(key.c_str(), 1);
+    }
+  }
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::too_many_positional_options_error&) {
+    return usage_error(err, "too many arguments", c.name);
+  } catch (const po::error& e) {
+    return usage_error(err, e.what(), c.name);
+  }
+  if (vm.count("help")) {
+    print_command_help(c, out);
+    return kOk;
+  }
+  for (const char* p : c.positionals) {
+    if (!vm.count(positional_key(std::string_view(p).ends_with("...") ? p : "hall").c_str()))
+      return usage_error(err, fmt::format("missing {}", p), c.name);
+  }
+  if (vm.count("json")) globals.json = true;
+
+  std::string why;
+  auto url = parse_server_url(globals.server, why);
+  if (!url) return usage_error(err, fmt::format("--server {}: {}", globals.server, why));
+  Api api(globals, *url, err);
+  Session session{globals, out, err, api};
+  try {
+    return c.handler(session, vm);
+  } catch (const UsageError& e) {
+    return usage_error(err, e.message, c.name);
+  } catch (const json::exception& e) {
+    err << "yiban: unexpected reply from the server: " << e.what() << '\n';
+    return kApiError;
+  }
+}
+
+}  // namespace
+
+int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  const int command_at = find_command_index(argc, argv);
+  std::vector<std::string> global_args(argv + std::min(1, argc), argv + command_at);
+  if (!global_args.empty() && global_args.back() == "--") global_args.pop_back();
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(global_args).options(global_options()).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(err, e.what());
+  }
+  if (vm.count("help")) {
+    print_main_help(out);
+    return kOk;
+  }
+  if (command_at >= argc) {
+    err << "yiban: no command given\n";
+    print_main_help(err);
+    return kUsage;
+  }
+
+  Globals g;
+  if (vm.count("server")) {
+    g.server = vm["server"].as<std::string>();
+  } else if (const char* env = std::getenv("YIBAN_SERVER"); env && *env) {
+    g.server = env;
+  } else {
+    g.server = kDefaultServer;
+  }
+  if (vm.count("token")) {
+    g.token = vm["token"].as<std::string>();
+  } else if (const char* env = std::getenv("YIBAN_TOKEN"); env) {
+    g.token = env;
+  }
+  g.json = vm.count("json") > 0;
+  g.timeout_s = vm["timeout"].as<int>();
+  if (g.timeout_s < 1 || g.timeout_s > 3600)
+    return usage_error(err, "--timeout: seconds from 1 to 3600");
+
+  const std::string name = argv[command_at];
+  std::vector<std::string> args(argv + command_at + 1, argv + argc);
+  if (name == "help") {
+    if (args.empty()) {
+      print_main_help(out);
+      return kOk;
+    }
+    const Command* c = find_command(args.front());
+    if (!c) return usage_error(err, fmt::format("unknown command '{}'", args.front()));
+    print_command_help(*c, out);
+    return kOk;
+  }
+  const Command* c = find_command(name);
+  if (!c) return usage_error(err, fmt::format("unknown command '{}'", name));
+  return run_command(*c, args, std::move(g), out, err);
+}
+
+}  // namespace yiban::cli
