@@ -59,20 +59,6 @@ void skip(std::string_view hall, std::int64_t seq, std::string_view type, std::s
   spdlog::debug("hall {} event {} ({}): not projected: {}", hall, seq, type, why);
 }
 
-// Runs an UPDATE … RETURNING day, service; nullopt when no row matched.
-struct DayService {
-  std::int64_t day;
-  std::string service;
-};
-Expected<std::optional<DayService>> run_returning(db::Statement& s) {
-  auto row = s.step();
-  if (!row) return std::unexpected(row.error());
-  std::optional<DayService> out;
-  if (*row) out = DayService{s.column_int(0), s.column_text(1)};
-  s.reset();
-  return out;
-}
-
 }  // namespace
 
 int china_day_of(std::int64_t ts_ms) {
@@ -81,7 +67,8 @@ int china_day_of(std::int64_t ts_ms) {
   using namespace std::chrono;
   sys_days day = floor<days>(sys_time<milliseconds>(milliseconds(ts_ms) + hours(8)));
   year_month_day ymd(day);
-  return static_cast<int>(ymd.year()) * 10000 + static_cast<int>(static_cast<unsigned>(ymd.month())) * 100 +
+  return static_cast<int>(ymd.year()) * 10000 +
+         static_cast<int>(static_cast<unsigned>(ymd.month())) * 100 +
          static_cast<int>(static_cast<unsigned>(ymd.day()));
 }
 
@@ -93,63 +80,79 @@ Expected<Projector> Projector::create(db::Database& db) {
   };
   const Item items[] = {
       {&p.insert_ticket_,
-       "INSERT INTO tickets(hall, ticket, day, service, number, class, issued_ts, state, recalls, transfers) "
+       "INSERT INTO tickets(hall, ticket, day, service, number, class, issued_ts, state, recalls, "
+       "transfers) "
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'waiting', 0, 0) ON CONFLICT(hall, ticket) DO NOTHING"},
-      {&p.ticket_first_call_,
-       "SELECT day, service, first_called_ts IS NULL FROM tickets WHERE hall = ?1 AND ticket = ?2"},
+      // calls in SET and CASE is the value before this call: 0 means first call.
       {&p.call_ticket_,
-       "UPDATE tickets SET state = 'called', counter = COALESCE(?3, counter), "
-       "waited_ms = CASE WHEN first_called_ts IS NULL THEN ?5 ELSE waited_ms END, "
-       "wait_service = CASE WHEN first_called_ts IS NULL THEN service ELSE wait_service END, "
-       "first_called_ts = COALESCE(first_called_ts, ?4) WHERE hall = ?1 AND ticket = ?2"},
+       "UPDATE tickets SET state = 'called', counter = COALESCE(?3, counter), calls = calls + 1, "
+       "waited_ms = CASE WHEN calls = 0 THEN ?5 ELSE waited_ms END, "
+       "wait_service = CASE WHEN calls = 0 THEN service ELSE wait_service END, "
+       "first_called_ts = CASE WHEN calls = 0 THEN ?4 ELSE first_called_ts END "
+       "WHERE hall = ?1 AND ticket = ?2"},
       {&p.recall_ticket_,
        "UPDATE tickets SET recalls = COALESCE(?3, recalls + 1) WHERE hall = ?1 AND ticket = ?2"},
       {&p.serve_ticket_,
        "UPDATE tickets SET state = 'serving', started_ts = ?3, counter = COALESCE(?4, counter) "
        "WHERE hall = ?1 AND ticket = ?2"},
       {&p.complete_ticket_,
-       "UPDATE tickets SET state = 'completed', completed_ts = ?3, service_ms = ?4, counter = COALESCE(?5, counter) "
-       "WHERE hall = ?1 AND ticket = ?2 RETURNING day, service"},
+       "UPDATE tickets SET state = 'completed', completed_ts = ?3, service_ms = ?4, counter = "
+       "COALESCE(?5, counter) "
+       "WHERE hall = ?1 AND ticket = ?2"},
       {&p.no_show_ticket_,
-       "UPDATE tickets SET state = 'no_show', recalls = COALESCE(?3, recalls), counter = COALESCE(?4, counter) "
-       "WHERE hall = ?1 AND ticket = ?2 RETURNING day, service"},
+       "UPDATE tickets SET state = 'no_show', recalls = COALESCE(?3, recalls), counter = "
+       "COALESCE(?4, counter) "
+       "WHERE hall = ?1 AND ticket = ?2"},
       {&p.transfer_ticket_,
-       "UPDATE tickets SET state = 'waiting', service = COALESCE(?3, service), transfers = transfers + 1 "
+       "UPDATE tickets SET state = 'waiting', service = COALESCE(?3, service), transfers = "
+       "transfers + 1 "
        "WHERE hall = ?1 AND ticket = ?2"},
       {&p.cancel_ticket_, "UPDATE tickets SET state = 'cancelled' WHERE hall = ?1 AND ticket = ?2"},
-      {&p.ticket_of_rating_, "SELECT service FROM tickets WHERE hall = ?1 AND ticket = ?2"},
+      // A plain SELECT then UPDATE costs far less than UPDATE … RETURNING in SQLite.
+      {&p.ticket_info_, "SELECT day, service, calls FROM tickets WHERE hall = ?1 AND ticket = ?2"},
       {&p.counter_set_ticket_,
-       "INSERT INTO counters(hall, counter, state, ticket, since_ts) VALUES(?1, ?2, 'open', ?3, ?4) "
+       "INSERT INTO counters(hall, counter, state, ticket, since_ts) VALUES(?1, ?2, 'open', ?3, "
+       "?4) "
        "ON CONFLICT(hall, counter) DO UPDATE SET ticket = excluded.ticket"},
-      {&p.counter_clear_ticket_, "UPDATE counters SET ticket = NULL WHERE hall = ?1 AND ticket = ?2"},
+      {&p.counter_clear_ticket_,
+       "UPDATE counters SET ticket = NULL WHERE hall = ?1 AND ticket = ?2"},
+      {&p.counter_clear_ticket_at_,
+       "UPDATE counters SET ticket = NULL WHERE hall = ?1 AND counter = ?3 AND ticket = ?2"},
       {&p.counter_state_,
        "INSERT INTO counters(hall, counter, state, ticket, since_ts) VALUES(?1, ?2, ?3, NULL, ?4) "
-       "ON CONFLICT(hall, counter) DO UPDATE SET state = excluded.state, since_ts = excluded.since_ts, "
+       "ON CONFLICT(hall, counter) DO UPDATE SET state = excluded.state, since_ts = "
+       "excluded.since_ts, "
        "ticket = CASE WHEN excluded.state = 'closed' THEN NULL ELSE ticket END"},
       {&p.device_state_,
-       "INSERT INTO devices(hall, device, kind, online, since_ts) VALUES(?1, ?2, COALESCE(?3, ''), ?4, ?5) "
+       "INSERT INTO devices(hall, device, kind, online, since_ts) VALUES(?1, ?2, COALESCE(?3, ''), "
+       "?4, ?5) "
        "ON CONFLICT(hall, device) DO UPDATE SET kind = COALESCE(?3, kind), "
        "since_ts = CASE WHEN online = excluded.online THEN since_ts ELSE excluded.since_ts END, "
        "online = excluded.online"},
       {&p.alert_raise_,
-       "INSERT INTO alerts(hall, alert, rule, subject, severity, state, message, raised_ts, acked_ts, acked_by, "
+       "INSERT INTO alerts(hall, alert, rule, subject, severity, state, message, raised_ts, "
+       "acked_ts, acked_by, "
        "resolved_ts) VALUES(?1, ?2, ?3, ?4, ?5, 'raised', ?6, ?7, NULL, NULL, NULL) "
        "ON CONFLICT(hall, alert) DO UPDATE SET rule = excluded.rule, subject = excluded.subject, "
-       "severity = excluded.severity, state = 'raised', message = excluded.message, raised_ts = excluded.raised_ts, "
+       "severity = excluded.severity, state = 'raised', message = excluded.message, raised_ts = "
+       "excluded.raised_ts, "
        "acked_ts = NULL, acked_by = NULL, resolved_ts = NULL"},
       {&p.alert_ack_,
        "UPDATE alerts SET state = 'acknowledged', acked_ts = ?3, acked_by = ?4 "
        "WHERE hall = ?1 AND alert = ?2 AND state = 'raised'"},
       {&p.alert_resolve_,
-       "UPDATE alerts SET state = 'resolved', resolved_ts = ?3 WHERE hall = ?1 AND alert = ?2 AND state != 'resolved'"},
+       "UPDATE alerts SET state = 'resolved', resolved_ts = ?3 WHERE hall = ?1 AND alert = ?2 AND "
+       "state != 'resolved'"},
       {&p.alert_escalate_, "UPDATE alerts SET severity = ?3 WHERE hall = ?1 AND alert = ?2"},
       {&p.kpi_add_,
-       "INSERT INTO kpi_daily(hall, day, service, issued, served, no_shows, wait_sum_ms, waits, service_sum_ms, "
+       "INSERT INTO kpi_daily(hall, day, service, issued, served, no_shows, wait_sum_ms, waits, "
+       "service_sum_ms, "
        "services, ratings, ratings_good) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
        "ON CONFLICT(hall, day, service) DO UPDATE SET issued = issued + excluded.issued, "
        "served = served + excluded.served, no_shows = no_shows + excluded.no_shows, "
        "wait_sum_ms = wait_sum_ms + excluded.wait_sum_ms, waits = waits + excluded.waits, "
-       "service_sum_ms = service_sum_ms + excluded.service_sum_ms, services = services + excluded.services, "
+       "service_sum_ms = service_sum_ms + excluded.service_sum_ms, services = services + "
+       "excluded.services, "
        "ratings = ratings + excluded.ratings, ratings_good = ratings_good + excluded.ratings_good"},
       {&p.occupancy_, "UPDATE halls SET occupancy = ?2, occupancy_ts = ?3 WHERE hall = ?1"},
   };
@@ -162,8 +165,8 @@ Expected<Projector> Projector::create(db::Database& db) {
   return p;
 }
 
-Expected<void> Projector::apply(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
-                                const json& data) {
+Expected<void> Projector::apply(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                std::string_view type, const json& data) {
   auto dot = type.find('.');
   std::string_view noun = type.substr(0, dot);
   std::string_view verb = dot == std::string_view::npos ? std::string_view() : type.substr(dot + 1);
@@ -204,19 +207,12 @@ Expected<void> Projector::apply_ticket(std::string_view hall, std::int64_t seq, 
     return add_kpi(hall, id->day, *service, KpiDelta{.issued = 1});
   }
   if (verb == "called") {
-    auto& look = ticket_first_call_;
-    look.bind(1, hall).bind(2, *ticket);
-    auto row = look.step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) {
-      look.reset();
+    auto info = ticket_info(hall, *ticket);
+    if (!info) return std::unexpected(info.error());
+    if (!*info) {
       skip(hall, seq, "ticket.called", "unknown ticket");
       return {};
     }
-    std::int64_t day = look.column_int(0);
-    std::string service = look.column_text(1);
-    bool first = look.column_int(2) != 0;
-    look.reset();
     auto waited = int_field(data, "waited_ms");
     auto counter = optional_text(data, "counter");
     auto& s = call_ticket_;
@@ -230,7 +226,10 @@ Expected<void> Projector::apply_ticket(std::string_view hall, std::int64_t seq, 
       c.bind(1, hall).bind(2, *counter).bind(3, *ticket).bind(4, ts);
       if (auto ok = c.run(); !ok) return ok;
     }
-    if (first && waited) return add_kpi(hall, day, service, KpiDelta{.wait_sum_ms = *waited, .waits = 1});
+    bool first = (*info)->calls == 0;
+    if (first && waited)
+      return add_kpi(hall, (*info)->day, (*info)->service,
+                     KpiDelta{.wait_sum_ms = *waited, .waits = 1});
     return {};
   }
   if (verb == "recalled") {
@@ -257,10 +256,12 @@ Expected<void> Projector::apply_ticket(std::string_view hall, std::int64_t seq, 
       bind_opt(s, 3, int_field(data, "recalls"));
     }
     bind_opt(s, completed ? 5 : 4, optional_text(data, "counter"));
-    auto row = run_returning(s);
-    if (!row) return std::unexpected(row.error());
-    if (auto ok = clear_counter_ticket(hall, *ticket); !ok) return ok;
-    if (!*row) {
+    auto info = ticket_info(hall, *ticket);
+    if (!info) return std::unexpected(info.error());
+    if (auto ok = s.run(); !ok) return ok;
+    if (auto ok = clear_counter_ticket(hall, *ticket, optional_text(data, "counter")); !ok)
+      return ok;
+    if (!*info) {
       skip(hall, seq, completed ? "ticket.completed" : "ticket.no_show", "unknown ticket");
       return {};
     }
@@ -274,20 +275,20 @@ Expected<void> Projector::apply_ticket(std::string_view hall, std::int64_t seq, 
     } else {
       delta.no_shows = 1;
     }
-    return add_kpi(hall, (*row)->day, (*row)->service, delta);
+    return add_kpi(hall, (*info)->day, (*info)->service, delta);
   }
   if (verb == "transferred") {
     auto& s = transfer_ticket_;
     s.bind(1, hall).bind(2, *ticket);
     bind_opt(s, 3, optional_text(data, "to_service"));
     if (auto ok = s.run(); !ok) return ok;
-    return clear_counter_ticket(hall, *ticket);
+    return clear_counter_ticket(hall, *ticket, optional_text(data, "counter"));
   }
   if (verb == "cancelled") {
     auto& s = cancel_ticket_;
     s.bind(1, hall).bind(2, *ticket);
     if (auto ok = s.run(); !ok) return ok;
-    return clear_counter_ticket(hall, *ticket);
+    return clear_counter_ticket(hall, *ticket, std::nullopt);
   }
   return {};
 }
@@ -314,8 +315,8 @@ Expected<void> Projector::apply_counter(std::string_view hall, std::int64_t seq,
   return s.run();
 }
 
-Expected<void> Projector::apply_device(std::string_view hall, std::int64_t seq, std::int64_t ts, bool online,
-                                       const json& data) {
+Expected<void> Projector::apply_device(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                       bool online, const json& data) {
   const std::string* device = text_field(data, "device");
   if (device == nullptr) {
     skip(hall, seq, "device", "no device");
@@ -372,7 +373,8 @@ Expected<void> Projector::apply_alert(std::string_view hall, std::int64_t seq, s
   return {};
 }
 
-Expected<void> Projector::apply_rating(std::string_view hall, std::int64_t seq, std::int64_t ts, const json& data) {
+Expected<void> Projector::apply_rating(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                       const json& data) {
   auto score = int_field(data, "score");
   if (!score) {
     skip(hall, seq, "rating.submitted", "no score");
@@ -386,16 +388,13 @@ Expected<void> Projector::apply_rating(std::string_view hall, std::int64_t seq, 
     skip(hall, seq, "rating.submitted", "malformed ticket id");
     return {};
   }
-  auto& s = ticket_of_rating_;
-  s.bind(1, hall).bind(2, *ticket);
-  auto row = s.step();
-  if (!row) return std::unexpected(row.error());
-  std::string service = *row ? s.column_text(0) : std::string();
-  s.reset();
-  return add_kpi(hall, id->day, service, delta);
+  auto info = ticket_info(hall, *ticket);
+  if (!info) return std::unexpected(info.error());
+  return add_kpi(hall, id->day, *info ? (*info)->service : std::string(), delta);
 }
 
-Expected<void> Projector::apply_telemetry(std::string_view hall, std::int64_t ts, const json& data) {
+Expected<void> Projector::apply_telemetry(std::string_view hall, std::int64_t ts,
+                                          const json& data) {
   auto occupancy = int_field(data, "occupancy");
   if (!occupancy) return {};
   auto& s = occupancy_;
@@ -405,16 +404,57 @@ Expected<void> Projector::apply_telemetry(std::string_view hall, std::int64_t ts
 
 Expected<void> Projector::add_kpi(std::string_view hall, std::int64_t day, std::string_view service,
                                   const KpiDelta& d) {
-  auto& s = kpi_add_;
-  s.bind(1, hall).bind(2, day).bind(3, service).bind(4, d.issued).bind(5, d.served).bind(6, d.no_shows);
-  s.bind(7, d.wait_sum_ms).bind(8, d.waits).bind(9, d.service_sum_ms).bind(10, d.services);
-  s.bind(11, d.ratings).bind(12, d.ratings_good);
-  return s.run();
+  auto key = std::make_tuple(std::string(hall), day, std::string(service));
+  auto it = pending_kpi_.find(key);
+  if (it == pending_kpi_.end()) it = pending_kpi_.emplace(std::move(key), KpiDelta{}).first;
+  KpiDelta& sum = it->second;
+  sum.issued += d.issued;
+  sum.served += d.served;
+  sum.no_shows += d.no_shows;
+  sum.wait_sum_ms += d.wait_sum_ms;
+  sum.waits += d.waits;
+  sum.service_sum_ms += d.service_sum_ms;
+  sum.services += d.services;
+  sum.ratings += d.ratings;
+  sum.ratings_good += d.ratings_good;
+  return {};
 }
 
-Expected<void> Projector::clear_counter_ticket(std::string_view hall, std::string_view ticket) {
-  auto& s = counter_clear_ticket_;
+Expected<void> Projector::flush() {
+  auto& s = kpi_add_;
+  for (const auto& [key, d] : pending_kpi_) {
+    s.bind(1, std::get<0>(key)).bind(2, std::get<1>(key)).bind(3, std::get<2>(key));
+    s.bind(4, d.issued).bind(5, d.served).bind(6, d.no_shows);
+    s.bind(7, d.wait_sum_ms).bind(8, d.waits).bind(9, d.service_sum_ms).bind(10, d.services);
+    s.bind(11, d.ratings).bind(12, d.ratings_good);
+    if (auto ok = s.run(); !ok) {
+      pending_kpi_.clear();
+      return ok;
+    }
+  }
+  pending_kpi_.clear();
+  return {};
+}
+
+// The ticket's day, service and call count; nullopt when unknown.
+Expected<std::optional<Projector::TicketInfo>> Projector::ticket_info(std::string_view hall,
+                                                                      std::string_view ticket) {
+  auto& s = ticket_info_;
   s.bind(1, hall).bind(2, ticket);
+  auto row = s.step();
+  if (!row) return std::unexpected(row.error());
+  std::optional<TicketInfo> out;
+  if (*row) out = TicketInfo{s.column_int(0), s.column_text(1), s.column_int(2)};
+  s.reset();
+  return out;
+}
+
+Expected<void> Projector::clear_counter_ticket(std::string_view hall, std::string_view ticket,
+                                               std::optional<std::string_view> counter) {
+  // The counter named by the event holds the ticket; without one, whichever does.
+  auto& s = counter ? counter_clear_ticket_at_ : counter_clear_ticket_;
+  s.bind(1, hall).bind(2, ticket);
+  if (counter) s.bind(3, *counter);
   return s.run();
 }
 

@@ -11,9 +11,12 @@
 // is returned as an error. Owned by one store; same thread as the store.
 
 #include <cstdint>
-#include <string_view>
-
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
 
 #include "yiban/db/sqlite.h"
 #include "yiban/protocol/error.h"
@@ -25,13 +28,19 @@ class Projector {
   // db must outlive the projector.
   static protocol::Expected<Projector> create(db::Database& db);
 
-  protocol::Expected<void> apply(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
-                                 const nlohmann::json& data);
+  protocol::Expected<void> apply(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                 std::string_view type, const nlohmann::json& data);
+  // KPI counts are summed in memory and written by flush(), once per batch:
+  // call flush() before the caller's savepoint is released, or discard() when
+  // it is rolled back. Sums commute, so the rows do not depend on batching.
+  protocol::Expected<void> flush();
+  void discard() { pending_kpi_.clear(); }
+  std::size_t pending() const { return pending_kpi_.size(); }
 
  private:
   struct KpiDelta {
-    std::int64_t issued = 0, served = 0, no_shows = 0, wait_sum_ms = 0, waits = 0, service_sum_ms = 0,
-                 services = 0, ratings = 0, ratings_good = 0;
+    std::int64_t issued = 0, served = 0, no_shows = 0, wait_sum_ms = 0, waits = 0,
+                 service_sum_ms = 0, services = 0, ratings = 0, ratings_good = 0;
   };
 
   Projector() = default;
@@ -39,24 +48,35 @@ class Projector {
                                         std::string_view verb, const nlohmann::json& data);
   protocol::Expected<void> apply_counter(std::string_view hall, std::int64_t seq, std::int64_t ts,
                                          std::string_view verb, const nlohmann::json& data);
-  protocol::Expected<void> apply_device(std::string_view hall, std::int64_t seq, std::int64_t ts, bool online,
-                                        const nlohmann::json& data);
+  protocol::Expected<void> apply_device(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                        bool online, const nlohmann::json& data);
   protocol::Expected<void> apply_alert(std::string_view hall, std::int64_t seq, std::int64_t ts,
                                        std::string_view verb, const nlohmann::json& data);
   protocol::Expected<void> apply_rating(std::string_view hall, std::int64_t seq, std::int64_t ts,
                                         const nlohmann::json& data);
-  protocol::Expected<void> apply_telemetry(std::string_view hall, std::int64_t ts, const nlohmann::json& data);
-  protocol::Expected<void> add_kpi(std::string_view hall, std::int64_t day, std::string_view service,
-                                   const KpiDelta& delta);
-  protocol::Expected<void> clear_counter_ticket(std::string_view hall, std::string_view ticket);
+  protocol::Expected<void> apply_telemetry(std::string_view hall, std::int64_t ts,
+                                           const nlohmann::json& data);
+  protocol::Expected<void> add_kpi(std::string_view hall, std::int64_t day,
+                                   std::string_view service, const KpiDelta& delta);
+  struct TicketInfo {
+    std::int64_t day;
+    std::string service;
+    std::int64_t calls;
+  };
+  protocol::Expected<std::optional<TicketInfo>> ticket_info(std::string_view hall,
+                                                            std::string_view ticket);
+  protocol::Expected<void> clear_counter_ticket(std::string_view hall, std::string_view ticket,
+                                                std::optional<std::string_view> counter);
 
-  db::Statement insert_ticket_, ticket_first_call_, call_ticket_, recall_ticket_, serve_ticket_, complete_ticket_,
-      no_show_ticket_, transfer_ticket_, cancel_ticket_, ticket_of_rating_;
-  db::Statement counter_set_ticket_, counter_clear_ticket_, counter_state_;
+  db::Statement insert_ticket_, call_ticket_, recall_ticket_, serve_ticket_, complete_ticket_,
+      no_show_ticket_, transfer_ticket_, cancel_ticket_, ticket_info_;
+  db::Statement counter_set_ticket_, counter_clear_ticket_, counter_clear_ticket_at_,
+      counter_state_;
   db::Statement device_state_;
   db::Statement alert_raise_, alert_ack_, alert_resolve_, alert_escalate_;
   db::Statement kpi_add_, occupancy_;
   db::Database* db_ = nullptr;
+  std::map<std::tuple<std::string, std::int64_t, std::string>, KpiDelta, std::less<>> pending_kpi_;
 };
 
 // yyyymmdd of a UTC ms timestamp in China Standard Time (UTC+8).

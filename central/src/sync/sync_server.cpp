@@ -514,6 +514,10 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
                   hello->last_seq, s.state.acked);
   }
   std::int64_t applied = std::min(hello->down_applied, s.state.down_last);
+  if (hello->down_applied < s.state.down_applied) {
+    spdlog::warn("sync: hall {} says it applied commands up to {} but confirmed {} before: resending from {}",
+                 key_hall, hello->down_applied, s.state.down_applied, hello->down_applied + 1);
+  }
   if (applied != s.state.down_applied) {
     if (auto ok = store->set_down_applied(key_hall, applied); !ok) {
       spdlog::error("sync: hall {}: cannot record applied commands: {}", key_hall, ok.error().message);

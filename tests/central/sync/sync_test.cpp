@@ -383,8 +383,11 @@ TEST_CASE("commands for an offline hall wait at central and are delivered in ord
     REQUIRE(central.server->enqueue_command("h1", "notice", R"({"text":"third"})").get());
     REQUIRE(eventually([&] { return client.command_count() == 3; }, 10s));
   }
-  // The third was handed over but not confirmed: a new link gets it again
-  // (the edge's own down_applied makes the second delivery a no-op).
+  // The third was handed over but not applied: a new link, from an edge that
+  // recorded applying 1 and 2, gets only the third again.
+  REQUIRE(hall.store->begin());
+  REQUIRE(hall.store->set_meta("down_applied", "2"));
+  REQUIRE(hall.store->commit());
   Client again(central, central.h1, hall);
   REQUIRE(eventually([&] { return again.command_count() == 1; }, 10s));
   std::lock_guard lock(again.mutex);
