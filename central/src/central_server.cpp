@@ -86,6 +86,7 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
   so.public_key = cert->public_key;
   so.secret_key = cert->secret_key;
   so.session_timeout_ms = o.session_timeout_ms;
+  so.db_path = o.db.string();
   auto server = sync::SyncServer::create(std::move(so), std::move(*allow), std::move(*writer));
   if (!server) return std::unexpected(server.error());
   impl->sync = std::move(*server);

@@ -15,7 +15,7 @@ using nlohmann::json;
 
 std::vector<std::string> DisplayAgent::subscriptions() const {
   return {topics_.board_calls(), topics_.board_queues(), topics_.board_announce(),
-          topics_.catalog()};
+          topics_.board_notice(), topics_.catalog()};
 }
 
 std::optional<std::string> DisplayAgent::handle_message(std::string_view topic,
@@ -36,6 +36,19 @@ std::optional<std::string> DisplayAgent::handle_message(std::string_view topic,
       return std::nullopt;
     }
     calls_ = std::move(*calls);
+    return render();
+  }
+  if (topic == topics_.board_notice()) {
+    // Central's notice; an empty retained message or text clears it.
+    json n = json::parse(payload, nullptr, false);
+    if (payload.empty()) {
+      notice_.clear();
+    } else if (n.is_object() && n.contains("text") && n["text"].is_string()) {
+      notice_ = n["text"].get<std::string>();
+    } else {
+      spdlog::warn("display: malformed notice ignored");
+      return std::nullopt;
+    }
     return render();
   }
   json j = json::parse(payload, nullptr, false);
@@ -68,6 +81,7 @@ std::optional<std::string> DisplayAgent::handle_message(std::string_view topic,
 
 std::string DisplayAgent::render() const {
   std::string out = "==== " + (hall_name_.empty() ? std::string("叫号屏") : hall_name_) + " ====\n";
+  if (!notice_.empty()) out += "【通知】" + notice_ + "\n";
   out += "-- 叫号 --\n";
   if (calls_.empty()) out += "  (暂无)\n";
   for (std::size_t i = 0; i < calls_.size() && i < kCallsShown; ++i)

@@ -9,7 +9,7 @@
 #include "alerts/alert_rules.h"
 #include "queue/queue_engine.h"
 #include "sensing/sensing.h"
-#include "store/checkpointer.h"
+#include "yiban/db/checkpointer.h"
 #include "store/edge_store.h"
 #include "sync/sync_client.h"
 #include "yiban/protocol/commands.h"
@@ -47,7 +47,7 @@ struct EdgeDaemon::Impl {
   std::uint64_t requests_answered = 0;
   std::int64_t request_ns_total = 0;
   std::int64_t request_ns_max = 0;
-  std::unique_ptr<store::Checkpointer> checkpointer;
+  std::unique_ptr<db::Checkpointer> checkpointer;
   std::uint64_t ignored_messages = 0;
   std::string config_text;  // hall.json with central's config.set sections applied
   std::unique_ptr<sync::SyncClient> sync;
@@ -129,7 +129,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   auto notice = impl->store->get_meta("notice");
   if (!notice) return std::unexpected(notice.error());
   impl->notice_board = *notice;
-  impl->checkpointer = std::make_unique<store::Checkpointer>(impl->options.db.string());
+  impl->checkpointer = std::make_unique<db::Checkpointer>(impl->options.db.string());
   impl->engine = std::make_unique<queue::QueueEngine>(impl->config, std::move(*zone), *impl->store);
   if (auto ok = impl->engine->load(); !ok) return protocol::error("loading the queue: " + ok.error().message);
   impl->sensing = std::make_unique<sensing::Sensing>(impl->engine->config(), impl->engine->zone(), *impl->store,

@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -328,6 +329,13 @@ TEST_CASE("100 halls sending at once", "[.][bench][halls]") {
   }, 60s));
   std::vector<double> lags;
   for (auto& h : halls) lags.insert(lags.end(), h->lags_ms.begin(), h->lags_ms.end());
+  {
+    std::istringstream log(bench.central->log_text());
+    std::string line;
+    while (std::getline(log, line)) {
+      if (line.find("events/s from") != std::string::npos) std::printf("  central: %s\n", line.c_str() + line.find("sync:"));
+    }
+  }
   std::printf("[halls] steady 10,000 events/s from %d halls for 10 s: lag to ACK p50 %.1f ms, p99 %.1f ms, max %.1f ms "
               "(goal p99 <= 50 ms)\n",
               kHalls, percentile(lags, 0.5), percentile(lags, 0.99), percentile(lags, 1.0));

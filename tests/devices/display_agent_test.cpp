@@ -31,6 +31,15 @@ TEST_CASE("display renders calls and queues and ignores garbage", "[devices]") {
   CHECK_FALSE(display.handle_message(topics.board_announce(), R"({"number":"A1"})"));
   CHECK(display.render().find("A007") != std::string::npos);
   CHECK(announcer.queued().empty());
+  // Central's notice is shown on top until cleared.
+  board = display.handle_message(topics.board_notice(), R"({"text":"今天16点提前停止取号","ts":1})");
+  REQUIRE(board);
+  CHECK(board->find("【通知】今天16点提前停止取号") != std::string::npos);
+  CHECK_FALSE(display.handle_message(topics.board_notice(), R"({"txt":1})"));
+  CHECK(display.render().find("今天16点") != std::string::npos);
+  board = display.handle_message(topics.board_notice(), R"({"text":"","ts":2})");
+  REQUIRE(board);
+  CHECK(board->find("【通知】") == std::string::npos);
 }
 
 TEST_CASE("display agent receives a real call and queues its announcement",

@@ -12,6 +12,7 @@
 #include <zmq_addon.hpp>
 
 #include "sync/zap_handler.h"
+#include "yiban/db/checkpointer.h"
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/sync.h"
 
@@ -61,6 +62,7 @@ struct Task {
 struct SyncServer::Impl {
   SyncServerOptions options;
   std::unique_ptr<CentralStore> store;
+  std::unique_ptr<db::Checkpointer> checkpointer;
   zmq::context_t context;
   std::unique_ptr<ZapHandler> zap;
   zmq::socket_t router;
@@ -75,6 +77,29 @@ struct SyncServer::Impl {
   std::vector<Outgoing> outgoing;  // sent after the turn's commit
   std::vector<std::function<void(const protocol::Expected<void>&)>> completions;
   bool dirty = false;  // the turn's transaction holds writes
+  // Work since the last stats line (one every 10 s while halls send).
+  struct Stats {
+    std::uint64_t messages = 0;
+    std::uint64_t events = 0;
+    std::uint64_t commits = 0;
+    double commit_ms_total = 0;
+    double commit_ms_max = 0;
+    double turn_ms_max = 0;
+    std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
+  } stats;
+  void log_stats() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - stats.since < std::chrono::seconds(10)) return;
+    if (stats.events > 0) {
+      double seconds = std::chrono::duration<double>(now - stats.since).count();
+      spdlog::info("sync: {:.0f} events/s from {} messages in {} commits; commit mean {:.1f} ms, max {:.1f} ms; "
+                   "longest turn {:.1f} ms",
+                   static_cast<double>(stats.events) / seconds, stats.messages, stats.commits,
+                   stats.commits ? stats.commit_ms_total / static_cast<double>(stats.commits) : 0.0,
+                   stats.commit_ms_max, stats.turn_ms_max);
+    }
+    stats = Stats{};
+  }
   std::int64_t last_sweep_ms = 0;
 
   mutable std::mutex mutex;
@@ -138,6 +163,7 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
   }
   impl->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (impl->wake_fd < 0) return protocol::error("eventfd failed");
+  if (!impl->options.db_path.empty()) impl->checkpointer = std::make_unique<db::Checkpointer>(impl->options.db_path);
   spdlog::info("sync: listening on {} (CURVE, {} halls known)", impl->endpoint, impl->sessions.size());
   return std::unique_ptr<SyncServer>(new SyncServer(std::move(impl)));
 }
@@ -165,6 +191,7 @@ void SyncServer::stop() {
   for (auto& t : left) t.done(protocol::error("central is stopping"));
   impl_->router.close();
   if (impl_->zap) impl_->zap->stop();
+  if (impl_->checkpointer) impl_->checkpointer->stop();
   if (impl_->wake_fd >= 0) close(impl_->wake_fd);
   impl_->wake_fd = -1;
 }
@@ -315,7 +342,8 @@ void SyncServer::Impl::run() {
       (void)!read(wake_fd, &n, sizeof n);
     }
     messages.clear();
-    while (messages.size() < options.max_messages_per_turn) {
+    std::size_t frames = 0;
+    while (messages.size() < options.max_messages_per_turn && frames < options.max_frames_per_turn) {
       std::vector<zmq::message_t> message;
       try {
         if (!zmq::recv_multipart(router, std::back_inserter(message), zmq::recv_flags::dontwait)) break;
@@ -323,6 +351,7 @@ void SyncServer::Impl::run() {
         spdlog::warn("sync: receive failed: {}", e.what());
         break;
       }
+      frames += message.size();
       messages.push_back(std::move(message));
     }
     turn(messages);
@@ -331,6 +360,8 @@ void SyncServer::Impl::run() {
 }
 
 void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) {
+  const auto turn_start = std::chrono::steady_clock::now();
+  stats.messages += messages.size();
   std::deque<Task> todo;
   {
     std::lock_guard lock(mutex);
@@ -364,14 +395,22 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
   }
   protocol::Expected<void> committed;
   if (dirty) {
+    const auto commit_start = std::chrono::steady_clock::now();
     committed = store->commit();
+    const auto commit_end = std::chrono::steady_clock::now();
     dirty = false;
+    using FMs = std::chrono::duration<double, std::milli>;
+    stats.commit_ms_total += FMs(commit_end - commit_start).count();
+    stats.commit_ms_max = std::max(stats.commit_ms_max, FMs(commit_end - commit_start).count());
+    stats.turn_ms_max = std::max(stats.turn_ms_max, FMs(commit_end - turn_start).count());
+    ++stats.commits;
     if (!committed) {
       spdlog::error("sync: commit failed, nothing of this turn answered: {}", committed.error().message);
       store->rollback();
       outgoing.clear();
       reload_sessions();
     } else {
+      if (checkpointer) checkpointer->notify();
       std::lock_guard lock(mutex);
       ++counters.commits;
     }
@@ -392,6 +431,7 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
     }
   }
   outgoing.clear();
+  log_stats();
   // Snapshot for /metrics.
   std::lock_guard lock(mutex);
   counters.halls.clear();
@@ -594,6 +634,7 @@ void SyncServer::Impl::on_events(Session& s, std::vector<zmq::message_t>& messag
   }
   s.state.acked = h->to;
   s.state.chain = chain;
+  stats.events += count;
   s.contact_dirty = true;
   {
     std::lock_guard lock(mutex);

@@ -45,6 +45,12 @@ struct SyncServerOptions {
   std::string secret_key;  // Z85
   int session_timeout_ms = 10000;  // no message for this long: the hall is disconnected
   std::size_t max_messages_per_turn = 512;
+  // A turn also ends after this many frames (≈ events), so that one turn,
+  // and the ACKs waiting for its commit, stay short under a flood.
+  std::size_t max_frames_per_turn = 20000;
+  // The store's file: checkpoints run on their own thread and connection,
+  // off the commit path. Empty: SQLite's own checkpoints only.
+  std::string db_path;
 };
 
 // What /metrics shows; a copy taken under the server's lock.

@@ -100,10 +100,10 @@ struct Hall {
     REQUIRE(s);
     store = std::move(*s);
   }
-  void append(int count, std::int64_t ts = 1764141802123) {
+  void append(int count, std::int64_t ts = 1764141802123, std::int64_t step_ms = 1) {
     REQUIRE(store->begin());
     for (int i = 0; i < count; ++i) {
-      auto seq = store->append_event(ts + i, "counter.opened",
+      auto seq = store->append_event(ts + i * step_ms, "counter.opened",
                                      R"({"counter":")" + std::to_string(i % 9 + 1) + R"(","device":"counter-1"})");
       REQUIRE(seq);
     }
@@ -229,11 +229,14 @@ TEST_CASE("the edge catches up after central was away, keeping every event", "[c
   Client client(central, central.h1, hall);
   REQUIRE(eventually([&] { return central.hall("h1").acked == 10; }, 10s));
   central.stop();
-  hall.append(500);
-  client.client->committed(510);
+  // An hour of a busy hall while central is away (one event a second).
+  hall.append(3600, 1764141802123 + 10000, 1000);
+  client.client->committed(3610);
   CHECK(client.client->status().acked == 10);
+  // The edge notices central is gone (no PONG, no ACK) and keeps retrying.
+  REQUIRE(eventually([&] { return client.client->status().state != "streaming"; }, 10s));
   central.start();  // same endpoint, same store
-  REQUIRE(eventually([&] { return central.hall("h1").acked == 510; }, 15s));
+  REQUIRE(eventually([&] { return central.hall("h1").acked == 3610; }, 15s));
   CHECK(central.events("h1") == hall.events());
 }
 

@@ -43,6 +43,7 @@ class DisplayAgent {
   const protocol::Topics& topics_;
   Announcer& announcer_;
   std::string hall_name_;
+  std::string notice_;  // central's notice (board/notice), shown on top
   std::vector<protocol::CallEntry> calls_;
   std::vector<Queue> queues_;
   std::vector<Service> services_;

@@ -11,7 +11,7 @@
 
 #include <sqlite3.h>
 
-namespace yiban::edge::store {
+namespace yiban::db {
 
 class Checkpointer {
  public:
@@ -36,4 +36,4 @@ class Checkpointer {
   std::thread thread_;
 };
 
-}  // namespace yiban::edge::store
+}  // namespace yiban::db
