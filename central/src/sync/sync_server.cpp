@@ -101,6 +101,7 @@ struct SyncServer::Impl {
     stats = Stats{};
   }
   std::int64_t last_sweep_ms = 0;
+  std::int64_t last_snapshot_ms = 0;
 
   mutable std::mutex mutex;
   std::deque<Task> tasks;  // guarded by mutex
@@ -432,7 +433,9 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
   }
   outgoing.clear();
   log_stats();
-  // Snapshot for /metrics.
+  // Snapshot for /metrics, at most twice a second (a turn can be 50 µs).
+  if (now - last_snapshot_ms < 500) return;
+  last_snapshot_ms = now;
   std::lock_guard lock(mutex);
   counters.halls.clear();
   for (const auto& [hall, s] : sessions) {
