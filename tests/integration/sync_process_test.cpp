@@ -2,6 +2,7 @@
 // killed with SIGKILL at some point, and the logs compared at the end.
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -242,4 +243,41 @@ TEST_CASE("central's API needs tokens, keeps hall managers to their hall, and pa
   CHECK(metrics.status == 200);
   CHECK_THAT(metrics.body, Catch::Contains("yiban_central_events_ingested_total"));
   REQUIRE(edge.terminate() == 0);
+}
+
+TEST_CASE("yiban-central refuses to start with a message naming the problem", "[integration][sync]") {
+  TempDir dir;
+  CentralProcess keys(dir.path(), {kHall});  // writes keys/, halls/, tokens.txt
+  auto run = [&](std::vector<std::string> args) {
+    ChildProcess p(YIBAN_CENTRAL_BINARY, args, dir / "refused.log");
+    int rc = p.wait_exit(15s);
+    return std::pair{rc, read_file(dir / "refused.log")};
+  };
+  const std::string cert = (dir / "keys" / "central.key").string();
+  const std::string halls = (dir / "halls").string();
+  auto [rc1, log1] = run({"--db", (dir / "c.db").string(), "--halls-dir", halls});
+  CHECK(rc1 == 1);
+  CHECK_THAT(log1, Catch::Contains("--cert"));
+  auto [rc2, log2] = run({"--db", (dir / "c.db").string(), "--cert", (dir / "keys" / "central.pub").string(),
+                          "--halls-dir", halls});
+  CHECK(rc2 == 1);
+  CHECK_THAT(log2, Catch::Contains("not a secret certificate"));
+  auto [rc3, log3] = run({"--db", (dir / "c.db").string(), "--cert", cert, "--halls-dir", (dir / "nowhere").string()});
+  CHECK(rc3 == 1);
+  CHECK_THAT(log3, Catch::Contains("is not a directory"));
+  {
+    std::ofstream bad(dir / "bad-tokens.txt");
+    bad << "abc admin\n";
+  }
+  auto [rc4, log4] = run({"--db", (dir / "c.db").string(), "--cert", cert, "--halls-dir", halls, "--http",
+                          "127.0.0.1:" + std::to_string(free_tcp_port()), "--tokens", (dir / "bad-tokens.txt").string()});
+  CHECK(rc4 == 1);
+  CHECK_THAT(log4, Catch::Contains("line 1: token shorter than 16"));
+  CHECK(log4.find("abc") == std::string::npos);
+  ChildProcess keygen(YIBAN_CENTRAL_BINARY, {"keygen", "--out", (dir / "keys").string(), "--name", "central"},
+                      dir / "keygen.log");
+  CHECK(keygen.wait_exit(15s) == 1);
+  CHECK_THAT(read_file(dir / "keygen.log"), Catch::Contains("not overwriting"));
+  CHECK((std::filesystem::status(dir / "keys" / "central.key").permissions() & std::filesystem::perms::group_all) ==
+        std::filesystem::perms::none);
 }
