@@ -1,5 +1,8 @@
 #include "cli.h"
 
+#include "cli_internal.h"
+#include "hall_commands.h"
+
 #include <fmt/core.h>
 #include <httplib.h>
 
@@ -108,6 +111,14 @@ std::string format_local_time(std::int64_t epoch_ms) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+std::string format_local_clock(std::int64_t epoch_ms) {
+  if (epoch_ms <= 0) return "-";
+  std::time_t t = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm tm{};
+  if (!localtime_r(&t, &tm)) return "-";
+  return fmt::format("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 std::optional<std::int64_t> parse_local_minute(std::string_view text) {
   // YYYY-MM-DDTHH:MM
   if (text.size() != 16 || text[4] != '-' || text[7] != '-' ||
@@ -194,22 +205,10 @@ void Table::render(std::ostream& out) const {
 // ---------------------------------------------------------------------------
 // The program.
 
-namespace {
-
-namespace po = boost::program_options;
-using nlohmann::json;
-using Align = Table::Align;
-constexpr Align L = Align::kLeft;
-constexpr Align R = Align::kRight;
+namespace internal {
 
 constexpr const char* kDefaultServer = "http://127.0.0.1:8090";
-
-// Where the server is: http://HOST[:PORT][/PREFIX].
-struct ServerUrl {
-  std::string host;
-  int port = 80;
-  std::string prefix;  // "" or "/something", no trailing slash
-};
+constexpr const char* kDefaultEdgeServer = "http://127.0.0.1:8080";
 
 std::optional<ServerUrl> parse_server_url(std::string_view url, std::string& why) {
   constexpr std::string_view kHttp = "http://";
@@ -272,85 +271,6 @@ std::optional<ServerUrl> parse_server_url(std::string_view url, std::string& why
   }
   return s;
 }
-
-struct Globals {
-  std::string server;
-  std::string token;
-  bool json = false;
-  int timeout_s = 10;
-};
-
-// The outcome of one API call: exit code kOk with the parsed body, or an
-// exit code whose cause has already been reported on err.
-struct Reply {
-  int code = kOk;
-  json body;
-};
-
-class Api {
- public:
-  Api(const Globals& g, const ServerUrl& url, std::ostream& err)
-      : globals_(g), url_(url), err_(err), client_(url.host, url.port) {
-    client_.set_connection_timeout(g.timeout_s, 0);
-    client_.set_read_timeout(g.timeout_s, 0);
-    client_.set_write_timeout(g.timeout_s, 0);
-  }
-
-  Reply get(const std::string& path) { return finish(client_.Get(url_.prefix + path, headers())); }
-
-  Reply post(const std::string& path, const json& body) {
-    return finish(client_.Post(url_.prefix + path, headers(),
-                               body.dump(-1, ' ', false, json::error_handler_t::replace),
-                               "application/json"));
-  }
-
- private:
-  httplib::Headers headers() const {
-    httplib::Headers h{{"Accept", "application/json"}};
-    if (!globals_.token.empty()) h.emplace("Authorization", "Bearer " + globals_.token);
-    return h;
-  }
-
-  Reply finish(const httplib::Result& res) {
-    Reply r;
-    if (!res) {
-      err_ << fmt::format("yiban: cannot reach the server at {}: {}\n", globals_.server,
-                          httplib::to_string(res.error()));
-      r.code = kUnreachable;
-      return r;
-    }
-    const int status = res->status;
-    r.body = json::parse(res->body, nullptr, false);
-    if (status >= 200 && status < 300) {
-      if (r.body.is_discarded() || !r.body.is_object()) {
-        err_ << fmt::format("yiban: the server's reply is not a JSON object (HTTP {})\n", status);
-        r.code = kApiError;
-      }
-      return r;
-    }
-    std::string code = "error", message;
-    if (!r.body.is_discarded() && r.body.is_object()) {
-      auto e = r.body.find("error");
-      if (e != r.body.end() && e->is_object()) {
-        if (auto c = e->find("code"); c != e->end() && c->is_string()) code = c->get<std::string>();
-        if (auto m = e->find("message"); m != e->end() && m->is_string())
-          message = m->get<std::string>();
-      }
-    }
-    if (message.empty())
-      message = status == 404 ? "not found" : status == 401 ? "unauthorized" : "request failed";
-    err_ << fmt::format("yiban: {} ({}, HTTP {})\n", message, code, status);
-    if (status == 401 && globals_.token.empty())
-      err_ << "yiban: no token given: use --token or set YIBAN_TOKEN\n";
-    r.code = status == 401 || status == 403 ? kUnauthorized : status == 404 ? kNotFound : kApiError;
-    return r;
-  }
-
-  const Globals& globals_;
-  ServerUrl url_;
-  std::ostream& err_;
-  httplib::Client client_;
-};
 
 // Text of a JSON field for a table cell: "-" when missing or null.
 std::string cell(const json& o, const char* key) {
@@ -421,31 +341,10 @@ std::string query(const std::vector<std::pair<std::string, std::string>>& params
   return q;
 }
 
-// One invocation's state, shared by the command handlers.
-struct Session {
-  Globals globals;
-  std::ostream& out;
-  std::ostream& err;
-  Api& api;
-};
-
-struct UsageError {
-  std::string message;
-};
-
-// A command: its options, positional arguments and handler.
-struct Command {
-  const char* name;
-  const char* synopsis;  // after "yiban NAME"
-  const char* summary;   // one line for `yiban --help`
-  const char* details;   // paragraph for `yiban NAME --help`
-  void (*options)(po::options_description&);
-  std::vector<const char*> positionals;  // the last may be "TEXT..." (takes the rest)
-  int (*handler)(Session&, const po::variables_map&);
-};
 
 std::string positional_key(const char* name) {
   std::string k(name);
+  if (k == "ID" || k == "HALL") return "hall";
   if (k.ends_with("...")) k.resize(k.size() - 3);
   std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
   return k;
@@ -468,7 +367,9 @@ void print_alerts(std::ostream& out, const json& alerts, bool with_hall) {
     std::string acked = "-";
     if (auto ts = integer(a, "acked_ts"); ts && *ts > 0)
       acked = cell(a, "acked_by") + " " + format_local_time(*ts);
-    std::vector<std::string> row{cell(a, "alert"),
+    std::string id = cell(a, "alert");
+    if (id == "-") id = cell(a, "id");
+    std::vector<std::string> row{id,
                                  cell(a, "severity"),
                                  cell(a, "state"),
                                  cell(a, "rule"),
@@ -646,11 +547,17 @@ int cmd_kpi(Session& s, const po::variables_map& vm) {
 // --- alerts
 
 void alerts_options(po::options_description& d) {
-  d.add_options()("hall", po::value<std::string>()->value_name("H"), "only this hall's alerts");
+  d.add_options()("hall", po::value<std::string>()->value_name("H"), "only this hall's alerts")(
+      "state", po::value<std::string>()->value_name("open|all"),
+      "open alerts only, or all of them (the server's default when not given)");
 }
 
 int cmd_alerts(Session& s, const po::variables_map& vm) {
-  Reply r = s.api.get("/api/v1/alerts" + query({{"hall", opt(vm, "hall")}}));
+  const std::string state = opt(vm, "state");
+  if (vm.count("state") && state != "open" && state != "all")
+    throw UsageError{"--state: open or all"};
+  Reply r =
+      s.api.get("/api/v1/alerts" + query({{"hall", opt(vm, "hall")}, {"state", state}}));
   if (r.code) return r.code;
   if (s.globals.json) return print_json(s, r.body), kOk;
   const json& alerts = list(r.body, "alerts");
@@ -658,7 +565,10 @@ int cmd_alerts(Session& s, const po::variables_map& vm) {
     s.out << "no alerts\n";
     return kOk;
   }
-  print_alerts(s.out, alerts, true);
+  // Central's alerts name their hall; an edge's (one hall) do not.
+  bool with_hall = std::any_of(alerts.begin(), alerts.end(),
+                               [](const json& a) { return a.is_object() && a.contains("hall"); });
+  print_alerts(s.out, alerts, with_hall);
   return kOk;
 }
 
@@ -757,7 +667,7 @@ int cmd_clear_integrity(Session& s, const po::variables_map& vm) {
   return kOk;
 }
 
-const std::vector<Command>& commands() {
+const std::vector<Command>& central_commands() {
   static const std::vector<Command> kCommands{
       {"halls",
        "",
@@ -786,9 +696,11 @@ const std::vector<Command>& commands() {
        {},
        cmd_kpi},
       {"alerts",
-       "[--hall H]",
-       "alerts across halls",
-       "Lists alerts, of every hall or of one.",
+       "[--hall H] [--state open|all]",
+       "alerts across halls (or, against an edge, the hall's)",
+       "Lists alerts, of every hall or of one. Also works against a hall's edge (give its\n"
+       "--server), listing that hall's alerts; acknowledge or resolve them with 'yiban ack'\n"
+       "and 'yiban resolve'.",
        alerts_options,
        {},
        cmd_alerts},
@@ -828,10 +740,21 @@ const std::vector<Command>& commands() {
   return kCommands;
 }
 
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kAll = [] {
+    std::vector<Command> all = central_commands();
+    const auto& hall = hall_commands();
+    all.insert(all.end(), hall.begin(), hall.end());
+    return all;
+  }();
+  return kAll;
+}
+
 po::options_description global_options() {
   po::options_description d("global options");
   d.add_options()("server", po::value<std::string>()->value_name("URL"),
-                  "central's HTTP API (default $YIBAN_SERVER, else http://127.0.0.1:8090)")(
+                  "the API (default $YIBAN_SERVER, else central's http://127.0.0.1:8090, or "
+                  "for hall commands the edge's http://127.0.0.1:8080)")(
       "token", po::value<std::string>()->value_name("T"), "bearer token (default $YIBAN_TOKEN)")(
       "json", "print the server's JSON reply, pretty-printed")(
       "timeout", po::value<int>()->default_value(10)->value_name("SECONDS"),
@@ -845,11 +768,26 @@ constexpr const char* kExitCodes =
 
 void print_main_help(std::ostream& out) {
   out << "usage: yiban [--server URL] [--token T] [--json] [--timeout SECONDS] COMMAND [ARGS]\n\n"
-         "Central staff's client for yiban central.\n\ncommands:\n";
-  Table t({});
-  for (const auto& c : commands()) t.add_row({std::string("  ") + c.name, c.summary});
-  t.add_row({"  help", "help on a command"});
-  t.render(out);
+         "The client of yiban central (for central staff) and of a hall's edge (for hall\n"
+         "managers).\n";
+  // Both groups' summaries start at the same column.
+  std::vector<std::pair<std::string, std::string>> central{{"help", "help on a command"}}, hall;
+  for (const auto& c : commands()) {
+    auto& group = c.edge ? hall : central;
+    group.emplace_back(c.name, c.summary);
+  }
+  std::rotate(central.begin(), central.begin() + 1, central.end());  // help last
+  hall.emplace(hall.begin(), "alerts", "a hall's alerts, with --server at its edge (see above)");
+  std::size_t width = 0;
+  for (const auto* group : {&central, &hall})
+    for (const auto& [name, summary] : *group) width = std::max(width, display_width(name));
+  auto print = [&](const char* heading, const auto& group) {
+    out << '\n' << heading << '\n';
+    for (const auto& [name, summary] : group)
+      out << "  " << pad_right(name, width) << "  " << summary << '\n';
+  };
+  print("central commands (against central's API):", central);
+  print("hall commands (against a hall's edge: --server http://EDGE:8080):", hall);
   out << '\n'
       << global_options() << "\nRun 'yiban COMMAND --help' for a command's arguments and options.\n"
       << kExitCodes;
@@ -911,8 +849,6 @@ int run_command(const Command& c, const std::vector<std::string>& args, Globals 
       all.add_options()(key.c_str(), po::value<std::vector<std::string>>());
       positional.add(key.c_str(), -1);
     } else {
-      // "ID" and "HALL" both name the hall.
-      key = "hall";
       all.add_options()(key.c_str(), po::value<std::string>());
       positional.add(key.c_str(), 1);
     }
@@ -931,10 +867,11 @@ int run_command(const Command& c, const std::vector<std::string>& args, Globals 
     return kOk;
   }
   for (const char* p : c.positionals) {
-    if (!vm.count(positional_key(std::string_view(p).ends_with("...") ? p : "hall").c_str()))
+    if (!vm.count(positional_key(p)))
       return usage_error(err, fmt::format("missing {}", p), c.name);
   }
   if (vm.count("json")) globals.json = true;
+  if (globals.server.empty()) globals.server = c.edge ? kDefaultEdgeServer : kDefaultServer;
 
   std::string why;
   auto url = parse_server_url(globals.server, why);
@@ -951,7 +888,9 @@ int run_command(const Command& c, const std::vector<std::string>& args, Globals 
   }
 }
 
-}  // namespace
+}  // namespace internal
+
+using namespace internal;
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   const int command_at = find_command_index(argc, argv);
@@ -980,9 +919,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     g.server = vm["server"].as<std::string>();
   } else if (const char* env = std::getenv("YIBAN_SERVER"); env && *env) {
     g.server = env;
-  } else {
-    g.server = kDefaultServer;
-  }
+  }  // else the command's default, set in run_command
   if (vm.count("token")) {
     g.token = vm["token"].as<std::string>();
   } else if (const char* env = std::getenv("YIBAN_TOKEN"); env) {

@@ -1,6 +1,7 @@
 #pragma once
 // `yiban`, the command-line client central staff use against central's HTTP
-// API (ARCHITECTURE.md §8, §12). run() is the whole program; main() only
+// API (ARCHITECTURE.md §8, §12), and hall managers against their hall edge's
+// console API (edge/README.md). run() is the whole program; main() only
 // calls it, so tests drive it in-process against a real local HTTP server.
 //
 // Exit codes are a contract scripts rely on: see ExitCode.
@@ -49,6 +50,9 @@ std::string format_percent(double ratio);
 // Milliseconds since the Unix epoch as local "YYYY-MM-DD HH:MM:SS"; values
 // <= 0 give "-".
 std::string format_local_time(std::int64_t epoch_ms);
+
+// Milliseconds since the Unix epoch as local "HH:MM:SS"; values <= 0 give "-".
+std::string format_local_clock(std::int64_t epoch_ms);
 
 // A local "YYYY-MM-DDTHH:MM" as milliseconds since the epoch; nullopt when the
 // text is malformed or names an impossible date or time.

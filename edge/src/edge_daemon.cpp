@@ -11,8 +11,11 @@
 #include "sensing/sensing.h"
 #include "yiban/db/checkpointer.h"
 #include "store/edge_store.h"
+#include "console/console_actions.h"
+#include "console/console_api.h"
 #include "sync/sync_client.h"
 #include "yiban/protocol/commands.h"
+#include "yiban/protocol/tokens.h"
 #include "yiban/protocol/event.h"
 #include "yiban/protocol/hall_config.h"
 #include "yiban/protocol/payloads.h"
@@ -55,6 +58,9 @@ struct EdgeDaemon::Impl {
   std::int64_t down_applied = 0;  // highest central command applied (meta down_applied)
   std::optional<std::string> notice_board;  // retained board/notice payload
   std::optional<std::string> config_text_before;  // within process(): to undo a failed commit
+  console::Link console_link;
+  std::unique_ptr<console::Api> api;
+  std::int64_t next_console_ms = 0;
 
   Impl(EdgeOptions o, std::shared_ptr<const Clock> c, protocol::HallConfig h)
       : options(std::move(o)), clock(std::move(c)), config(std::move(h)), topics(config.hall) {}
@@ -71,13 +77,32 @@ struct EdgeDaemon::Impl {
   bool ensure_transaction(bool& in_txn);
   // Applies one command from central inside the open transaction. Returns
   // whether the config changed (the caller reloads after the commit).
-  void apply_command(const std::string& text, std::int64_t now, bool& in_txn, bool& config_changed,
-                     std::optional<protocol::HallConfig>& previous_config, bool& notice_changed);
+  // What one process() call changed beyond the store.
+  struct ProcessState {
+    bool config_changed = false;
+    bool notice_changed = false;
+    std::optional<protocol::HallConfig> previous_config;  // to undo a failed commit
+    std::vector<std::pair<std::shared_ptr<std::promise<console::Result>>, console::Result>> console_replies;
+  };
+  struct StagedConfig {
+    protocol::HallConfig old_config;
+    std::string new_text;
+    std::string new_override;
+  };
+  // Validates config.set sections against the current config and
+  // reconfigures the engine; returns why not, empty when staged. The caller
+  // records the change (or undoes it with old_config) and calls keep_staged.
+  std::string stage_config(const std::string& sections_json, StagedConfig& staged);
+  void keep_staged(StagedConfig& staged, ProcessState& ps);
+  void apply_command(const std::string& text, std::int64_t now, bool& in_txn, ProcessState& ps);
+  void apply_console(console::Request& request, std::int64_t now, bool& in_txn, ProcessState& ps);
+  // Rebuilds the console's snapshot of the engine (engine thread).
+  void publish_console(std::int64_t now);
   void notify_sync() {
-    if (sync && store->last_seq() != sync_notified_seq) {
-      sync_notified_seq = store->last_seq();
-      sync->committed(sync_notified_seq);
-    }
+    if (store->last_seq() == sync_notified_seq) return;
+    sync_notified_seq = store->last_seq();
+    if (sync) sync->committed(sync_notified_seq);
+    if (api) console_link.committed(sync_notified_seq);
   }
   void tick();
   void on_connected(std::int64_t now);
@@ -166,6 +191,30 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   } else {
     spdlog::info("no --central: this hall runs alone and keeps its whole log");
   }
+  if (!impl->options.http_host.empty()) {
+    auto grants = protocol::parse_token_file(impl->options.tokens_text);
+    if (!grants) return protocol::error("--tokens: " + grants.error().message);
+    console::ApiOptions ao;
+    ao.host = impl->options.http_host;
+    ao.port = impl->options.http_port;
+    ao.tokens = protocol::TokenTable(std::move(*grants));
+    ao.web_dir = impl->options.web_dir;
+    ao.db_path = impl->options.db.string();
+    Impl* d = impl.get();
+    auto api = console::Api::create(
+        std::move(ao), impl->console_link, [d](console::Request r) { d->inbox.push(std::move(r)); },
+        [d] {
+          console::SyncView v;
+          if (d->sync) {
+            auto st = d->sync->status();
+            v.state = st.state.empty() ? "idle" : st.state;
+            v.acked = st.acked;
+          }
+          return v;
+        });
+    if (!api) return std::unexpected(api.error());
+    impl->api = std::move(*api);
+  }
   return std::unique_ptr<EdgeDaemon>(new EdgeDaemon(std::move(impl)));
 }
 
@@ -184,13 +233,19 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
     d.sync_notified_seq = d.store->last_seq();
   }
   d.bus->start();
+  if (d.api) {
+    d.publish_console(d.clock->now_ms());
+    d.api->start();
+  }
   while (!stop.load()) {
     auto items = d.inbox.pop_batch(std::chrono::milliseconds(kMaxWaitMs), kMaxBatch);
     if (!items.empty()) d.process(std::move(items));
     d.tick();
   }
   spdlog::info("stopping: answering {} received messages", d.inbox.size());
+  if (d.api) d.console_link.close();
   d.drain();
+  if (d.api) d.api->stop();
   d.bus->stop(std::chrono::milliseconds(2000));
   // Anything that arrived during the disconnect is applied too: its reply is
   // recorded, so the device's retry gets it after the restart.
@@ -233,9 +288,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   queue::Changes changes;
   bool in_txn = false;
   bool connected = false;
-  bool config_changed = false;
-  bool notice_changed = false;
-  std::optional<protocol::HallConfig> previous_config;
+  ProcessState ps;
   const std::int64_t applied_before = down_applied;
   for (auto& item : items) {
     if (auto* event = std::get_if<gateway::BusEvent>(&item)) {
@@ -243,7 +296,11 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       continue;
     }
     if (auto* command = std::get_if<gateway::CentralCommand>(&item)) {
-      apply_command(command->text, now, in_txn, config_changed, previous_config, notice_changed);
+      apply_command(command->text, now, in_txn, ps);
+      continue;
+    }
+    if (auto* request = std::get_if<console::Request>(&item)) {
+      apply_console(*request, now, in_txn, ps);
       continue;
     }
     auto& message = std::get<gateway::InboundMessage>(item);
@@ -274,14 +331,16 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
     if (auto ok = store->commit(); !ok) {
       spdlog::error("store: commit of {} messages failed, nothing of them applied: {}", items.size(),
                     ok.error().message);
-      if (previous_config) {
-        (void)engine->reconfigure(*previous_config);
+      if (ps.previous_config) {
+        (void)engine->reconfigure(*ps.previous_config);
         config = engine->config();
         if (config_text_before) config_text = *config_text_before;
-        config_changed = false;
+        ps.config_changed = false;
       }
       down_applied = applied_before;
-      notice_changed = false;
+      ps.notice_changed = false;
+      for (auto& [done, result] : ps.console_replies)
+        result = console::error_result(500, "internal", "the hall could not record this change; try again");
       reload(now);
       for (auto& p : replies) {
         if (p.wrote)
@@ -291,16 +350,20 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       changes = queue::Changes{};
     } else {
       checkpointer->notify();
-      notify_sync();
     }
   }
   config_text_before.reset();
   if (sync && down_applied != applied_before) sync->applied(down_applied);
-  if (config_changed) {
+  if (ps.config_changed) {
     reload(now);
     boards->republish_all(now);
   }
-  if (notice_changed && notice_board) bus->publish(topics.board_notice(), *notice_board, 1, true, std::nullopt);
+  if (ps.notice_changed && notice_board) bus->publish(topics.board_notice(), *notice_board, 1, true, std::nullopt);
+  // The console's snapshot first, then the "committed" signal: a browser
+  // told of a change must read the new state.
+  if (api && in_txn) publish_console(now);
+  notify_sync();
+  for (auto& [done, result] : ps.console_replies) done->set_value(std::move(result));
   const auto committed = std::chrono::steady_clock::now();
   const std::int64_t answered_ns = committed.time_since_epoch().count();
   constexpr auto kSlowBatch = std::chrono::milliseconds(10);
@@ -432,11 +495,38 @@ void EdgeDaemon::Impl::tick() {
   boards->apply(engine->take_changes(), now);
   boards->tick(now);
   publish_alerts(now, false);
+  // Between batches the snapshot still ages (waits grow, sensors report).
+  if (api && (store->last_seq() != sync_notified_seq || now >= next_console_ms + 1000)) publish_console(now);
   notify_sync();
 }
 
-void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, bool& in_txn, bool& config_changed,
-                                     std::optional<protocol::HallConfig>& previous_config, bool& notice_changed) {
+std::string EdgeDaemon::Impl::stage_config(const std::string& sections_json, StagedConfig& staged) {
+  auto merged = protocol::replace_config_sections(config_text, sections_json);
+  auto parsed = merged ? protocol::parse_hall_config(*merged) : std::unexpected(merged.error());
+  if (!parsed) return "the changed config is invalid: " + parsed.error().message;
+  auto old_override = store->get_meta("config_override");
+  if (!old_override) return "store: " + old_override.error().message;
+  auto combined = *old_override ? protocol::replace_config_sections(**old_override, sections_json)
+                                : protocol::Expected<std::string>(sections_json);
+  if (!combined) return combined.error().message;
+  protocol::HallConfig old = engine->config();
+  // The queue refuses to drop a service someone waits for, or a busy counter.
+  if (auto re = engine->reconfigure(std::move(*parsed)); !re) return re.error().message;
+  staged.old_config = std::move(old);
+  staged.new_text = std::move(*merged);
+  staged.new_override = std::move(*combined);
+  return {};
+}
+
+void EdgeDaemon::Impl::keep_staged(StagedConfig& staged, ProcessState& ps) {
+  if (!ps.previous_config) ps.previous_config = std::move(staged.old_config);
+  if (!config_text_before) config_text_before = config_text;
+  config = engine->config();
+  config_text = std::move(staged.new_text);
+  ps.config_changed = true;
+}
+
+void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, bool& in_txn, ProcessState& ps) {
   auto command = protocol::parse_command(text);
   if (!command) {
     // Central validated it; a command we cannot read is a protocol fault. It
@@ -453,51 +543,35 @@ void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, 
     return;
   }
   if (!ensure_transaction(in_txn) || !store->savepoint()) return;
-  // Work out the outcome first; nothing in memory changes until it is recorded.
+  // Work out the outcome first; memory changes only with the record.
   std::string failure;
   std::optional<std::string> new_notice;
-  std::optional<protocol::HallConfig> new_config;
-  std::string new_text;
-  std::string new_override;
+  std::optional<StagedConfig> staged;
   if (command->type == protocol::command_type::kNotice) {
     auto notice = protocol::decode_notice(command->data_json);
     if (notice) new_notice = protocol::encode_notice_board(*notice, now);
     else failure = notice.error().message;
   } else if (command->type == protocol::command_type::kConfigSet) {
-    auto merged = protocol::replace_config_sections(config_text, command->data_json);
-    auto parsed = merged ? protocol::parse_hall_config(*merged) : std::unexpected(merged.error());
-    auto old_override = store->get_meta("config_override");
-    if (!parsed) {
-      failure = "the changed config is invalid: " + parsed.error().message;
-    } else if (!old_override) {
-      failure = "store: " + old_override.error().message;
+    staged.emplace();
+    failure = stage_config(command->data_json, *staged);
+    if (!failure.empty()) staged.reset();
+  } else if (command->type == protocol::command_type::kAlertAck || command->type == protocol::command_type::kAlertResolve) {
+    auto target = protocol::decode_alert_action(command->data_json);
+    if (!target) {
+      failure = target.error().message;
     } else {
-      auto combined = *old_override ? protocol::replace_config_sections(**old_override, command->data_json)
-                                    : protocol::Expected<std::string>(command->data_json);
-      if (!combined) {
-        failure = combined.error().message;
-      } else {
-        new_override = std::move(*combined);
-        new_text = std::move(*merged);
-        new_config = std::move(*parsed);
-      }
+      auto row = command->type == protocol::command_type::kAlertAck
+                     ? alerts->acknowledge(target->alert, "central:" + target->by, now)
+                     : alerts->resolve(target->alert, "central:" + target->by, target->comment, now);
+      if (!row) failure = row.error().message;
     }
   } else {
     failure = "unknown command type " + command->type;
   }
-  std::optional<protocol::HallConfig> old_config;
-  if (new_config) {
-    old_config = engine->config();
-    if (auto re = engine->reconfigure(*new_config); !re) {
-      failure = re.error().message;  // e.g. a removed service still has people waiting
-      new_config.reset();
-      old_config.reset();
-    }
-  }
   const bool ok = failure.empty();
   bool written = static_cast<bool>(store->set_meta("down_applied", std::to_string(command->down_seq)));
   if (written && new_notice) written = static_cast<bool>(store->set_meta("notice", *new_notice));
-  if (written && new_config) written = static_cast<bool>(store->set_meta("config_override", new_override));
+  if (written && staged) written = static_cast<bool>(store->set_meta("config_override", staged->new_override));
   if (written) {
     written = static_cast<bool>(store->append_event(
         now, protocol::event_type::kCommandApplied,
@@ -505,7 +579,8 @@ void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, 
   }
   if (!written) {
     store->rollback_to_savepoint();
-    if (old_config) (void)engine->reconfigure(*old_config);
+    if (staged) (void)engine->reconfigure(staged->old_config);
+    (void)alerts->load();
     spdlog::error("central command {}: cannot record it; it will be applied when resent", command->down_seq);
     return;
   }
@@ -513,17 +588,88 @@ void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, 
   down_applied = command->down_seq;
   if (new_notice) {
     notice_board = *new_notice;
-    notice_changed = true;
+    ps.notice_changed = true;
   }
-  if (new_config) {
-    if (!previous_config) previous_config = std::move(old_config);
-    if (!config_text_before) config_text_before = config_text;
-    config = engine->config();
-    config_text = std::move(new_text);
-    config_changed = true;
-  }
+  if (staged) keep_staged(*staged, ps);
   if (ok) spdlog::info("central command {} ({}) applied", command->down_seq, command->type);
   else spdlog::warn("central command {} ({}) refused: {}", command->down_seq, command->type, failure);
+}
+
+void EdgeDaemon::Impl::apply_console(console::Request& request, std::int64_t now, bool& in_txn, ProcessState& ps) {
+  auto answer = [&](console::Result r) { ps.console_replies.emplace_back(request.done, std::move(r)); };
+  if (!ensure_transaction(in_txn) || !store->savepoint()) {
+    answer(console::error_result(503, "unavailable", "the hall's store is unavailable"));
+    return;
+  }
+  if (request.action == "counter.services") {
+    auto sections = console::counter_services_sections(engine->config(), request);
+    if (!sections) {
+      store->rollback_to_savepoint();
+      answer(console::error_result(404, "not_found", sections.error().message));
+      return;
+    }
+    StagedConfig staged;
+    auto failure = stage_config(*sections, staged);
+    if (!failure.empty()) {
+      store->rollback_to_savepoint();
+      answer(console::error_result(409, "invalid_state", failure));
+      return;
+    }
+    bool written = static_cast<bool>(store->set_meta("config_override", staged.new_override)) &&
+                   static_cast<bool>(store->append_event(now, protocol::event_type::kCounterServicesChanged,
+                                                         console::audit_data(request, true))) &&
+                   static_cast<bool>(store->append_event(now, protocol::event_type::kActionPerformed,
+                                                         console::audit_data(request, true)));
+    if (!written) {
+      store->rollback_to_savepoint();
+      (void)engine->reconfigure(staged.old_config);
+      answer(console::error_result(500, "internal", "the hall could not record the change"));
+      return;
+    }
+    (void)store->release();
+    keep_staged(staged, ps);
+    answer({200, console::counter_body(*engine, request.target)});
+    spdlog::info("console: counter {} services changed by {}", request.target, request.by);
+    return;
+  }
+  auto applied = console::apply(request, *engine, *alerts, *store, now);
+  if (applied.result.status >= 300) {
+    store->rollback_to_savepoint();
+    if (applied.wrote) reload(now);
+  } else {
+    (void)store->release();
+    spdlog::info("console: {} {} by {}", request.action, request.target, request.by);
+  }
+  answer(std::move(applied.result));
+}
+
+void EdgeDaemon::Impl::publish_console(std::int64_t now) {
+  if (!api) return;
+  console::Snapshot s;
+  const auto& cfg = engine->config();
+  s.hall = cfg.hall;
+  s.name = cfg.name;
+  s.region = cfg.region;
+  s.business_day = engine->business_day();
+  s.utc_offset_s = engine->zone().offset_s(now);
+  std::int64_t local_ms = now + static_cast<std::int64_t>(s.utc_offset_s) * 1000;
+  s.day_start_ms = now - (local_ms % 86400000);
+  s.capacity = cfg.capacity;
+  s.occupancy = sensing->occupancy();
+  for (const auto& q : engine->queues()) {
+    const auto* svc = cfg.find_service(q.service);
+    s.services.push_back({q, svc ? svc->enabled : true, engine->oldest_waiting(q.service)});
+  }
+  for (const auto& c : cfg.counters) {
+    auto view = engine->counter_view(c.id);
+    s.counters.push_back({c.id, c.name, view ? view->state : "closed", c.services, c.backup,
+                          view ? view->current_ticket : std::nullopt});
+  }
+  for (const auto& d : cfg.devices) s.devices.push_back({d.id, std::string(protocol::to_string(d.kind)), d.counter});
+  s.alerts_open = alerts->open().size();
+  s.last_seq = store->last_seq();
+  console_link.publish(std::move(s));
+  next_console_ms = now;
 }
 
 }  // namespace yiban::edge

@@ -57,8 +57,9 @@ int main(int argc, char** argv) {
       ("central", po::value<std::string>(), "central sync endpoint, e.g. tcp://central:7701")
       ("central-cert", po::value<std::string>(), "central's public certificate")
       ("hall-cert", po::value<std::string>(), "this hall's secret certificate")
-      ("http", po::value<std::string>(), "console API address, e.g. 127.0.0.1:8080")
-      ("tokens", po::value<std::string>(), "bearer token file")
+      ("http", po::value<std::string>(), "console API address, e.g. 127.0.0.1:8080 (needs --tokens)")
+      ("tokens", po::value<std::string>(), "bearer token file (TOKEN ROLE [HALL] per line)")
+      ("web", po::value<std::string>(), "the console's static files (central/web), served at /")
       ("zoneinfo", po::value<std::string>()->default_value("/usr/share/zoneinfo"), "time zone database")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
 
@@ -120,8 +121,34 @@ int main(int argc, char** argv) {
     opts.hall_public_key = hall->public_key;
     opts.hall_secret_key = *hall->secret_key;
   }
-  if (vm.count("http"))
-    spdlog::warn("--http {}: the console API is not part of this build yet", vm["http"].as<std::string>());
+  if (vm.count("http")) {
+    const auto address = vm["http"].as<std::string>();
+    auto colon = address.rfind(':');
+    int port = -1;
+    if (colon != std::string::npos && colon + 1 < address.size() && address.size() - colon <= 6) {
+      port = 0;
+      for (char c : address.substr(colon + 1)) port = (c >= '0' && c <= '9' && port >= 0) ? port * 10 + (c - '0') : -1;
+    }
+    if (port < 0 || port > 65535) {
+      spdlog::critical("--http {}: expected HOST:PORT", address);
+      return 2;
+    }
+    if (!vm.count("tokens")) {
+      spdlog::critical("--http needs --tokens (the bearer token file)");
+      return 2;
+    }
+    std::ifstream tokens(vm["tokens"].as<std::string>());
+    if (!tokens) {
+      spdlog::critical("cannot read token file {}", vm["tokens"].as<std::string>());
+      return 2;
+    }
+    std::stringstream text;
+    text << tokens.rdbuf();
+    opts.http_host = colon == 0 ? "127.0.0.1" : address.substr(0, colon);
+    opts.http_port = port;
+    opts.tokens_text = text.str();
+    if (vm.count("web")) opts.web_dir = vm["web"].as<std::string>();
+  }
 
   auto daemon = yiban::edge::EdgeDaemon::create(std::move(opts), std::make_shared<yiban::edge::SystemClock>());
   if (!daemon) {

@@ -27,6 +27,27 @@ Expected<Notice> notice_from(const json& data) {
   return n;
 }
 
+Expected<AlertAction> alert_action_from(const json& data) {
+  AlertAction a;
+  for (const auto& [key, value] : data.items()) {
+    if (key != "alert" && key != "by" && key != "comment") return error("alert action: unknown field " + key);
+    if (!value.is_string()) return error("alert action." + key + ": not a string");
+  }
+  auto alert = data.find("alert");
+  if (alert == data.end() || alert->get<std::string>().empty() || alert->get<std::string>().size() > 64)
+    return error("alert action.alert: missing or not an alert id");
+  a.alert = alert->get<std::string>();
+  auto by = data.find("by");
+  if (by == data.end() || by->get<std::string>().empty() || by->get<std::string>().size() > 64)
+    return error("alert action.by: missing or longer than 64 bytes");
+  a.by = by->get<std::string>();
+  if (auto c = data.find("comment"); c != data.end()) {
+    if (c->get<std::string>().size() > 500) return error("alert action.comment: longer than 500 bytes");
+    a.comment = c->get<std::string>();
+  }
+  return a;
+}
+
 Expected<void> check_data(std::string_view type, const json& data) {
   if (!data.is_object()) return error("command data: not a JSON object");
   if (type == command_type::kNotice) {
@@ -47,7 +68,12 @@ Expected<void> check_data(std::string_view type, const json& data) {
     }
     return {};
   }
-  return error("command type " + std::string(type) + " unknown (notice, config.set)");
+  if (type == command_type::kAlertAck || type == command_type::kAlertResolve) {
+    auto a = alert_action_from(data);
+    if (!a) return std::unexpected(a.error());
+    return {};
+  }
+  return error("command type " + std::string(type) + " unknown (notice, config.set, alert.ack, alert.resolve)");
 }
 
 }  // namespace
@@ -94,6 +120,12 @@ Expected<Notice> decode_notice(std::string_view data_json) {
   auto j = json::parse(data_json, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return error("notice: not a JSON object");
   return notice_from(j);
+}
+
+Expected<AlertAction> decode_alert_action(std::string_view data_json) {
+  auto j = json::parse(data_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return error("alert action: not a JSON object");
+  return alert_action_from(j);
 }
 
 std::string encode_notice_board(const Notice& notice, std::int64_t ts) {

@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "console/console_link.h"
+
 namespace yiban::edge::gateway {
 
 struct InboundMessage {
@@ -31,7 +33,7 @@ struct CentralCommand {
   std::string text;
 };
 
-using InboxItem = std::variant<InboundMessage, BusEvent, CentralCommand>;
+using InboxItem = std::variant<InboundMessage, BusEvent, CentralCommand, console::Request>;
 
 // A bounded multi-producer queue drained by one consumer. push() blocks while
 // the inbox is full, which holds the broker back instead of growing memory.

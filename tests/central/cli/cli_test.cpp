@@ -22,7 +22,7 @@ using yiban::cli::run;
 
 constexpr const char* kToken = "s3cret-token";
 
-// A stand-in for central's HTTP API on a free port of 127.0.0.1: answers
+// A stand-in for central's (or a hall edge's) HTTP API on a free port of 127.0.0.1: answers
 // canned replies by "METHOD /path", checks the bearer token, and records the
 // last request. The destructor stops the server and joins its thread, so a
 // failing test leaves nothing running.
@@ -42,6 +42,9 @@ class FakeCentral {
       last_.authorization = req.get_header_value("Authorization");
       last_.params.clear();
       for (const auto& [k, v] : req.params) last_.params.emplace(k, v);
+      std::string q;
+      for (const auto& [k, v] : req.params) q += (q.empty() ? "?" : "&") + k + "=" + v;
+      requests_.push_back(req.method + " " + req.path + q);
       if (last_.authorization != std::string("Bearer ") + kToken) {
         res.status = 401;
         res.set_content(
@@ -49,7 +52,9 @@ class FakeCentral {
             "application/json");
         return;
       }
-      auto it = replies_.find(req.method + " " + req.path);
+      // A reply for the exact query (params sorted by name) wins over the path's.
+      auto it = replies_.find(requests_.back());
+      if (it == replies_.end()) it = replies_.find(req.method + " " + req.path);
       if (it == replies_.end()) {
         res.status = 404;
         res.set_content(R"({"error":{"code":"not_found","message":"no such path"}})",
@@ -61,6 +66,7 @@ class FakeCentral {
     };
     server_.Get(".*", handle);
     server_.Post(".*", handle);
+    server_.Put(".*", handle);
     port_ = server_.bind_to_any_port("127.0.0.1");
     REQUIRE(port_ > 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -77,6 +83,8 @@ class FakeCentral {
   FakeCentral(const FakeCentral&) = delete;
   FakeCentral& operator=(const FakeCentral&) = delete;
 
+  // method_path is "METHOD /path", or "METHOD /path?k=v&…" (params sorted by
+  // name, values decoded) for a reply to that query only.
   void reply(const std::string& method_path, int status, std::string body) {
     std::lock_guard lock(mutex_);
     replies_[method_path] = {status, std::move(body)};
@@ -85,6 +93,12 @@ class FakeCentral {
   Request last() {
     std::lock_guard lock(mutex_);
     return last_;
+  }
+
+  // Every request's "METHOD /path?query" so far, oldest first.
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mutex_);
+    return requests_;
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -96,6 +110,7 @@ class FakeCentral {
   std::mutex mutex_;
   std::map<std::string, std::pair<int, std::string>> replies_;  // guarded by mutex_
   Request last_;                                                // guarded by mutex_
+  std::vector<std::string> requests_;                           // guarded by mutex_
 };
 
 struct Outcome {
@@ -373,4 +388,344 @@ TEST_CASE("an unreachable server exits 3", "[central][cli]") {
       {"--server", "http://127.0.0.1:" + std::to_string(port), "--timeout", "2", "halls"});
   CHECK(r.code == 3);
   CHECK(r.err.find("cannot reach the server") != std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Hall commands, against a stand-in for a hall's edge (edge/README.md).
+
+namespace {
+
+// ms since the epoch of a local time today-ish, plus seconds.
+std::int64_t local_ms(const char* minute, int seconds = 0) {
+  auto ms = yiban::cli::parse_local_minute(minute);
+  REQUIRE(ms);
+  return *ms + seconds * 1000;
+}
+
+}  // namespace
+
+TEST_CASE("yiban --help groups central and hall commands", "[central][cli]") {
+  auto r = run_yiban({"--help"});
+  REQUIRE(r.code == 0);
+  auto central_at = r.out.find("central commands");
+  auto hall_at = r.out.find("hall commands");
+  REQUIRE(central_at != std::string::npos);
+  REQUIRE(hall_at != std::string::npos);
+  CHECK(central_at < hall_at);
+  for (const char* c :
+       {"status", "queues", "counters", "counter", "tickets", "ack", "resolve", "devices", "stats"}) {
+    auto at = r.out.find(std::string("\n  ") + c + " ");
+    CHECK(at != std::string::npos);
+    CHECK(at > hall_at);
+  }
+  CHECK(r.out.find("\n  halls ") < hall_at);
+  auto counter = run_yiban({"counter", "--help"});
+  CHECK(counter.code == 0);
+  CHECK(counter.out.find("open|pause|close|services") != std::string::npos);
+  CHECK(counter.out.find("--backup") != std::string::npos);
+  auto tickets = run_yiban({"help", "tickets"});
+  CHECK(tickets.code == 0);
+  CHECK(tickets.out.find("--all") != std::string::npos);
+  CHECK(tickets.out.find("--number") != std::string::npos);
+  CHECK(run_yiban({"ack", "--help"}).out.find("--comment") != std::string::npos);
+  CHECK(run_yiban({"alerts", "--help"}).out.find("--state") != std::string::npos);
+}
+
+TEST_CASE("format_local_clock gives local HH:MM:SS", "[central][cli]") {
+  CHECK(yiban::cli::format_local_clock(local_ms("2026-11-26T09:05", 7)) == "09:05:07");
+  CHECK(yiban::cli::format_local_clock(0) == "-");
+}
+
+TEST_CASE("hall command usage errors exit 2", "[central][cli]") {
+  CHECK(run_yiban({"counter", "open"}).code == 2);
+  CHECK(run_yiban({"counter", "explode", "c1"}).code == 2);
+  CHECK(run_yiban({"counter", "services", "c1"}).code == 2);
+  CHECK(run_yiban({"counter", "services", "c1", "--services", ","}).code == 2);
+  CHECK(run_yiban({"counter", "open", "c1", "--services", "A"}).code == 2);
+  CHECK(run_yiban({"tickets", "--limit", "0"}).code == 2);
+  CHECK(run_yiban({"tickets", "--limit", "501"}).code == 2);
+  CHECK(run_yiban({"alerts", "--state", "closed"}).code == 2);
+  CHECK(run_yiban({"ack"}).code == 2);
+  CHECK(run_yiban({"status", "extra"}).code == 2);
+}
+
+TEST_CASE("status prints the hall's block", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("GET /api/v1/hall", 200, R"({"hall":"h01","name":"市民中心","region":"north",
+    "business_day":20261126,"now":1764147600000,"occupancy":{"value":40,"capacity":100,"pct":40},
+    "waiting":12,"longest_wait_s":95.4,"served_today":87,"alerts_active":2,"devices_online":9,
+    "devices_offline":1,"sync":{"state":"connected","acked":120,"last_seq":125}})");
+  auto r = yiban_at(edge, {"status"});
+  REQUIRE(r.code == 0);
+  CHECK(edge.last().method == "GET");
+  CHECK(edge.last().path == "/api/v1/hall");
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 10);
+  CHECK(lines[0] == "Hall           h01  市民中心");
+  CHECK(lines[2] == "Business day   2026-11-26");
+  CHECK(lines[3] == "Waiting        12");
+  CHECK(lines[4] == "Longest wait   1:35");
+  CHECK(lines[5] == "Served today   87");
+  CHECK(lines[6] == "Occupancy      40/100 (40.0%)");
+  CHECK(lines[7] == "Alerts active  2");
+  CHECK(lines[8] == "Devices        9 online, 1 offline");
+  CHECK(lines[9] == "Sync           connected, central acked 120 of 125");
+}
+
+TEST_CASE("status shows '-' for a hall without occupancy or sync", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("GET /api/v1/hall", 200, R"({"hall":"h01","name":"A","business_day":20261126,
+    "occupancy":null,"waiting":0,"longest_wait_s":null,"served_today":0,"alerts_active":0,
+    "devices_online":0,"devices_offline":0,"sync":{"state":"off"}})");
+  auto r = yiban_at(edge, {"status"});
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("Longest wait   -\n") != std::string::npos);
+  CHECK(r.out.find("Occupancy      -\n") != std::string::npos);
+  CHECK(r.out.find("Sync           off\n") != std::string::npos);
+}
+
+TEST_CASE("queues prints one aligned line per service", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("GET /api/v1/queues", 200, R"({"queues":[
+    {"service":"A","name":"社保业务","enabled":true,"waiting":12,"estimated_wait_s":600,"open_counters":3,"oldest_wait_s":95.4},
+    {"service":"B","name":"Tax","enabled":false,"waiting":0,"estimated_wait_s":null,"open_counters":0,"oldest_wait_s":null}]})");
+  auto r = yiban_at(edge, {"queues"});
+  REQUIRE(r.code == 0);
+  CHECK(edge.last().path == "/api/v1/queues");
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == "SERVICE  NAME      WAITING  EST.WAIT  OLDEST  OPEN  ENABLED");
+  CHECK(lines[1] == "A        社保业务       12     10:00    1:35     3  yes");
+  CHECK(lines[2] == "B        Tax             0         -       -     0  no");
+}
+
+TEST_CASE("counters prints services, backup and the current ticket", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("GET /api/v1/counters", 200, R"({"counters":[
+    {"counter":"c1","name":"窗口1","state":"open","services":["A","B"],"backup":["C"],
+     "ticket":{"id":"h01:20261126:A012","number":"A012","state":"serving"}},
+    {"counter":"c2","name":"Window 2","state":"closed","services":["A"],"backup":[],"ticket":null}]})");
+  auto r = yiban_at(edge, {"counters"});
+  REQUIRE(r.code == 0);
+  CHECK(edge.last().path == "/api/v1/counters");
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == "COUNTER  NAME      STATE   SERVICES  BACKUP  TICKET");
+  CHECK(lines[1] == "c1       窗口1     open    A,B       C       A012 (serving)");
+  CHECK(lines[2] == "c2       Window 2  closed  A         -       -");
+}
+
+TEST_CASE("counter open/pause/close posts and prints the new state", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("POST /api/v1/counters/c1/open", 200,
+             R"({"counter":{"counter":"c1","name":"窗口1","state":"open","services":["A"],"backup":[],"ticket":null}})");
+  edge.reply("POST /api/v1/counters/c1/pause", 200,
+             R"({"counter":{"counter":"c1","state":"paused","services":["A"],"backup":[],"ticket":null}})");
+  edge.reply("POST /api/v1/counters/c1/close", 409,
+             R"({"error":{"code":"invalid_state","message":"counter c1 is serving a ticket"}})");
+  auto open = yiban_at(edge, {"counter", "open", "c1"});
+  REQUIRE(open.code == 0);
+  CHECK(open.out == "counter c1 is open\n");
+  CHECK(edge.last().method == "POST");
+  CHECK(edge.last().path == "/api/v1/counters/c1/open");
+  auto pause = yiban_at(edge, {"counter", "pause", "c1"});
+  REQUIRE(pause.code == 0);
+  CHECK(pause.out == "counter c1 is paused\n");
+  auto close = yiban_at(edge, {"counter", "close", "c1"});
+  CHECK(close.code == 1);
+  CHECK(close.out.empty());
+  CHECK(close.err == "yiban: counter c1 is serving a ticket (invalid_state, HTTP 409)\n");
+  CHECK(yiban_at(edge, {"counter", "open", "c9"}).code == 5);
+}
+
+TEST_CASE("counter services puts the services and backup", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("PUT /api/v1/counters/c1/services", 200,
+             R"({"counter":{"counter":"c1","state":"open","services":["A","B"],"backup":["C"],"ticket":null}})");
+  auto r = yiban_at(edge, {"counter", "services", "c1", "--services", "A, B", "--backup", "C"});
+  REQUIRE(r.code == 0);
+  CHECK(r.out == "counter c1 serves A,B; backup C\n");
+  CHECK(edge.last().method == "PUT");
+  CHECK(edge.last().path == "/api/v1/counters/c1/services");
+  CHECK(json::parse(edge.last().body) == json::parse(R"({"services":["A","B"],"backup":["C"]})"));
+
+  REQUIRE(yiban_at(edge, {"counter", "services", "c1", "--services", "A"}).code == 0);
+  CHECK(json::parse(edge.last().body) == json::parse(R"({"services":["A"],"backup":[]})"));
+}
+
+TEST_CASE("tickets forwards the filters and prints local times", "[central][cli]") {
+  FakeCentral edge;
+  const auto issued = local_ms("2026-11-26T09:05", 7);
+  const auto called = local_ms("2026-11-26T09:20", 30);
+  edge.reply("GET /api/v1/tickets", 200,
+             json{{"tickets",
+                   {{{"id", "h01:20261126:A012"}, {"number", "A012"}, {"service", "A"},
+                     {"class", "normal"}, {"state", "serving"}, {"issued_ts", issued},
+                     {"called_ts", called}, {"counter", "c1"}, {"finished_ts", nullptr},
+                     {"recalls", 1}}}},
+                  {"next_after", "h01:20261126:A012"}}
+                 .dump());
+  auto r = yiban_at(edge, {"tickets", "--state", "serving", "--number", "A01", "--limit", "1"});
+  REQUIRE(r.code == 0);
+  auto last = edge.last();
+  CHECK(last.path == "/api/v1/tickets");
+  CHECK(last.params.find("state")->second == "serving");
+  CHECK(last.params.find("number")->second == "A01");
+  CHECK(last.params.find("limit")->second == "1");
+  CHECK(last.params.count("after") == 0);
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "NUMBER  SERVICE  STATE    ISSUED    CALLED    COUNTER  RECALLS");
+  CHECK(lines[1] == "A012    A        serving  09:05:07  09:20:30  c1             1");
+  // One page only: the next page's cursor is told on stderr.
+  CHECK(r.err.find("--after h01:20261126:A012") != std::string::npos);
+}
+
+TEST_CASE("tickets --all follows next_after until null", "[central][cli]") {
+  FakeCentral edge;
+  const auto t0 = local_ms("2026-11-26T08:30");
+  auto ticket = [&](const char* number, int minute) {
+    return json{{"id", std::string("h01:20261126:") + number}, {"number", number},
+                {"service", "A"}, {"state", "done"}, {"issued_ts", t0 + minute * 60000},
+                {"called_ts", nullptr}, {"counter", nullptr}, {"recalls", 0}};
+  };
+  edge.reply("GET /api/v1/tickets?limit=2", 200,
+             json{{"tickets", {ticket("A001", 0), ticket("A002", 1)}}, {"next_after", "p2"}}.dump());
+  edge.reply("GET /api/v1/tickets?after=p2&limit=2", 200,
+             json{{"tickets", {ticket("A003", 2)}}, {"next_after", nullptr}}.dump());
+  auto r = yiban_at(edge, {"tickets", "--all", "--limit", "2"});
+  REQUIRE(r.code == 0);
+  CHECK(edge.requests() == std::vector<std::string>{"GET /api/v1/tickets?limit=2",
+                                                    "GET /api/v1/tickets?after=p2&limit=2"});
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[1].starts_with("A001"));
+  CHECK(lines[2].starts_with("A002"));
+  CHECK(lines[3].starts_with("A003"));
+  CHECK(lines[3].find("08:32:00") != std::string::npos);
+  CHECK(r.err.empty());
+
+  auto j = yiban_at(edge, {"--json", "tickets", "--all", "--limit", "2"});
+  REQUIRE(j.code == 0);
+  auto body = json::parse(j.out);
+  CHECK(body["tickets"].size() == 3);
+  CHECK(body["next_after"].is_null());
+}
+
+TEST_CASE("alerts renders an edge's alerts and forwards --state", "[central][cli]") {
+  FakeCentral edge;
+  const auto raised = local_ms("2026-11-26T10:00");
+  edge.reply("GET /api/v1/alerts", 200,
+             json{{"alerts",
+                   {{{"id", "h01:20261126:AL3"}, {"rule", "long_queue"}, {"subject", "A"},
+                     {"severity", "warning"}, {"state", "open"}, {"message", "A 队列过长"},
+                     {"raised_ts", raised}, {"acked_ts", nullptr}, {"acked_by", nullptr},
+                     {"resolved_ts", nullptr}, {"resolved_by", nullptr}}}}}
+                 .dump());
+  auto r = yiban_at(edge, {"alerts", "--state", "all"});
+  REQUIRE(r.code == 0);
+  CHECK(edge.last().params.find("state")->second == "all");
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].starts_with("ALERT "));
+  CHECK(lines[0].find("HALL") == std::string::npos);
+  CHECK(lines[1].starts_with("h01:20261126:AL3  warning"));
+  CHECK(lines[1].find("2026-11-26 10:00:00") != std::string::npos);
+  CHECK(lines[1].ends_with("A 队列过长"));
+
+  // Central's alerts keep their HALL column.
+  FakeCentral central;
+  central.reply("GET /api/v1/alerts", 200,
+                R"({"alerts":[{"hall":"h01","alert":"h01:20261126:AL3","severity":"warning",
+                  "state":"open","rule":"long_queue","subject":"A","raised_ts":1764147600000,
+                  "message":"long"}]})");
+  auto c = yiban_at(central, {"alerts"});
+  REQUIRE(c.code == 0);
+  CHECK(c.out.starts_with("HALL "));
+  CHECK(lines_of(c.out)[1].starts_with("h01   h01:20261126:AL3"));
+  CHECK(central.last().params.count("state") == 0);
+}
+
+TEST_CASE("ack and resolve post the comment", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("POST /api/v1/alerts/h01:20261126:AL3/ack", 200,
+             R"({"alert":{"id":"h01:20261126:AL3","state":"acked"}})");
+  edge.reply("POST /api/v1/alerts/h01:20261126:AL3/resolve", 200,
+             R"({"alert":{"id":"h01:20261126:AL3","state":"resolved"}})");
+  auto ack = yiban_at(edge, {"ack", "h01:20261126:AL3", "--comment", "已通知值班经理"});
+  REQUIRE(ack.code == 0);
+  CHECK(ack.out == "alert h01:20261126:AL3 acknowledged (state acked)\n");
+  CHECK(edge.last().method == "POST");
+  CHECK(edge.last().path == "/api/v1/alerts/h01:20261126:AL3/ack");
+  CHECK(json::parse(edge.last().body) == json{{"comment", "已通知值班经理"}});
+
+  auto resolve = yiban_at(edge, {"resolve", "h01:20261126:AL3"});
+  REQUIRE(resolve.code == 0);
+  CHECK(resolve.out == "alert h01:20261126:AL3 resolved (state resolved)\n");
+  CHECK(edge.last().path == "/api/v1/alerts/h01:20261126:AL3/resolve");
+  CHECK(json::parse(edge.last().body) == json::object());
+
+  edge.reply("POST /api/v1/alerts/h01:20261126:AL9/ack", 409,
+             R"({"error":{"code":"invalid_state","message":"alert is resolved"}})");
+  auto again = yiban_at(edge, {"ack", "h01:20261126:AL9"});
+  CHECK(again.code == 1);
+  CHECK(again.err == "yiban: alert is resolved (invalid_state, HTTP 409)\n");
+}
+
+TEST_CASE("devices lists offline devices first", "[central][cli]") {
+  FakeCentral edge;
+  const auto seen = local_ms("2026-11-26T11:45", 5);
+  edge.reply("GET /api/v1/devices", 200,
+             json{{"devices",
+                   {{{"device", "kiosk-1"}, {"kind", "kiosk"}, {"counter", nullptr},
+                     {"online", true}, {"last_seen", seen}, {"version", "1.4.0"}},
+                    {{"device", "term-2"}, {"kind", "terminal"}, {"counter", "c2"},
+                     {"online", false}, {"last_seen", seen}, {"version", "1.3.9"}},
+                    {{"device", "board-1"}, {"kind", "display"}, {"counter", nullptr},
+                     {"online", true}, {"last_seen", seen}, {"version", "1.4.0"}}}}}
+                 .dump());
+  auto r = yiban_at(edge, {"devices"});
+  REQUIRE(r.code == 0);
+  CHECK(edge.last().path == "/api/v1/devices");
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == "DEVICE   KIND      COUNTER  ONLINE  LAST SEEN            VERSION");
+  CHECK(lines[1] == "term-2   terminal  c2       NO      2026-11-26 11:45:05  1.3.9");
+  CHECK(lines[2].starts_with("kiosk-1  kiosk     -        yes"));
+  CHECK(lines[3].starts_with("board-1"));
+}
+
+TEST_CASE("stats prints today's totals and a line per service", "[central][cli]") {
+  FakeCentral edge;
+  edge.reply("GET /api/v1/stats", 200, R"({"day":20261126,"issued":120,"served":100,"no_shows":5,
+    "waiting":15,"wait_mean_s":95.4,"wait_p90_s":600,"service_mean_s":240,"ratings":40,
+    "satisfaction":0.925,
+    "per_service":[{"service":"A","name":"社保业务","issued":80,"served":70,"no_shows":3,"wait_mean_s":120},
+                   {"service":"B","name":"Tax","issued":40,"served":30,"no_shows":2,"wait_mean_s":null}],
+    "per_hour":[{"hour":9,"issued":30,"served":25}],"series":[]})");
+  auto r = yiban_at(edge, {"stats"});
+  REQUIRE(r.code == 0);
+  CHECK(edge.last().path == "/api/v1/stats");
+  auto lines = lines_of(r.out);
+  REQUIRE(lines.size() == 15);
+  CHECK(lines[0] == "Day           2026-11-26");
+  CHECK(lines[1] == "Issued        120");
+  CHECK(lines[5] == "Mean wait     1:35");
+  CHECK(lines[6] == "P90 wait      10:00");
+  CHECK(lines[7] == "Mean service  4:00");
+  CHECK(lines[9] == "Satisfaction  92.5%");
+  CHECK(lines[11] == "Per service");
+  CHECK(lines[12] == "SERVICE  NAME      ISSUED  SERVED  NO-SHOWS  WAIT");
+  CHECK(lines[13] == "A        社保业务      80      70         3  2:00");
+  CHECK(lines[14] == "B        Tax           40      30         2     -");
+}
+
+TEST_CASE("hall commands print the edge's JSON with --json", "[central][cli]") {
+  FakeCentral edge;
+  const char* queues = R"({"queues":[{"service":"A","name":"A","enabled":true,"waiting":1,
+    "estimated_wait_s":60,"open_counters":1,"oldest_wait_s":10}]})";
+  edge.reply("GET /api/v1/queues", 200, queues);
+  auto r = yiban_at(edge, {"queues", "--json"});
+  REQUIRE(r.code == 0);
+  CHECK(json::parse(r.out) == json::parse(queues));
 }

@@ -30,6 +30,11 @@ struct EdgeOptions {
   std::string central_public_key;  // Z85, from central's public certificate
   std::string hall_public_key;  // Z85, from this hall's secret certificate
   std::string hall_secret_key;
+  // The hall manager's console API (edge/README.md); empty http_host: none.
+  std::string http_host;
+  int http_port = 8080;  // 0: any free port
+  std::string tokens_text;  // the token file's content (§11)
+  std::string web_dir;  // the console's static files, served at /
 };
 
 class EdgeDaemon {

@@ -9,8 +9,12 @@
 //               as hall.json): replaces those sections of the hall's config.
 //               The edge validates the resulting whole config; an invalid one
 //               is recorded as applied with ok=false and changes nothing.
+//   alert.ack, alert.resolve  data {"alert":"<id>","by":"…"[,"comment":"…"]}:
+//               central staff act on a hall's alert; recorded at the hall as
+//               acknowledged/resolved by "central:<by>".
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +25,8 @@ namespace yiban::protocol {
 namespace command_type {
 inline constexpr std::string_view kNotice = "notice";
 inline constexpr std::string_view kConfigSet = "config.set";
+inline constexpr std::string_view kAlertAck = "alert.ack";
+inline constexpr std::string_view kAlertResolve = "alert.resolve";
 }  // namespace command_type
 
 inline constexpr std::size_t kMaxNoticeBytes = 600;  // 200 Chinese characters
@@ -31,6 +37,13 @@ struct Command {
   std::string type;
   std::string data_json;  // the data object's text
 };
+
+struct AlertAction {
+  std::string alert;
+  std::string by;
+  std::optional<std::string> comment;
+};
+Expected<AlertAction> decode_alert_action(std::string_view data_json);
 
 struct Notice {
   std::string text;

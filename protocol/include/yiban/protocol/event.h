@@ -34,6 +34,9 @@ inline constexpr std::string_view kAppointmentCheckedIn = "appointment.checked_i
 inline constexpr std::string_view kHelpRequested = "help.requested";
 inline constexpr std::string_view kHelpAnswered = "help.answered";
 inline constexpr std::string_view kCommandApplied = "command.applied";
+// A change made through the hall console, naming who made it (audit).
+inline constexpr std::string_view kActionPerformed = "action.performed";
+inline constexpr std::string_view kCounterServicesChanged = "counter.services_changed";
 }  // namespace event_type
 
 // Dotted lower-case noun.verb_past, e.g. "ticket.issued", "case.received".

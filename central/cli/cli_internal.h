@@ -1,0 +1,169 @@
+#pragma once
+// Internals of the `yiban` client shared by cli.cpp (central commands, option
+// parsing, help) and hall_commands.cpp (commands against a hall's edge).
+// Not a public API: only the cli library and its own files include this.
+
+#include <fmt/core.h>
+#include <httplib.h>
+
+#include <boost/program_options.hpp>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli.h"
+
+namespace yiban::cli::internal {
+
+namespace po = boost::program_options;
+using nlohmann::json;
+using Align = Table::Align;
+constexpr Align L = Align::kLeft;
+constexpr Align R = Align::kRight;
+
+// Where the server is: http://HOST[:PORT][/PREFIX].
+struct ServerUrl {
+  std::string host;
+  int port = 80;
+  std::string prefix;  // "" or "/something", no trailing slash
+};
+
+struct Globals {
+  std::string server;
+  std::string token;
+  bool json = false;
+  int timeout_s = 10;
+};
+
+// The outcome of one API call: exit code kOk with the parsed body, or an
+// exit code whose cause has already been reported on err.
+struct Reply {
+  int code = kOk;
+  json body;
+};
+
+class Api {
+ public:
+  Api(const Globals& g, const ServerUrl& url, std::ostream& err)
+      : globals_(g), url_(url), err_(err), client_(url.host, url.port) {
+    client_.set_connection_timeout(g.timeout_s, 0);
+    client_.set_read_timeout(g.timeout_s, 0);
+    client_.set_write_timeout(g.timeout_s, 0);
+  }
+
+  Reply get(const std::string& path) { return finish(client_.Get(url_.prefix + path, headers())); }
+
+  Reply post(const std::string& path, const json& body) {
+    return finish(client_.Post(url_.prefix + path, headers(),
+                               body.dump(-1, ' ', false, json::error_handler_t::replace),
+                               "application/json"));
+  }
+
+  Reply put(const std::string& path, const json& body) {
+    return finish(client_.Put(url_.prefix + path, headers(),
+                              body.dump(-1, ' ', false, json::error_handler_t::replace),
+                              "application/json"));
+  }
+
+ private:
+  httplib::Headers headers() const {
+    httplib::Headers h{{"Accept", "application/json"}};
+    if (!globals_.token.empty()) h.emplace("Authorization", "Bearer " + globals_.token);
+    return h;
+  }
+
+  Reply finish(const httplib::Result& res) {
+    Reply r;
+    if (!res) {
+      err_ << fmt::format("yiban: cannot reach the server at {}: {}\n", globals_.server,
+                          httplib::to_string(res.error()));
+      r.code = kUnreachable;
+      return r;
+    }
+    const int status = res->status;
+    r.body = json::parse(res->body, nullptr, false);
+    if (status >= 200 && status < 300) {
+      if (r.body.is_discarded() || !r.body.is_object()) {
+        err_ << fmt::format("yiban: the server's reply is not a JSON object (HTTP {})\n", status);
+        r.code = kApiError;
+      }
+      return r;
+    }
+    std::string code = "error", message;
+    if (!r.body.is_discarded() && r.body.is_object()) {
+      auto e = r.body.find("error");
+      if (e != r.body.end() && e->is_object()) {
+        if (auto c = e->find("code"); c != e->end() && c->is_string()) code = c->get<std::string>();
+        if (auto m = e->find("message"); m != e->end() && m->is_string())
+          message = m->get<std::string>();
+      }
+    }
+    if (message.empty())
+      message = status == 404 ? "not found" : status == 401 ? "unauthorized" : "request failed";
+    err_ << fmt::format("yiban: {} ({}, HTTP {})\n", message, code, status);
+    if (status == 401 && globals_.token.empty())
+      err_ << "yiban: no token given: use --token or set YIBAN_TOKEN\n";
+    r.code = status == 401 || status == 403 ? kUnauthorized : status == 404 ? kNotFound : kApiError;
+    return r;
+  }
+
+  const Globals& globals_;
+  ServerUrl url_;
+  std::ostream& err_;
+  httplib::Client client_;
+};
+
+// JSON field helpers for table cells (all accept a non-object and answer
+// "-", nullopt, false or an empty array/null).
+std::string cell(const json& o, const char* key);  // "-" when missing or null
+std::optional<double> number(const json& o, const char* key);
+std::optional<std::int64_t> integer(const json& o, const char* key);
+bool flag(const json& o, const char* key);
+std::string time_cell(const json& o, const char* key);      // local date and time
+std::string duration_cell(const json& o, const char* key);  // m:ss
+std::string percent_cell(const json& o, const char* key);   // a 0..1 ratio as %
+const json& list(const json& o, const char* key);
+const json& object(const json& o, const char* key);
+// "?k=v&…" of the non-empty values, values percent-encoded; "" when none.
+std::string query(const std::vector<std::pair<std::string, std::string>>& params);
+// A string option's value, "" when not given.
+std::string opt(const po::variables_map& vm, const char* key);
+
+// One invocation's state, shared by the command handlers.
+struct Session {
+  Globals globals;
+  std::ostream& out;
+  std::ostream& err;
+  Api& api;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+// A command: its options, positional arguments and handler.
+struct Command {
+  const char* name;
+  const char* synopsis;  // after "yiban NAME"
+  const char* summary;   // one line for `yiban --help`
+  const char* details;   // paragraph for `yiban NAME --help`
+  void (*options)(po::options_description&);
+  // The last may be "TEXT..." (takes the rest). "ID" and "HALL" are stored
+  // under the key "hall", any other NAME under its lower-cased name.
+  std::vector<const char*> positionals;
+  int (*handler)(Session&, const po::variables_map&);
+  // Talks to a hall's edge, not to central: listed under "hall" in the help,
+  // and the server defaults to the edge's http://127.0.0.1:8080.
+  bool edge = false;
+};
+
+void print_json(Session& s, const json& body);
+// A table of central's or an edge's alert objects (an edge's carry "id"
+// instead of "alert"); with_hall adds a HALL column first.
+void print_alerts(std::ostream& out, const json& alerts, bool with_hall);
+
+}  // namespace yiban::cli::internal

@@ -1,0 +1,611 @@
+#define CPPHTTPLIB_THREAD_POOL_COUNT 24
+#include "console/console_api.h"
+
+#include <httplib.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "console/console_actions.h"
+#include "yiban/db/sqlite.h"
+#include "yiban/protocol/ids.h"
+
+namespace yiban::edge::console {
+namespace {
+
+using nlohmann::json;
+using protocol::Role;
+
+constexpr std::size_t kMaxBodyBytes = 16 * 1024;
+
+void send(httplib::Response& res, const Result& r) {
+  res.status = r.status;
+  res.set_content(r.body, "application/json");
+}
+
+void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+  send(res, error_result(status, code, message));
+}
+
+json opt(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(); }
+json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(); }
+
+std::optional<std::int64_t> parse_count(const std::string& text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string holder_of(const protocol::TokenGrant& grant) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(grant.token.data()), grant.token.size(), digest);
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%02x%02x%02x%02x", digest[0], digest[1], digest[2], digest[3]);
+  return std::string(protocol::to_string(grant.role)) + ":" + hex;
+}
+
+struct Api::Impl {
+  ApiOptions options;
+  Link& link;
+  std::function<void(Request)> submit;
+  std::function<SyncView()> sync_view;
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+  std::mutex db_mutex;
+  db::Database db;  // guarded by db_mutex
+
+  Impl(ApiOptions o, Link& l, std::function<void(Request)> s, std::function<SyncView()> v)
+      : options(std::move(o)), link(l), submit(std::move(s)), sync_view(std::move(v)) {}
+
+  std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
+    auto header = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+      send_error(res, 401, "unauthorized", "a bearer token is required (Authorization: Bearer TOKEN)");
+      return std::nullopt;
+    }
+    auto grant = options.tokens.find(std::string_view(header).substr(kBearer.size()));
+    if (!grant) {
+      send_error(res, 401, "unauthorized", "unknown token");
+      return std::nullopt;
+    }
+    if (grant->role == Role::kHallManager && grant->hall != link.snapshot().hall) {
+      send_error(res, 403, "forbidden", "this token covers hall " + grant->hall + ", not this one");
+      return std::nullopt;
+    }
+    return grant;
+  }
+
+  std::optional<protocol::TokenGrant> authenticate_change(const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return std::nullopt;
+    if (g->role == Role::kViewer) {
+      send_error(res, 403, "forbidden", "a viewer token cannot change the hall");
+      return std::nullopt;
+    }
+    return g;
+  }
+
+  // Hands a change to the engine and waits for its answer (after the commit).
+  void change(Request request, httplib::Response& res) {
+    request.done = std::make_shared<std::promise<Result>>();
+    auto answer = request.done->get_future();
+    submit(std::move(request));
+    if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+      return send_error(res, 503, "unavailable", "the hall did not answer within 10 s");
+    send(res, answer.get());
+  }
+
+  void routes();
+  json hall_json();
+  json stats_json();
+};
+
+Api::Api(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Api::~Api() { stop(); }
+
+protocol::Expected<std::unique_ptr<Api>> Api::create(ApiOptions options, Link& link,
+                                                     std::function<void(Request)> submit,
+                                                     std::function<SyncView()> sync_view) {
+  auto impl = std::make_unique<Impl>(std::move(options), link, std::move(submit), std::move(sync_view));
+  auto db = db::Database::open(impl->options.db_path);
+  if (!db) return protocol::error("console: cannot open " + impl->options.db_path + ": " + db.error().message);
+  impl->db = std::move(*db);
+  (void)impl->db.exec("PRAGMA busy_timeout=5000");
+  (void)impl->db.exec("PRAGMA query_only=1");
+  impl->routes();
+  const auto& o = impl->options;
+  if (!o.web_dir.empty() && !impl->server.set_mount_point("/", o.web_dir))
+    return protocol::error("--web " + o.web_dir + " is not a directory");
+  impl->port = o.port == 0 ? impl->server.bind_to_any_port(o.host)
+                           : (impl->server.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (impl->port <= 0) return protocol::error("http: cannot listen on " + o.host + ":" + std::to_string(o.port));
+  spdlog::info("console: API on http://{}:{}/api/v1/ ({} tokens){}", o.host, impl->port, o.tokens.size(),
+               o.web_dir.empty() ? "" : ", console at /");
+  return std::unique_ptr<Api>(new Api(std::move(impl)));
+}
+
+int Api::port() const { return impl_->port; }
+
+void Api::start() {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->server.listen_after_bind(); });
+}
+
+void Api::stop() {
+  if (!impl_) return;
+  impl_->link.close();
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+json Api::Impl::hall_json() {
+  auto s = link.snapshot();
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  int waiting = 0;
+  std::optional<std::int64_t> oldest;
+  for (const auto& svc : s.services) {
+    waiting += svc.queue.waiting;
+    if (svc.oldest_waiting_ts && (!oldest || *svc.oldest_waiting_ts < *oldest)) oldest = svc.oldest_waiting_ts;
+  }
+  std::int64_t served = 0, online = 0, offline = 0;
+  {
+    std::lock_guard lock(db_mutex);
+    if (auto st = db.prepare("SELECT count(*) FROM tickets WHERE day = ?1 AND state = 'completed'")) {
+      st->bind(1, s.business_day);
+      if (auto row = st->step(); row && *row) served = st->column_int(0);
+    }
+    if (auto st = db.prepare("SELECT coalesce(sum(online), 0), count(*) - coalesce(sum(online), 0) FROM devices")) {
+      if (auto row = st->step(); row && *row) {
+        online = st->column_int(0);
+        offline = st->column_int(1);
+      }
+    }
+  }
+  // Devices in the config that never spoke count as offline.
+  std::int64_t known = online + offline;
+  if (static_cast<std::int64_t>(s.devices.size()) > known) offline += static_cast<std::int64_t>(s.devices.size()) - known;
+  auto sync = sync_view();
+  json occupancy{{"value", s.occupancy}, {"capacity", s.capacity},
+                 {"pct", s.capacity > 0 ? json(100.0 * s.occupancy / s.capacity) : json()}};
+  return json{{"hall", s.hall},
+              {"name", s.name},
+              {"region", s.region},
+              {"business_day", s.business_day},
+              {"now", now},
+              {"occupancy", occupancy},
+              {"waiting", waiting},
+              {"longest_wait_s", oldest ? std::max<std::int64_t>(0, (now - *oldest) / 1000) : 0},
+              {"served_today", served},
+              {"alerts_active", s.alerts_open},
+              {"devices_online", online},
+              {"devices_offline", offline},
+              {"sync", {{"state", sync.state}, {"acked", sync.acked}, {"last_seq", s.last_seq}}}};
+}
+
+json Api::Impl::stats_json() {
+  auto s = link.snapshot();
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  struct Ticket {
+    std::string service;
+    std::string state;
+    std::int64_t issued = 0;
+    std::optional<std::int64_t> called;
+    std::optional<std::int64_t> finished;
+  };
+  std::vector<Ticket> tickets;
+  std::vector<std::pair<std::string, std::int64_t>> waits;  // service, waited_ms at the first call
+  std::vector<std::int64_t> service_ms;
+  std::vector<std::pair<std::int64_t, std::int64_t>> occupancy;  // ts, value
+  std::int64_t ratings = 0, good = 0;
+  {
+    std::lock_guard lock(db_mutex);
+    if (auto st = db.prepare("SELECT service, state, issued_ts, called_ts, finished_ts FROM tickets WHERE day = ?1")) {
+      st->bind(1, s.business_day);
+      for (auto row = st->step(); row && *row; row = st->step())
+        tickets.push_back({st->column_text(0), st->column_text(1), st->column_int(2), st->column_optional_int(3),
+                           st->column_optional_int(4)});
+    }
+    if (auto st = db.prepare(
+            "SELECT type, json_extract(text, '$.data.service'), json_extract(text, '$.data.waited_ms'), "
+            "json_extract(text, '$.data.service_ms'), json_extract(text, '$.data.occupancy'), ts FROM events "
+            "WHERE ts >= ?1 AND type IN ('ticket.called', 'ticket.completed', 'telemetry.summary')")) {
+      st->bind(1, s.day_start_ms);
+      for (auto row = st->step(); row && *row; row = st->step()) {
+        auto type = st->column_text(0);
+        if (type == "ticket.called" && !st->column_is_null(2)) waits.emplace_back(st->column_text(1), st->column_int(2));
+        if (type == "ticket.completed" && !st->column_is_null(3)) service_ms.push_back(st->column_int(3));
+        if (type == "telemetry.summary" && !st->column_is_null(4)) occupancy.emplace_back(st->column_int(5), st->column_int(4));
+      }
+    }
+    if (auto st = db.prepare("SELECT count(*), coalesce(sum(score >= 4), 0) FROM ratings WHERE ts >= ?1")) {
+      st->bind(1, s.day_start_ms);
+      if (auto row = st->step(); row && *row) {
+        ratings = st->column_int(0);
+        good = st->column_int(1);
+      }
+    }
+  }
+  auto mean_s = [](const std::vector<std::int64_t>& v) -> json {
+    if (v.empty()) return json();
+    double sum = 0;
+    for (auto x : v) sum += static_cast<double>(x);
+    return sum / static_cast<double>(v.size()) / 1000.0;
+  };
+  std::vector<std::int64_t> all_waits;
+  for (const auto& [svc, w] : waits) all_waits.push_back(w);
+  json p90;
+  if (!all_waits.empty()) {
+    auto sorted = all_waits;
+    std::sort(sorted.begin(), sorted.end());
+    std::size_t rank = (sorted.size() * 9 + 9) / 10;  // nearest rank
+    p90 = static_cast<double>(sorted[std::min(sorted.size(), std::max<std::size_t>(rank, 1)) - 1]) / 1000.0;
+  }
+  std::int64_t issued = static_cast<std::int64_t>(tickets.size()), served = 0, no_shows = 0, waiting = 0;
+  for (const auto& t : tickets) {
+    served += t.state == "completed";
+    no_shows += t.state == "no_show";
+    waiting += t.state == "waiting";
+  }
+  json per_service = json::array();
+  for (const auto& svc : s.services) {
+    std::int64_t si = 0, ss = 0, sn = 0;
+    for (const auto& t : tickets) {
+      if (t.service != svc.queue.service) continue;
+      ++si;
+      ss += t.state == "completed";
+      sn += t.state == "no_show";
+    }
+    std::vector<std::int64_t> w;
+    for (const auto& [code, ms] : waits)
+      if (code == svc.queue.service) w.push_back(ms);
+    per_service.push_back({{"service", svc.queue.service}, {"name", svc.queue.name}, {"issued", si}, {"served", ss},
+                           {"no_shows", sn}, {"wait_mean_s", mean_s(w)}});
+  }
+  auto hour_of = [&](std::int64_t ts) { return static_cast<int>(((ts - s.day_start_ms) / 3600000) % 24); };
+  json per_hour = json::array();
+  for (int h = 0; h < 24; ++h) {
+    std::int64_t hi = 0, hs = 0;
+    for (const auto& t : tickets) {
+      hi += hour_of(t.issued) == h;
+      hs += t.state == "completed" && t.finished && hour_of(*t.finished) == h;
+    }
+    if (hi || hs) per_hour.push_back({{"hour", h}, {"issued", hi}, {"served", hs}});
+  }
+  // Waiting and occupancy every 15 minutes since the first ticket or sample.
+  json series = json::array();
+  std::int64_t first = now;
+  for (const auto& t : tickets) first = std::min(first, t.issued);
+  if (!occupancy.empty()) first = std::min(first, occupancy.front().first);
+  constexpr std::int64_t kStep = 15 * 60 * 1000;
+  std::int64_t start = s.day_start_ms + (std::max(first, s.day_start_ms) - s.day_start_ms) / kStep * kStep;
+  std::size_t occ_i = 0;
+  json last_occ;
+  for (std::int64_t t = start; t <= now + kStep - 1; t += kStep) {
+    std::int64_t at = std::min(t, now);
+    std::int64_t w = 0;
+    for (const auto& tk : tickets) {
+      if (tk.issued > at) continue;
+      bool left = (tk.called && *tk.called <= at) || (tk.finished && *tk.finished <= at);
+      w += !left;
+    }
+    while (occ_i < occupancy.size() && occupancy[occ_i].first <= at) last_occ = occupancy[occ_i++].second;
+    series.push_back({{"ts", at}, {"waiting", w}, {"occupancy", last_occ}});
+    if (series.size() > 100) break;
+  }
+  return json{{"day", s.business_day},
+              {"issued", issued},
+              {"served", served},
+              {"no_shows", no_shows},
+              {"waiting", waiting},
+              {"wait_mean_s", mean_s(all_waits)},
+              {"wait_p90_s", p90},
+              {"service_mean_s", mean_s(service_ms)},
+              {"ratings", ratings},
+              {"satisfaction", ratings ? json(static_cast<double>(good) / static_cast<double>(ratings)) : json()},
+              {"per_service", per_service},
+              {"per_hour", per_hour},
+              {"series", series}};
+}
+
+void Api::Impl::routes() {
+  server.set_payload_max_length(kMaxBodyBytes);
+  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    spdlog::error("console: {} {} failed: {}", req.method, req.path, what);
+    send_error(res, 500, "internal", "the request failed inside the hall");
+  });
+  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) send_error(res, 404, "not_found", "no such path");
+    else if (res.status == 413) send_error(res, 413, "too_large", "body larger than 16 KiB");
+    else if (res.status == 400)
+      send_error(res, 400, "bad_request", "malformed HTTP request (a POST needs Content-Length, even when empty)");
+    else send_error(res, res.status, "error", "request refused");
+  });
+
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"ok":true})", "application/json");
+  });
+
+  server.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    auto s = link.snapshot();
+    res.set_content(json{{"mode", "hall"}, {"hall", s.hall}, {"name", s.name}, {"role", protocol::to_string(g->role)}}
+                        .dump(),
+                    "application/json");
+  });
+
+  server.Get("/api/v1/hall", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    res.set_content(hall_json().dump(), "application/json");
+  });
+
+  server.Get("/api/v1/queues", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    auto s = link.snapshot();
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    json queues = json::array();
+    for (const auto& svc : s.services) {
+      const auto& q = svc.queue;
+      queues.push_back({{"service", q.service},
+                        {"name", q.name},
+                        {"enabled", svc.enabled},
+                        {"waiting", q.waiting},
+                        {"estimated_wait_s", q.estimated_wait_s},
+                        {"open_counters", q.open_counters},
+                        {"oldest_wait_s", svc.oldest_waiting_ts ? std::max<std::int64_t>(0, (now - *svc.oldest_waiting_ts) / 1000) : 0}});
+    }
+    res.set_content(json{{"queues", queues}}.dump(), "application/json");
+  });
+
+  server.Get("/api/v1/counters", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    auto s = link.snapshot();
+    json counters = json::array();
+    for (const auto& c : s.counters) {
+      json ticket;
+      if (c.ticket) ticket = {{"id", *c.ticket}, {"number", c.ticket->substr(c.ticket->rfind(':') + 1)}};
+      counters.push_back({{"counter", c.id}, {"name", c.name}, {"state", c.state}, {"services", c.services},
+                          {"backup", c.backup}, {"ticket", ticket}});
+    }
+    res.set_content(json{{"counters", counters}}.dump(), "application/json");
+  });
+
+  server.Post(R"(/api/v1/counters/([^/]+)/(open|pause|close))", [this](const httplib::Request& req,
+                                                                      httplib::Response& res) {
+    auto g = authenticate_change(req, res);
+    if (!g) return;
+    Request r;
+    r.action = "counter." + std::string(req.matches[2]);
+    r.target = req.matches[1];
+    r.by = holder_of(*g);
+    if (!protocol::is_valid_counter_id(r.target)) return send_error(res, 400, "bad_request", "not a valid counter id");
+    change(std::move(r), res);
+  });
+
+  server.Put(R"(/api/v1/counters/([^/]+)/services)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate_change(req, res);
+    if (!g) return;
+    Request r;
+    r.action = "counter.services";
+    r.target = req.matches[1];
+    r.by = holder_of(*g);
+    if (!protocol::is_valid_counter_id(r.target)) return send_error(res, 400, "bad_request", "not a valid counter id");
+    auto body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return send_error(res, 400, "bad_json", "the body must be {\"services\":[…],\"backup\":[…]}");
+    for (const auto& [key, value] : body.items()) {
+      if (key != "services" && key != "backup") return send_error(res, 400, "bad_request", "unknown field " + key);
+      if (!value.is_array()) return send_error(res, 400, "bad_request", key + ": not an array");
+      for (const auto& v : value) {
+        if (!v.is_string() || !protocol::is_valid_service_code(v.get<std::string>()))
+          return send_error(res, 400, "bad_request", key + ": service codes expected");
+        (key == "services" ? r.services : r.backup).push_back(v.get<std::string>());
+      }
+    }
+    if (r.services.empty()) return send_error(res, 400, "bad_request", "services: at least one");
+    change(std::move(r), res);
+  });
+
+  server.Get("/api/v1/tickets", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    std::int64_t limit = 100, after = 0;
+    if (req.has_param("limit")) {
+      auto v = parse_count(req.get_param_value("limit"));
+      if (!v || *v < 1 || *v > 500) return send_error(res, 400, "bad_request", "limit: an integer from 1 to 500");
+      limit = *v;
+    }
+    if (req.has_param("after")) {
+      auto v = parse_count(req.get_param_value("after"));
+      if (!v) return send_error(res, 400, "bad_request", "after: not a non-negative integer");
+      after = *v;
+    }
+    std::string state = req.has_param("state") ? req.get_param_value("state") : "";
+    static const std::vector<std::string> kStates{"waiting", "called", "serving", "completed", "no_show", "cancelled"};
+    if (!state.empty() && std::find(kStates.begin(), kStates.end(), state) == kStates.end())
+      return send_error(res, 400, "bad_request", "state: one of waiting, called, serving, completed, no_show, cancelled");
+    std::string number = req.has_param("number") ? req.get_param_value("number") : "";
+    if (number.size() > 8 || !std::all_of(number.begin(), number.end(), [](char c) {
+          return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        }))
+      return send_error(res, 400, "bad_request", "number: a ticket number or its beginning, like A01");
+    auto s = link.snapshot();
+    json tickets = json::array();
+    json next;
+    {
+      std::lock_guard lock(db_mutex);
+      auto st = db.prepare(
+          "SELECT rowid, id, number, service, class, state, issued_ts, called_ts, counter, finished_ts, recalls "
+          "FROM tickets WHERE day = ?1 AND rowid > ?2 AND (?3 = '' OR state = ?3) AND (?4 = '' OR number LIKE ?4 || '%') "
+          "ORDER BY rowid LIMIT ?5");
+      if (!st) return send_error(res, 500, "internal", st.error().message);
+      st->bind(1, s.business_day).bind(2, after).bind(3, state).bind(4, number).bind(5, limit + 1);
+      for (auto row = st->step(); row && *row; row = st->step()) {
+        if (static_cast<std::int64_t>(tickets.size()) == limit) {
+          next = tickets.back()["rowid"];
+          break;
+        }
+        tickets.push_back({{"rowid", st->column_int(0)},
+                           {"id", st->column_text(1)},
+                           {"number", st->column_text(2)},
+                           {"service", st->column_text(3)},
+                           {"class", opt(st->column_optional_text(4))},
+                           {"state", st->column_text(5)},
+                           {"issued_ts", st->column_int(6)},
+                           {"called_ts", opt(st->column_optional_int(7))},
+                           {"counter", opt(st->column_optional_text(8))},
+                           {"finished_ts", opt(st->column_optional_int(9))},
+                           {"recalls", st->column_int(10)}});
+      }
+    }
+    for (auto& t : tickets) t.erase("rowid");
+    res.set_content(json{{"tickets", tickets}, {"next_after", next}}.dump(), "application/json");
+  });
+
+  server.Get("/api/v1/devices", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    auto s = link.snapshot();
+    std::map<std::string, std::tuple<bool, std::optional<std::string>, std::int64_t>> seen;
+    {
+      std::lock_guard lock(db_mutex);
+      if (auto st = db.prepare("SELECT id, online, version, last_seen FROM devices")) {
+        for (auto row = st->step(); row && *row; row = st->step())
+          seen[st->column_text(0)] = {st->column_int(1) != 0, st->column_optional_text(2), st->column_int(3)};
+      }
+    }
+    json devices = json::array();
+    for (const auto& d : s.devices) {
+      auto it = seen.find(d.id);
+      bool online = it != seen.end() && std::get<0>(it->second);
+      devices.push_back({{"device", d.id},
+                         {"kind", d.kind},
+                         {"counter", opt(d.counter)},
+                         {"online", online},
+                         {"last_seen", it != seen.end() ? json(std::get<2>(it->second)) : json()},
+                         {"version", it != seen.end() ? opt(std::get<1>(it->second)) : json()}});
+    }
+    res.set_content(json{{"devices", devices}}.dump(), "application/json");
+  });
+
+  server.Get("/api/v1/alerts", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    std::string state = req.has_param("state") ? req.get_param_value("state") : "open";
+    if (state != "open" && state != "all") return send_error(res, 400, "bad_request", "state: open or all");
+    json alerts = json::array();
+    {
+      std::lock_guard lock(db_mutex);
+      auto st = db.prepare(
+          "SELECT id, rule, subject, severity, state, message, raised_ts, acked_ts, acked_by, resolved_ts, resolved_by "
+          "FROM alerts WHERE (?1 = 'all' OR state != 'resolved') ORDER BY raised_ts DESC LIMIT 500");
+      if (!st) return send_error(res, 500, "internal", st.error().message);
+      st->bind(1, state);
+      for (auto row = st->step(); row && *row; row = st->step())
+        alerts.push_back({{"id", st->column_text(0)},
+                          {"rule", st->column_text(1)},
+                          {"subject", st->column_text(2)},
+                          {"severity", st->column_text(3)},
+                          {"state", st->column_text(4)},
+                          {"message", st->column_text(5)},
+                          {"raised_ts", st->column_int(6)},
+                          {"acked_ts", opt(st->column_optional_int(7))},
+                          {"acked_by", opt(st->column_optional_text(8))},
+                          {"resolved_ts", opt(st->column_optional_int(9))},
+                          {"resolved_by", opt(st->column_optional_text(10))}});
+    }
+    res.set_content(json{{"alerts", alerts}}.dump(), "application/json");
+  });
+
+  server.Post(R"(/api/v1/alerts/([^/]+)/(ack|resolve))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate_change(req, res);
+    if (!g) return;
+    Request r;
+    r.action = std::string("alert.") + std::string(req.matches[2]);
+    r.target = req.matches[1];
+    r.by = holder_of(*g);
+    if (r.target.empty() || r.target.size() > 64) return send_error(res, 400, "bad_request", "not an alert id");
+    if (!req.body.empty()) {
+      auto body = json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) return send_error(res, 400, "bad_json", "the body must be {\"comment\":\"…\"}");
+      for (const auto& [key, value] : body.items()) {
+        if (key != "comment") return send_error(res, 400, "bad_request", "unknown field " + key);
+        if (!value.is_string() || value.get<std::string>().size() > 500)
+          return send_error(res, 400, "bad_request", "comment: a text of at most 500 bytes");
+        r.comment = value.get<std::string>();
+      }
+    }
+    change(std::move(r), res);
+  });
+
+  server.Get("/api/v1/stats", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    res.set_content(stats_json().dump(), "application/json");
+  });
+
+  server.Get("/api/v1/stream", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    std::int64_t start = link.last_seq();
+    auto seen = std::make_shared<std::int64_t>(-1);
+    res.set_chunked_content_provider("text/event-stream", [this, start, seen](std::size_t, httplib::DataSink& sink) {
+      if (*seen < 0) {
+        *seen = start;
+        std::string hello = "event: hello\ndata: {\"last_seq\":" + std::to_string(start) + "}\n\n";
+        return sink.write(hello.data(), hello.size());
+      }
+      if (link.closing()) {
+        sink.done();
+        return false;
+      }
+      std::int64_t last = link.wait_past(*seen, std::chrono::seconds(15));
+      if (link.closing()) {
+        sink.done();
+        return false;
+      }
+      std::string out;
+      if (last > *seen) {
+        std::lock_guard lock(db_mutex);
+        auto st = db.prepare("SELECT seq, type, ts FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1000");
+        if (st) {
+          st->bind(1, *seen);
+          for (auto row = st->step(); row && *row; row = st->step()) {
+            *seen = st->column_int(0);
+            out += "event: change\ndata: {\"seq\":" + std::to_string(*seen) + ",\"type\":\"" + st->column_text(1) +
+                   "\",\"ts\":" + std::to_string(st->column_int(2)) + "}\n\n";
+          }
+        }
+      } else {
+        out = ": keepalive\n\n";
+      }
+      if (out.empty()) return true;
+      return sink.write(out.data(), out.size());
+    });
+  });
+}
+
+}  // namespace yiban::edge::console

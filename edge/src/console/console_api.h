@@ -1,0 +1,56 @@
+#pragma once
+// The hall manager's console API (edge/README.md): bearer tokens with roles,
+// reads from the engine's snapshot and the store (its own read connection),
+// changes handed to the engine thread, and an SSE stream of committed events.
+//
+// Threads: cpp-httplib's workers call the handlers; start() listens on its own
+// thread; stop() closes the SSE streams and joins.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "console/console_link.h"
+#include "yiban/protocol/error.h"
+#include "yiban/protocol/tokens.h"
+
+namespace yiban::edge::console {
+
+struct ApiOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: any free port
+  protocol::TokenTable tokens;
+  std::string web_dir;  // served at / when set
+  std::string db_path;  // the hall's store, read through a separate connection
+};
+
+struct SyncView {
+  std::string state = "off";
+  std::int64_t acked = 0;
+};
+
+class Api {
+ public:
+  // submit hands a change to the engine thread (it must not block);
+  // sync_view reports replication (any thread).
+  static protocol::Expected<std::unique_ptr<Api>> create(ApiOptions options, Link& link,
+                                                         std::function<void(Request)> submit,
+                                                         std::function<SyncView()> sync_view);
+  ~Api();
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  int port() const;
+  void start();
+  void stop();
+
+ private:
+  struct Impl;
+  explicit Api(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "ROLE:FINGERPRINT": the first 8 hex digits of the token's SHA-256.
+std::string holder_of(const protocol::TokenGrant& grant);
+
+}  // namespace yiban::edge::console
