@@ -4,7 +4,7 @@
 #include "hall_commands.h"
 
 #include <fmt/core.h>
-#include <httplib.h>
+#include "yiban/db/httplib.h"
 
 #include <algorithm>
 #include <boost/program_options.hpp>

@@ -4,7 +4,7 @@
 // Not a public API: only the cli library and its own files include this.
 
 #include <fmt/core.h>
-#include <httplib.h>
+#include "yiban/db/httplib.h"
 
 #include <boost/program_options.hpp>
 #include <cstdint>

@@ -184,6 +184,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     so.hall = impl->config.hall;
     so.name = impl->config.name;
     so.region = impl->config.region;
+    so.capacity = impl->config.capacity;
     so.db_path = impl->options.db.string();
     Impl* d = impl.get();
     impl->sync = std::make_unique<sync::SyncClient>(

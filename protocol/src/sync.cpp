@@ -74,6 +74,7 @@ std::string encode(const Hello& h) {
   json j{{"hall", h.hall}, {"proto", h.proto}, {"last_seq", h.last_seq}, {"down_applied", h.down_applied}};
   if (!h.name.empty()) j["name"] = h.name;
   if (!h.region.empty()) j["region"] = h.region;
+  if (h.capacity > 0) j["capacity"] = h.capacity;
   return j.dump();
 }
 std::string encode(const Welcome& w) { return json{{"acked", w.acked}, {"down_next", w.down_next}}.dump(); }
@@ -112,6 +113,12 @@ Expected<Hello> decode_hello(std::string_view header) {
   if (!region) return std::unexpected(region.error());
   if (!region->empty() && !is_valid_region(*region)) return error("HELLO.region: not a valid region code");
   h.region = std::move(*region);
+  if (j->contains("capacity")) {
+    auto capacity = seq_field(*j, "HELLO", "capacity");
+    if (!capacity) return std::unexpected(capacity.error());
+    if (*capacity > 1000000) return error("HELLO.capacity: more than 1,000,000");
+    h.capacity = static_cast<int>(*capacity);
+  }
   return h;
 }
 

@@ -1,6 +1,9 @@
 #include "yiban/protocol/tokens.h"
 
+#include <openssl/sha.h>
+
 #include <array>
+#include <cstdio>
 
 #include "yiban/protocol/ids.h"
 
@@ -78,6 +81,14 @@ Expected<std::vector<TokenGrant>> parse_token_file(std::string_view text) {
     grants.push_back(std::move(g));
   }
   return grants;
+}
+
+std::string holder_of(const TokenGrant& grant) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(grant.token.data()), grant.token.size(), digest);
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%02x%02x%02x%02x", digest[0], digest[1], digest[2], digest[3]);
+  return std::string(to_string(grant.role)) + ":" + hex;
 }
 
 std::optional<TokenGrant> TokenTable::find(std::string_view token) const {

@@ -1,6 +1,6 @@
 #include "support/central_process.h"
 
-#include <httplib.h>
+#include "yiban/db/httplib.h"
 
 #include <csignal>
 #include <fstream>

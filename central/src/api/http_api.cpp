@@ -1,8 +1,9 @@
 #include "api/http_api.h"
 
-#include <httplib.h>
+#include "yiban/db/httplib.h"
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -141,6 +142,7 @@ void HttpApi::start() {
 
 void HttpApi::stop() {
   if (!impl_) return;
+  impl_->sync.close_feeds();
   impl_->server.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
@@ -179,16 +181,180 @@ void HttpApi::Impl::routes() {
       body = reader->halls_json();
     }
     if (!body) return send_error(res, 500, "internal", body.error().message);
-    if (g->role == Role::kHallManager) {
-      auto j = json::parse(*body);
-      json kept = json::array();
-      for (auto& h : j["halls"]) {
-        if (h.value("hall", "") == g->hall) kept.push_back(h);
-      }
-      j["halls"] = kept;
-      return send_json(res, j.dump());
+    // Filtering and paging (the list is ordered by hall id): q matches the id
+    // or the name, after is the last hall id of the previous page.
+    std::string q = req.has_param("q") ? req.get_param_value("q") : "";
+    std::string after = req.has_param("after") ? req.get_param_value("after") : "";
+    std::int64_t limit = 1000;
+    if (req.has_param("limit")) {
+      auto v = parse_int(req.get_param_value("limit"));
+      if (!v || *v < 1 || *v > 5000) return send_error(res, 400, "bad_request", "limit: an integer from 1 to 5000");
+      limit = *v;
     }
+    if (g->role != Role::kHallManager && q.empty() && after.empty() && !req.has_param("limit"))
+      return send_json(res, std::move(*body));
+    auto j = json::parse(*body);
+    json kept = json::array();
+    json next;
+    for (auto& h : j["halls"]) {
+      const std::string id = h.value("hall", "");
+      if (g->role == Role::kHallManager && id != g->hall) continue;
+      if (!after.empty() && id <= after) continue;
+      if (!q.empty() && id.find(q) == std::string::npos && h.value("name", "").find(q) == std::string::npos) continue;
+      if (static_cast<std::int64_t>(kept.size()) == limit) {
+        next = kept.back()["hall"];
+        break;
+      }
+      kept.push_back(h);
+    }
+    send_json(res, json{{"halls", kept}, {"next_after", next}}.dump());
+  });
+
+  server.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    json j{{"mode", "city"}, {"role", protocol::to_string(g->role)}};
+    if (!g->hall.empty()) j["hall"] = g->hall;
+    send_json(res, j.dump());
+  });
+
+  server.Get(R"(/api/v1/halls/([^/]+)/series)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    const std::string hall = req.matches[1];
+    if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
+    if (!may_read(*g, hall, res)) return;
+    int day = 0;
+    if (req.has_param("day") && !req.get_param_value("day").empty()) {
+      auto d = parse_day(req.get_param_value("day"));
+      if (!d) return send_error(res, 400, "bad_request", "day: a date as YYYY-MM-DD");
+      day = *d;
+    }
+    protocol::Expected<std::optional<std::string>> body;
+    {
+      std::lock_guard lock(reader_mutex);
+      body = reader->hall_series_json(hall, day);
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    if (!*body) return send_error(res, 404, "not_found", "hall " + hall + " is unknown to central");
+    send_json(res, std::move(**body));
+  });
+
+  server.Get("/api/v1/kpi/charts", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    KpiQuery q;
+    if (req.has_param("hall") && !req.get_param_value("hall").empty()) q.hall = req.get_param_value("hall");
+    if (g->role == Role::kHallManager) {
+      if (q.hall && *q.hall != g->hall) return send_error(res, 403, "forbidden", "this token covers hall " + g->hall);
+      q.hall = g->hall;
+    }
+    for (auto [name, field] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
+      if (!req.has_param(name) || req.get_param_value(name).empty()) continue;
+      auto day = parse_day(req.get_param_value(name));
+      if (!day) return send_error(res, 400, "bad_request", std::string(name) + ": a date as YYYY-MM-DD");
+      *field = *day;
+    }
+    protocol::Expected<std::string> body;
+    {
+      std::lock_guard lock(reader_mutex);
+      body = reader->kpi_charts_json(q);
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
     send_json(res, std::move(*body));
+  });
+
+  server.Post(R"(/api/v1/halls/([^/]+)/alerts/([^/]+)/(ack|resolve))", [this](const httplib::Request& req,
+                                                                              httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    const std::string hall = req.matches[1];
+    const std::string alert = req.matches[2];
+    if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
+    if (!may_command(*g, hall, res)) return;
+    json data{{"alert", alert}, {"by", protocol::holder_of(*g)}};
+    if (!req.body.empty()) {
+      auto body = json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) return send_error(res, 400, "bad_json", "the body must be {\"comment\":\"…\"}");
+      if (auto c = body.find("comment"); c != body.end()) {
+        if (!c->is_string()) return send_error(res, 400, "bad_request", "comment: not a string");
+        if (!c->get<std::string>().empty()) data["comment"] = *c;
+      }
+    }
+    const std::string type = std::string("alert.") + std::string(req.matches[3]);
+    auto queued = sync.enqueue_command(hall, type, data.dump()).get();
+    if (!queued) {
+      const auto& m = queued.error().message;
+      if (m.find("unknown") != std::string::npos) return send_error(res, 404, "not_found", m);
+      return send_error(res, 400, "bad_request", m);
+    }
+    spdlog::info("http: {} of alert {} in hall {} sent down as command {}", type, alert, hall, *queued);
+    send_json(res, json{{"hall", hall}, {"alert", alert}, {"down_seq", *queued}, {"state", "queued"}}.dump(), 202);
+  });
+
+  server.Get("/api/v1/stream", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    struct State {
+      bool started = false;
+      std::uint64_t version = 0;
+      std::map<std::string, std::string> sent;  // hall → last row sent
+      std::chrono::steady_clock::time_point last_keepalive = std::chrono::steady_clock::now();
+    };
+    auto st = std::make_shared<State>();
+    std::string only = g->role == Role::kHallManager ? g->hall : "";
+    res.set_chunked_content_provider("text/event-stream", [this, st, only](std::size_t, httplib::DataSink& sink) {
+      if (sync.feeds_closed()) {
+        sink.done();
+        return false;
+      }
+      if (st->started) {
+        std::uint64_t v = sync.wait_for_change(st->version, std::chrono::seconds(15));
+        if (sync.feeds_closed()) {
+          sink.done();
+          return false;
+        }
+        if (v == st->version) {
+          static constexpr std::string_view kKeepalive = ": keepalive\n\n";
+          return sink.write(kKeepalive.data(), kKeepalive.size());
+        }
+        st->version = v;
+      } else {
+        st->version = sync.wait_for_change(~std::uint64_t{0}, std::chrono::milliseconds(0));
+      }
+      protocol::Expected<std::string> body;
+      {
+        std::lock_guard lock(reader_mutex);
+        body = reader->halls_json();
+      }
+      std::string out;
+      if (!st->started) {
+        out += "event: hello\ndata: {}\n\n";
+        st->started = true;
+      }
+      if (body) {
+        auto j = json::parse(*body, nullptr, false);
+        if (j.is_object()) {
+          for (auto& h : j["halls"]) {
+            const std::string id = h.value("hall", "");
+            if (!only.empty() && id != only) continue;
+            // Ages alone (longest wait) are not a change.
+            json key = h;
+            key.erase("longest_wait_s");
+            key.erase("last_contact_ts");
+            std::string k = key.dump();
+            auto& last = st->sent[id];
+            if (last == k) continue;
+            last = std::move(k);
+            out += "event: hall\ndata: " + h.dump() + "\n\n";
+          }
+        }
+      }
+      if (out.empty()) return true;
+      return sink.write(out.data(), out.size());
+    });
   });
 
   server.Get(R"(/api/v1/halls/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {

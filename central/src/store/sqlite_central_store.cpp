@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <ctime>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -33,7 +34,7 @@ using protocol::Expected;
 // times the ticket was called; 0 → first call) and wait_service (the service
 // the ticket waited in at its first call, which is where kpi_daily counts its
 // wait, so the p90 in kpi_json agrees with the mean after a transfer).
-constexpr std::array<std::string_view, 1> kMigrations{R"sql(
+constexpr std::array<std::string_view, 2> kMigrations{R"sql(
 CREATE TABLE events(
   hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL,
   PRIMARY KEY(hall, seq)) WITHOUT ROWID;
@@ -94,6 +95,10 @@ CREATE TABLE kpi_daily(
   wait_sum_ms INTEGER NOT NULL, waits INTEGER NOT NULL, service_sum_ms INTEGER NOT NULL, services INTEGER NOT NULL,
   ratings INTEGER NOT NULL, ratings_good INTEGER NOT NULL,
   PRIMARY KEY(hall, day, service)) WITHOUT ROWID;
+)sql",
+                                                        // 2: a hall's capacity, announced in HELLO.
+                                                        R"sql(
+ALTER TABLE halls ADD COLUMN capacity INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 // Projection tables in digest order, each with its columns in primary-key order first.
@@ -201,8 +206,8 @@ class SqliteCentralStore final : public CentralStore {
   Expected<void> commit() override;
   void rollback() override;
   Expected<void> note_contact(std::string_view hall, std::int64_t edge_last_seq, std::int64_t ts,
-                              bool connected, std::string_view name,
-                              std::string_view region) override;
+                              bool connected, std::string_view name, std::string_view region,
+                              int capacity) override;
   Expected<void> append_events(std::string_view hall, std::int64_t from,
                                std::span<const std::string_view> texts,
                                const protocol::ChainHash& chain_after) override;
@@ -221,6 +226,8 @@ class SqliteCentralStore final : public CentralStore {
   Expected<std::optional<std::string>> hall_json(std::string_view hall) override;
   Expected<std::string> kpi_json(const KpiQuery& query) override;
   Expected<std::string> alerts_json(std::optional<std::string_view> hall) override;
+  Expected<std::optional<std::string>> hall_series_json(std::string_view hall, int day) override;
+  Expected<std::string> kpi_charts_json(const KpiQuery& query) override;
   Expected<void> rebuild() override;
   Expected<std::string> projection_digest() override;
 
@@ -313,9 +320,10 @@ Expected<void> SqliteCentralStore::prepare_statements() {
        "UPDATE halls SET acked_seq = ?2, acked_chain = ?3, edge_last_seq = max(edge_last_seq, ?2) "
        "WHERE hall = ?1"},
       {&note_contact_,
-       "INSERT INTO halls(hall, name, region, edge_last_seq, last_contact_ts, connected) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(hall) DO UPDATE SET "
+       "INSERT INTO halls(hall, name, region, edge_last_seq, last_contact_ts, connected, capacity) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(hall) DO UPDATE SET "
        "name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END, "
+       "capacity = CASE WHEN excluded.capacity = 0 THEN capacity ELSE excluded.capacity END, "
        "region = CASE WHEN excluded.region = '' THEN region ELSE excluded.region END, "
        "edge_last_seq = excluded.edge_last_seq, last_contact_ts = excluded.last_contact_ts, "
        "connected = excluded.connected"},
@@ -349,7 +357,7 @@ Expected<void> SqliteCentralStore::prepare_statements() {
        "(SELECT min(issued_ts) FROM tickets t WHERE t.hall = h.hall AND t.state = 'waiting'), "
        "(SELECT count(*) FROM alerts a WHERE a.hall = h.hall AND a.state IN ('raised', "
        "'acknowledged')), "
-       "(SELECT count(*) FROM devices d WHERE d.hall = h.hall AND d.online = 0) "
+       "(SELECT count(*) FROM devices d WHERE d.hall = h.hall AND d.online = 0), capacity "
        "FROM halls h ORDER BY h.hall"},
       {&hall_row_,
        "SELECT h.hall, name, region, integrity_ok, integrity_reason, integrity_ts, acked_seq, "
@@ -451,14 +459,15 @@ void SqliteCentralStore::rollback() {
 
 Expected<void> SqliteCentralStore::note_contact(std::string_view hall, std::int64_t edge_last_seq,
                                                 std::int64_t ts, bool connected,
-                                                std::string_view name, std::string_view region) {
+                                                std::string_view name, std::string_view region, int capacity) {
   auto& s = note_contact_;
   s.bind(1, hall)
       .bind(2, name)
       .bind(3, region)
       .bind(4, edge_last_seq)
       .bind(5, ts)
-      .bind(6, connected ? 1 : 0);
+      .bind(6, connected ? 1 : 0)
+      .bind(7, capacity);
   return s.run();
 }
 
@@ -628,6 +637,10 @@ Expected<std::string> SqliteCentralStore::halls_json() {
         {"waiting", s.column_int(9)},
         {"longest_wait_s", s.column_is_null(10) ? 0 : seconds_since(now, s.column_int(10))},
         {"occupancy", opt_int(s, 8)},
+        {"capacity", s.column_int(13)},
+        {"occupancy_pct", s.column_is_null(8) || s.column_int(13) <= 0
+                              ? json()
+                              : json(100.0 * static_cast<double>(s.column_int(8)) / static_cast<double>(s.column_int(13)))},
         {"alerts_active", s.column_int(11)},
         {"devices_offline", s.column_int(12)},
     });
@@ -896,6 +909,118 @@ Expected<std::string> SqliteCentralStore::projection_digest() {
 
 Expected<std::unique_ptr<CentralStore>> open_sqlite_central_store(const std::string& path) {
   return SqliteCentralStore::open(path);
+}
+
+// China has no DST: a hall's business day is taken as the UTC+8 calendar day.
+constexpr std::int64_t kChinaOffsetMs = 8 * 3600 * 1000;
+
+std::int64_t day_start_utc_ms(int day) {
+  std::tm tm{};
+  tm.tm_year = day / 10000 - 1900;
+  tm.tm_mon = day / 100 % 100 - 1;
+  tm.tm_mday = day % 100;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 - kChinaOffsetMs;
+}
+
+Expected<std::optional<std::string>> SqliteCentralStore::hall_series_json(std::string_view hall, int day) {
+  auto known = db_.prepare("SELECT capacity FROM halls WHERE hall = ?1");
+  if (!known) return std::unexpected(known.error());
+  known->bind(1, hall);
+  auto row = known->step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<std::string>();
+  if (day == 0) {
+    auto latest = db_.prepare("SELECT coalesce(max(day), 0) FROM tickets WHERE hall = ?1");
+    if (!latest) return std::unexpected(latest.error());
+    latest->bind(1, hall);
+    if (auto r = latest->step(); r && *r) day = static_cast<int>(latest->column_int(0));
+    if (day == 0) {
+      std::int64_t local = now_ms() + kChinaOffsetMs;
+      std::time_t t = static_cast<std::time_t>(local / 1000);
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      day = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    }
+  }
+  const std::int64_t start = day_start_utc_ms(day);
+  const std::int64_t end = std::min(start + 86400000, now_ms());
+  struct T {
+    std::int64_t issued;
+    std::optional<std::int64_t> left;  // first call, or completion/cancel time when never called
+  };
+  std::vector<T> tickets;
+  auto st = db_.prepare(
+      "SELECT issued_ts, coalesce(first_called_ts, completed_ts) FROM tickets WHERE hall = ?1 AND day = ?2");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, hall).bind(2, day);
+  for (auto r = st->step(); r && *r; r = st->step())
+    tickets.push_back({st->column_int(0), st->column_optional_int(1)});
+  std::vector<std::pair<std::int64_t, std::int64_t>> occupancy;
+  auto oc = db_.prepare(
+      "SELECT ts, json_extract(text, '$.data.occupancy') FROM events WHERE hall = ?1 AND type = "
+      "'telemetry.summary' AND ts >= ?2 AND ts < ?3 ORDER BY seq");
+  if (!oc) return std::unexpected(oc.error());
+  oc->bind(1, hall).bind(2, start).bind(3, start + 86400000);
+  for (auto r = oc->step(); r && *r; r = oc->step())
+    if (!oc->column_is_null(1)) occupancy.emplace_back(oc->column_int(0), oc->column_int(1));
+  std::int64_t first = end;
+  for (const auto& t : tickets) first = std::min(first, t.issued);
+  if (!occupancy.empty()) first = std::min(first, occupancy.front().first);
+  constexpr std::int64_t kStep = 15 * 60 * 1000;
+  json series = json::array();
+  std::size_t oi = 0;
+  json last_occ;
+  for (std::int64_t t = start + (std::max(first, start) - start) / kStep * kStep; t <= end && series.size() < 97;
+       t += kStep) {
+    std::int64_t waiting = 0;
+    for (const auto& tk : tickets) waiting += tk.issued <= t && (!tk.left || *tk.left > t);
+    while (oi < occupancy.size() && occupancy[oi].first <= t) last_occ = occupancy[oi++].second;
+    series.push_back({{"ts", t}, {"waiting", waiting}, {"occupancy", last_occ}});
+  }
+  return std::optional<std::string>(json{{"hall", hall}, {"day", day}, {"series", series}}.dump());
+}
+
+Expected<std::string> SqliteCentralStore::kpi_charts_json(const KpiQuery& q) {
+  const std::string hall = q.hall.value_or("");
+  const int from = q.from_day;
+  const int to = q.to_day ? q.to_day : 99991231;
+  // Wait distribution: 5-minute buckets, the last one "60 and more".
+  std::array<std::int64_t, 13> buckets{};
+  auto w = db_.prepare(
+      "SELECT waited_ms FROM tickets WHERE waited_ms IS NOT NULL AND day BETWEEN ?1 AND ?2 AND (?3 = '' OR hall = ?3)");
+  if (!w) return std::unexpected(w.error());
+  w->bind(1, from).bind(2, to).bind(3, hall);
+  for (auto r = w->step(); r && *r; r = w->step())
+    ++buckets[static_cast<std::size_t>(std::min<std::int64_t>(12, w->column_int(0) / 300000))];
+  json histogram = json::array();
+  for (std::size_t i = 0; i < buckets.size(); ++i)
+    histogram.push_back({{"from_min", i * 5}, {"to_min", i < 12 ? json((i + 1) * 5) : json()}, {"count", buckets[i]}});
+  std::array<std::int64_t, 24> hours{};
+  auto h = db_.prepare(
+      "SELECT completed_ts FROM tickets WHERE completed_ts IS NOT NULL AND state = 'completed' AND day BETWEEN ?1 AND "
+      "?2 AND (?3 = '' OR hall = ?3)");
+  if (!h) return std::unexpected(h.error());
+  h->bind(1, from).bind(2, to).bind(3, hall);
+  for (auto r = h->step(); r && *r; r = h->step())
+    ++hours[static_cast<std::size_t>(((h->column_int(0) + kChinaOffsetMs) / 3600000) % 24)];
+  json per_hour = json::array();
+  for (int i = 0; i < 24; ++i)
+    if (hours[i]) per_hour.push_back({{"hour", i}, {"served", hours[i]}});
+  json satisfaction = json::array();
+  auto sat = db_.prepare(
+      "SELECT k.hall, h.name, sum(ratings), sum(ratings_good) FROM kpi_daily k JOIN halls h ON h.hall = k.hall "
+      "WHERE day BETWEEN ?1 AND ?2 AND (?3 = '' OR k.hall = ?3) GROUP BY k.hall ORDER BY k.hall");
+  if (!sat) return std::unexpected(sat.error());
+  sat->bind(1, from).bind(2, to).bind(3, hall);
+  for (auto r = sat->step(); r && *r; r = sat->step()) {
+    std::int64_t n = sat->column_int(2);
+    satisfaction.push_back({{"hall", sat->column_text(0)},
+                            {"name", sat->column_text(1)},
+                            {"ratings", n},
+                            {"satisfaction", n ? json(static_cast<double>(sat->column_int(3)) / static_cast<double>(n)) : json()}});
+  }
+  return json{{"wait_histogram", histogram}, {"served_per_hour", per_hour}, {"satisfaction_per_hall", satisfaction}}
+      .dump();
 }
 
 }  // namespace yiban::central

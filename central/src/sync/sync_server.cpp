@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <set>
 #include <functional>
@@ -105,6 +106,11 @@ struct SyncServer::Impl {
 
   mutable std::mutex mutex;
   std::deque<Task> tasks;  // guarded by mutex
+  // Bumped after every commit; the API's live streams wait on it.
+  std::mutex feed_mutex;
+  std::condition_variable feed_changed;  // guarded by feed_mutex
+  std::uint64_t feed_version = 0;  // guarded by feed_mutex
+  bool feed_closed = false;  // guarded by feed_mutex
   SyncMetrics counters;  // guarded by mutex (halls filled on demand)
 
   void run();
@@ -267,6 +273,25 @@ std::future<protocol::Expected<void>> SyncServer::clear_integrity(std::string ha
   return future;
 }
 
+std::uint64_t SyncServer::wait_for_change(std::uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->feed_mutex);
+  impl_->feed_changed.wait_for(lock, timeout, [&] { return impl_->feed_version != seen || impl_->feed_closed; });
+  return impl_->feed_version;
+}
+
+bool SyncServer::feeds_closed() const {
+  std::lock_guard lock(impl_->feed_mutex);
+  return impl_->feed_closed;
+}
+
+void SyncServer::close_feeds() {
+  {
+    std::lock_guard lock(impl_->feed_mutex);
+    impl_->feed_closed = true;
+  }
+  impl_->feed_changed.notify_all();
+}
+
 SyncMetrics SyncServer::metrics() const {
   std::lock_guard lock(impl_->mutex);
   SyncMetrics m = impl_->counters;
@@ -412,8 +437,15 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
       reload_sessions();
     } else {
       if (checkpointer) checkpointer->notify();
-      std::lock_guard lock(mutex);
-      ++counters.commits;
+      {
+        std::lock_guard lock(mutex);
+        ++counters.commits;
+      }
+      {
+        std::lock_guard lock(feed_mutex);
+        ++feed_version;
+      }
+      feed_changed.notify_all();
     }
   }
   for (std::size_t i = 0; i < task_done.size(); ++i) {
@@ -535,7 +567,8 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
   }
   Session& s = current ? *current : session_for(key_hall);
   if (!ensure_txn()) return;
-  if (auto ok = store->note_contact(key_hall, hello->last_seq, wall_ms(), true, hello->name, hello->region); !ok) {
+  if (auto ok = store->note_contact(key_hall, hello->last_seq, wall_ms(), true, hello->name, hello->region,
+                                         hello->capacity); !ok) {
     spdlog::error("sync: hall {}: cannot record contact: {}", key_hall, ok.error().message);
     return;
   }

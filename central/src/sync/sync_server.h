@@ -24,6 +24,7 @@
 // clear_integrity(); their futures complete after the commit.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <future>
 #include <map>
@@ -95,6 +96,13 @@ class SyncServer {
   std::future<protocol::Expected<void>> clear_integrity(std::string hall, std::string by);
 
   SyncMetrics metrics() const;
+
+  // Live views: returns once something was committed after version `seen`
+  // (or on timeout, or when closed) with the current version.
+  std::uint64_t wait_for_change(std::uint64_t seen, std::chrono::milliseconds timeout);
+  // Wakes and ends every waiting live view (shutdown).
+  void close_feeds();
+  bool feeds_closed() const;
 
  private:
   struct Impl;

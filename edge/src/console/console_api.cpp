@@ -1,8 +1,6 @@
-#define CPPHTTPLIB_THREAD_POOL_COUNT 24
 #include "console/console_api.h"
 
-#include <httplib.h>
-#include <openssl/sha.h>
+#include "yiban/db/httplib.h"
 
 #include <algorithm>
 #include <chrono>
@@ -47,14 +45,6 @@ std::optional<std::int64_t> parse_count(const std::string& text) {
 }
 
 }  // namespace
-
-std::string holder_of(const protocol::TokenGrant& grant) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(grant.token.data()), grant.token.size(), digest);
-  char hex[9];
-  std::snprintf(hex, sizeof hex, "%02x%02x%02x%02x", digest[0], digest[1], digest[2], digest[3]);
-  return std::string(protocol::to_string(grant.role)) + ":" + hex;
-}
 
 struct Api::Impl {
   ApiOptions options;
@@ -403,7 +393,7 @@ void Api::Impl::routes() {
     Request r;
     r.action = "counter." + std::string(req.matches[2]);
     r.target = req.matches[1];
-    r.by = holder_of(*g);
+    r.by = protocol::holder_of(*g);
     if (!protocol::is_valid_counter_id(r.target)) return send_error(res, 400, "bad_request", "not a valid counter id");
     change(std::move(r), res);
   });
@@ -414,7 +404,7 @@ void Api::Impl::routes() {
     Request r;
     r.action = "counter.services";
     r.target = req.matches[1];
-    r.by = holder_of(*g);
+    r.by = protocol::holder_of(*g);
     if (!protocol::is_valid_counter_id(r.target)) return send_error(res, 400, "bad_request", "not a valid counter id");
     auto body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object())
@@ -546,7 +536,7 @@ void Api::Impl::routes() {
     Request r;
     r.action = std::string("alert.") + std::string(req.matches[2]);
     r.target = req.matches[1];
-    r.by = holder_of(*g);
+    r.by = protocol::holder_of(*g);
     if (r.target.empty() || r.target.size() > 64) return send_error(res, 400, "bad_request", "not an alert id");
     if (!req.body.empty()) {
       auto body = json::parse(req.body, nullptr, false);

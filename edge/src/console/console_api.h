@@ -50,7 +50,4 @@ class Api {
   std::unique_ptr<Impl> impl_;
 };
 
-// "ROLE:FINGERPRINT": the first 8 hex digits of the token's SHA-256.
-std::string holder_of(const protocol::TokenGrant& grant);
-
 }  // namespace yiban::edge::console

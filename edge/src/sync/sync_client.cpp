@@ -215,7 +215,7 @@ void SyncClient::Impl::connect() {
   const auto now = Clock::now();
   last_received = now;
   ps::Hello hello{options.hall, ps::kProtoVersion, committed_seq.load(), applied_down.load(), options.name,
-                  options.region};
+                  options.region, options.capacity};
   state = State::kConnecting;
   send(ps::Verb::kHello, ps::encode(hello));
   publish_status();

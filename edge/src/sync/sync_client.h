@@ -41,6 +41,7 @@ struct SyncClientOptions {
   std::string hall;
   std::string name;
   std::string region;
+  int capacity = 0;
   std::string db_path;
   int batch_max = 1000;  // events per EVENTS message
   int window = 8;  // unacknowledged batches in flight

@@ -1,6 +1,6 @@
 #include "cli.h"
 
-#include <httplib.h>
+#include "yiban/db/httplib.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>

@@ -69,8 +69,8 @@ class CentralStore {
   // first contact): its own last seq, the time, whether it is connected, and
   // the name/region it announced (empty: keep what is known).
   virtual protocol::Expected<void> note_contact(std::string_view hall, std::int64_t edge_last_seq, std::int64_t ts,
-                                                bool connected, std::string_view name,
-                                                std::string_view region) = 0;
+                                                bool connected, std::string_view name, std::string_view region,
+                                                int capacity = 0) = 0;
 
   // Inside a transaction. Stores events from, from+1, … exactly as given and
   // updates every projection; the hall's acked becomes from+texts.size()-1
@@ -107,6 +107,13 @@ class CentralStore {
   virtual protocol::Expected<std::optional<std::string>> hall_json(std::string_view hall) = 0;
   virtual protocol::Expected<std::string> kpi_json(const KpiQuery& query) = 0;
   virtual protocol::Expected<std::string> alerts_json(std::optional<std::string_view> hall) = 0;
+  // Waiting and occupancy every 15 minutes of a business day (0: the hall's
+  // latest): {"hall","day","series":[{"ts","waiting","occupancy"}]}; nullopt
+  // for an unknown hall.
+  virtual protocol::Expected<std::optional<std::string>> hall_series_json(std::string_view hall, int day) = 0;
+  // {"wait_histogram":[{"from_min","to_min","count"}],"served_per_hour":[{"hour","served"}],
+  //  "satisfaction_per_hall":[{"hall","name","ratings","satisfaction"}]} for the query's halls and days.
+  virtual protocol::Expected<std::string> kpi_charts_json(const KpiQuery& query) = 0;
 
   // ---- maintenance -------------------------------------------------------
   // Recomputes every projection from the stored events, in one transaction.

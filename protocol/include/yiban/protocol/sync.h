@@ -52,6 +52,7 @@ struct Hello {
   // Optional extensions: shown by central before any event arrives.
   std::string name;
   std::string region;
+  int capacity = 0;  // people the hall holds (for occupancy %); 0: not told
 };
 struct Welcome {
   std::int64_t acked = 0;  // highest event seq central has durably stored

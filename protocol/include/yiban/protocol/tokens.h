@@ -27,6 +27,10 @@ struct TokenGrant {
 // Errors name the line (never the token itself).
 Expected<std::vector<TokenGrant>> parse_token_file(std::string_view text);
 
+// Who acted, for audit records: "ROLE:FINGERPRINT", the fingerprint being
+// the first 8 hex digits of the token's SHA-256 (never the token itself).
+std::string holder_of(const TokenGrant& grant);
+
 class TokenTable {
  public:
   TokenTable() = default;

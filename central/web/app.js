@@ -1,0 +1,973 @@
+// yiban dashboard: one static app, two modes.
+//   city mode (served by yiban-central): every hall at a glance, drill-down, city KPIs.
+//   hall mode (served by yiban-edge): this hall's queues, counters, tickets, alerts, devices, stats.
+// Sections: utilities · auth · API client · SSE client · panel scheduler · charts · city view · hall view · boot.
+import { t, tState, getLang, setLang } from './i18n.js';
+
+// ───────────────────────────── utilities ─────────────────────────────
+const $ = (id) => document.getElementById(id);
+const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (v) => (v == null ? '' : String(v).replace(/[&<>"']/g, (c) => ESC[c]));
+const num = (v) => (v == null || Number.isNaN(Number(v)) ? '—' : Number(v).toLocaleString());
+
+/** Seconds → "42秒", "12分", "1:05" (h:mm). */
+function fmtDur(sec) {
+  if (sec == null || Number.isNaN(Number(sec))) return '—';
+  const s = Math.max(0, Math.round(Number(sec)));
+  if (s < 60) return `${s}${t('s')}`;
+  if (s < 3600) return `${Math.floor(s / 60)}${t('min')}`;
+  const h = Math.floor(s / 3600);
+  return `${h}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}`;
+}
+/** Epoch ms → "HH:MM" (today) or "MM-DD HH:MM". */
+function fmtTime(ms) {
+  if (!ms) return '—';
+  const d = new Date(Number(ms));
+  const hm = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  const today = new Date();
+  if (d.toDateString() === today.toDateString()) return hm;
+  return `${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')} ${hm}`;
+}
+const fmtPct = (v) => (v == null ? '—' : `${Math.round(Number(v))}%`);
+const fmtRate = (v) => (v == null ? '—' : `${(Number(v) * 100).toFixed(1)}%`);
+function localDay(d = new Date()) {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+/** Test ids must be stable and selector-safe. */
+const tid = (s) => String(s).replace(/[^A-Za-z0-9_.:-]/g, '_');
+
+let toastTimer = null;
+function toast(message, isError = false) {
+  const el = $('toast');
+  el.textContent = message;
+  el.className = isError ? 'toast err' : 'toast';
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, isError ? 6000 : 2500);
+}
+
+// ───────────────────────────── auth ─────────────────────────────
+const TOKEN_KEY = 'yiban.token';
+
+/** #token=… in the address → sessionStorage, and the fragment is removed from the address bar. */
+function takeTokenFromFragment() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  try { sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1])); } catch { /* ignore */ }
+  history.replaceState(null, '', location.pathname + location.search);
+}
+const getToken = () => { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch { return ''; } };
+
+let loginShown = false;
+function showLogin(message = '') {
+  app.stop();
+  try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
+  const dlg = $('login');
+  $('login-title').textContent = t('login_title');
+  $('login-token-label').textContent = t('login_token');
+  $('login-submit').textContent = t('login_submit');
+  $('login-message').textContent = message;
+  if (!loginShown) {
+    loginShown = true;
+    if (typeof dlg.showModal === 'function') dlg.showModal(); else dlg.setAttribute('open', '');
+  }
+}
+function wireLogin() {
+  $('login-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const tok = $('login-token').value.trim();
+    if (!tok) return;
+    try { sessionStorage.setItem(TOKEN_KEY, tok); } catch { /* ignore */ }
+    $('login-token').value = '';
+    $('login').close?.();
+    $('login').removeAttribute('open');
+    loginShown = false;
+    boot();
+  });
+}
+
+// ───────────────────────────── API client ─────────────────────────────
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+/** fetch JSON with the bearer token; a 401 shows the login form with the server's message. */
+async function api(path, { method = 'GET', body } = {}) {
+  // Signed out (a 401 already showed the login form): send nothing until a new token is entered.
+  if (!getToken()) throw new ApiError(401, 'unauthorized', t('login_required'));
+  const headers = { Authorization: `Bearer ${getToken()}`, Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, 'network', String(e.message || e));
+  }
+  let data = null;
+  const text = await res.text();
+  if (text) { try { data = JSON.parse(text); } catch { data = null; } }
+  if (!res.ok) {
+    const code = data?.error?.code || `http_${res.status}`;
+    const message = data?.error?.message || `${res.status} ${res.statusText}`;
+    if (res.status === 401) showLogin(message);
+    throw new ApiError(res.status, code, message);
+  }
+  return data;
+}
+const enc = encodeURIComponent;
+
+// ───────────────────────────── SSE client ─────────────────────────────
+/**
+ * Server-Sent Events over fetch() (EventSource cannot send the Authorization header).
+ * Reconnects with exponential back-off; a silent connection (no bytes for 40 s, the
+ * servers send keepalives every 15 s) is dropped and reopened.
+ */
+class EventStream {
+  constructor(path, { onEvent, onState, onOpen }) {
+    Object.assign(this, { path, onEvent, onState, onOpen });
+    this.stopped = true;
+    this.ctrl = null;
+    this.delay = 500;
+    this.opened = 0;
+  }
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop();
+  }
+  stop() {
+    this.stopped = true;
+    this.ctrl?.abort();
+    clearTimeout(this.watchdog);
+  }
+  async loop() {
+    while (!this.stopped) {
+      let maxDelay = 15000;
+      try {
+        maxDelay = await this.connectOnce();
+      } catch { /* network error or abort: reconnect below */ }
+      if (this.stopped) break;
+      this.onState('offline');
+      await new Promise((r) => setTimeout(r, this.delay));
+      this.delay = Math.min(this.delay * 2, maxDelay);
+    }
+  }
+  kick() {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => this.ctrl?.abort(), 40000);
+  }
+  /** One connection; resolves when it ends. Returns the back-off ceiling to use. */
+  async connectOnce() {
+    this.onState('connecting');
+    this.ctrl = new AbortController();
+    const res = await fetch(this.path, {
+      headers: { Authorization: `Bearer ${getToken()}`, Accept: 'text/event-stream' },
+      signal: this.ctrl.signal, cache: 'no-store',
+    });
+    if (res.status === 401) {
+      let msg = t('login_required');
+      try { msg = (await res.json())?.error?.message || msg; } catch { /* ignore */ }
+      this.stopped = true;
+      showLogin(msg);
+      return 30000;
+    }
+    if (!res.ok || !res.body) {
+      this.onState('offline', `${res.status}`);
+      return res.status === 404 ? 60000 : 15000;
+    }
+    this.delay = 500;
+    this.onState('live');
+    this.onOpen(this.opened++ > 0);
+    this.kick();
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      this.kick();
+      buf += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+      let cut;
+      while ((cut = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        this.dispatch(block);
+      }
+    }
+    clearTimeout(this.watchdog);
+    return 15000;
+  }
+  dispatch(block) {
+    let event = 'message';
+    const data = [];
+    for (const line of block.split('\n')) {
+      if (!line || line.startsWith(':')) continue;
+      const i = line.indexOf(':');
+      const field = i < 0 ? line : line.slice(0, i);
+      let value = i < 0 ? '' : line.slice(i + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+    }
+    if (!data.length) return;
+    let parsed;
+    try { parsed = JSON.parse(data.join('\n')); } catch { parsed = data.join('\n'); }
+    $('live').dataset.lastEvent = String(Date.now()); // when the last event arrived (tests measure latency with it)
+    try { this.onEvent(event, parsed); } catch (e) { console.error('stream handler', e); }
+  }
+}
+
+function setLive(state, detail = '') {
+  const el = $('live');
+  el.dataset.state = state;
+  el.className = `live ${state === 'live' ? 'live-on' : state}`;
+  $('live-text').textContent = t(state === 'live' ? 'live' : state);
+  el.title = detail;
+}
+
+// ───────────────────────────── panel scheduler ─────────────────────────────
+/**
+ * Each panel re-reads through here: at most one read per panel per `gap` ms (leading edge
+ * plus one trailing read), never two reads of one panel at once.
+ */
+class Panels {
+  constructor() { this.p = new Map(); }
+  add(name, load, gap = 200) { this.p.set(name, { load, gap, last: 0, timer: null, running: false, dirty: false }); }
+  clear() { for (const s of this.p.values()) clearTimeout(s.timer); this.p.clear(); }
+  invalidate(name) {
+    const s = this.p.get(name);
+    if (!s) return;
+    if (s.running) { s.dirty = true; return; }
+    if (s.timer) return;
+    const wait = Math.max(0, s.last + s.gap - Date.now());
+    if (wait === 0) this.run(name, s);
+    else s.timer = setTimeout(() => this.run(name, s), wait);
+  }
+  all() { for (const name of this.p.keys()) this.invalidate(name); }
+  async run(name, s) {
+    s.timer = null;
+    s.running = true;
+    s.last = Date.now();
+    try {
+      await s.load();
+    } catch (e) {
+      if (e?.status !== 401) console.warn(`panel ${name}:`, e);
+    } finally {
+      s.running = false;
+      if (s.dirty && this.p.get(name) === s) { s.dirty = false; this.invalidate(name); }
+    }
+  }
+}
+
+// ───────────────────────────── charts (ECharts) ─────────────────────────────
+const charts = new Set();
+const pendingCharts = new Map();
+
+/** Draw or update an ECharts chart in el (kept across updates). */
+function chart(el, option) {
+  if (!el) return;
+  if (!window.echarts) { pendingCharts.set(el, option); return; }
+  let c = window.echarts.getInstanceByDom(el);
+  if (!c) { c = window.echarts.init(el, 'dark', { renderer: 'canvas' }); charts.add(c); }
+  c.setOption({ backgroundColor: 'transparent', animation: false, ...option }, true);
+  el.dataset.rendered = '1';
+}
+function flushPendingCharts() {
+  if (!window.echarts) return;
+  for (const [el, opt] of pendingCharts) if (el.isConnected) chart(el, opt);
+  pendingCharts.clear();
+}
+/** Adds the ECharts <script> once (after the first paint); queued charts draw on its load. */
+function loadECharts() {
+  if (window.echarts || $('echarts-js')) return;
+  const el = document.createElement('script');
+  el.id = 'echarts-js';
+  el.async = true;
+  el.src = document.documentElement.dataset.echarts || 'node_modules/echarts/dist/echarts.min.js';
+  el.addEventListener('load', flushPendingCharts);
+  document.head.appendChild(el);
+}
+function disposeChartsIn(root) {
+  if (!window.echarts || !root) return;
+  root.querySelectorAll('.chart').forEach((el) => {
+    const c = window.echarts.getInstanceByDom(el);
+    if (c) { charts.delete(c); c.dispose(); }
+  });
+}
+let resizeTimer = null;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => { for (const c of charts) if (!c.isDisposed()) c.resize(); }, 100);
+});
+const grid = { left: 44, right: 16, top: 30, bottom: 28 };
+const hhmm = (ms) => fmtTime(ms);
+function lineOption(points, series) {
+  return {
+    tooltip: { trigger: 'axis' },
+    legend: { top: 0, textStyle: { fontSize: 11 } },
+    grid,
+    xAxis: { type: 'category', data: points.map((p) => hhmm(p.ts)), boundaryGap: false },
+    yAxis: { type: 'value', minInterval: 1 },
+    series: series.map(([key, name]) => ({ name, type: 'line', showSymbol: false, data: points.map((p) => p[key] ?? null) })),
+  };
+}
+function naHtml(id) { return `<div class="na" data-testid="${id}-na">${esc(t('not_available'))}</div>`; }
+
+// ───────────────────────────── health ─────────────────────────────
+/** red: integrity broken or disconnected; amber: alerts, lag > 100 events, longest wait > 30 min. */
+function health(h) {
+  if (h.integrity_ok === false || h.connected === false) return 'red';
+  if ((h.alerts_active || 0) > 0 || (h.lag_events || 0) > 100 || (h.longest_wait_s || 0) > 1800) return 'amber';
+  return 'green';
+}
+function occupancyPct(h) {
+  if (h.occupancy_pct != null) return h.occupancy_pct;
+  const occ = typeof h.occupancy === 'object' && h.occupancy ? h.occupancy.value : h.occupancy;
+  if (occ != null && h.capacity) return (100 * occ) / h.capacity;
+  return null;
+}
+function occupancyText(h) {
+  const pct = occupancyPct(h);
+  if (pct != null) return fmtPct(pct);
+  const occ = typeof h.occupancy === 'object' && h.occupancy ? h.occupancy.value : h.occupancy;
+  return occ == null ? '—' : `${num(occ)}${t('people')}`;
+}
+
+// ───────────────────────────── alerts table (both modes) ─────────────────────────────
+/** Alerts with a comment box and Acknowledge (and, on the edge, Resolve) buttons; id is `alert` (central) or `id` (edge). */
+function alertsTable(alerts, withResolve) {
+  if (!alerts.length) return `<div class="na" data-testid="alerts-empty">${esc(t('no_alerts'))}</div>`;
+  return `<table class="wrap alerts"><thead><tr><th>${esc(t('severity'))}</th><th>${esc(t('alert_rule'))} · ${esc(t('message'))}</th><th>${esc(t('raised'))} · ${esc(t('state'))}</th><th></th></tr></thead><tbody>
+    ${alerts.map((a) => {
+      const raw = a.alert ?? a.id;
+      const id = tid(raw);
+      const closed = a.state === 'resolved';
+      return `<tr data-testid="alert-row-${id}"><td><span class="badge sev-${esc(a.severity)}">${esc(tState(a.severity, 'sev_'))}</span></td>
+        <td class="msg"><b>${esc(a.rule)}</b> · ${esc(a.subject)}<br><span title="${esc(a.message)}">${esc(a.message)}</span></td>
+        <td>${fmtTime(a.raised_ts)}<br><span data-testid="alert-state-${id}" data-state="${esc(a.state)}">${esc(tState(a.state))}</span>${a.acked_by ? `<br><span class="muted">${esc(a.acked_by)}</span>` : ''}</td>
+        <td class="actions"><input id="alert-comment-${id}" data-testid="alert-comment-${id}" placeholder="${esc(t('comment'))}" ${closed ? 'disabled' : ''}>
+          <button data-alert="${esc(raw)}" data-op="ack" data-testid="alert-ack-${id}" ${a.state !== 'raised' ? 'disabled' : ''}>${esc(t('ack'))}</button>
+          ${withResolve ? `<button data-alert="${esc(raw)}" data-op="resolve" data-testid="alert-resolve-${id}" ${closed ? 'disabled' : ''}>${esc(t('resolve'))}</button>` : ''}</td></tr>`;
+    }).join('')}</tbody></table>`;
+}
+
+// ───────────────────────────── city view ─────────────────────────────
+class CityView {
+  constructor(root) {
+    this.root = root;
+    this.halls = new Map(); // hall id → row of /api/v1/halls
+    this.selected = null;
+    this.detail = null;
+    this.series = null;
+    this.kpi = null;
+    this.kpiCharts = null;
+    this.filter = '';
+    this.onlyProblems = false;
+    this.panels = new Panels();
+    this.panels.add('halls', () => this.loadHalls());
+    this.panels.add('detail', () => this.loadDetail());
+    this.panels.add('series', () => this.loadSeries(), 1000);
+    this.panels.add('kpi', () => this.loadKpi(), 5000);
+    this.stream = new EventStream('/api/v1/stream', {
+      onEvent: (ev, data) => this.onEvent(ev, data),
+      onState: setLive,
+      onOpen: (again) => { if (again) this.panels.all(); },
+    });
+  }
+
+  async start(prefetchedHalls) {
+    $('title').textContent = t('title_city');
+    this.renderShell();
+    await this.loadHalls(prefetchedHalls);
+    this.panels.p.get('halls').last = Date.now();
+    this.stream.start();
+    this.loadKpi();
+  }
+  stop() { this.stream.stop(); this.panels.clear(); }
+
+  renderShell() {
+    disposeChartsIn(this.root);
+    const from = this.kpiFrom || localDay();
+    const to = this.kpiTo || localDay();
+    this.root.innerHTML = `
+      <div class="city with-kpi">
+        <section>
+          <div class="summary"><span class="summary" data-testid="city-summary" id="city-summary"></span><span class="spacer"></span>
+            <input id="hall-filter" data-testid="hall-filter" placeholder="${esc(t('filter_halls'))}" value="${esc(this.filter)}">
+            <label><input type="checkbox" id="only-problems" data-testid="only-problems" ${this.onlyProblems ? 'checked' : ''}> ${esc(t('only_problems'))}</label>
+          </div>
+          <div class="tiles" id="tiles" data-testid="hall-tiles"></div>
+        </section>
+        <section class="panel" data-testid="kpi-panel">
+          <h2>${esc(t('kpi'))}
+            <span class="tools">
+              <label>${esc(t('kpi_from'))} <input type="date" id="kpi-from" data-testid="kpi-from" value="${from}"></label>
+              <label>${esc(t('kpi_to'))} <input type="date" id="kpi-to" data-testid="kpi-to" value="${to}"></label>
+              <button id="kpi-load" data-testid="kpi-load">${esc(t('kpi_load'))}</button>
+            </span>
+          </h2>
+          <h3 class="muted">${esc(t('wait_hist'))}</h3><div class="chart" id="chart-wait-hist" data-testid="chart-wait-hist"></div>
+          <h3 class="muted">${esc(t('served_per_hour'))}</h3><div class="chart" id="chart-served-hour" data-testid="chart-served-hour"></div>
+          <h3 class="muted">${esc(t('satisfaction_per_hall'))}</h3><div class="chart" id="chart-satisfaction" data-testid="chart-satisfaction"></div>
+          <div class="scroll" id="kpi-table" data-testid="kpi-table"></div>
+        </section>
+      </div>
+      <aside class="drawer" id="drawer" data-testid="hall-drawer" hidden></aside>`;
+    $('tiles').addEventListener('click', (ev) => {
+      const tile = ev.target.closest('.tile');
+      if (tile) this.open(tile.dataset.hall);
+    });
+    $('hall-filter').addEventListener('input', (ev) => { this.filter = ev.target.value.trim().toLowerCase(); this.applyFilter(); });
+    $('only-problems').addEventListener('change', (ev) => { this.onlyProblems = ev.target.checked; this.applyFilter(); });
+    $('kpi-load').addEventListener('click', () => {
+      this.kpiFrom = $('kpi-from').value; this.kpiTo = $('kpi-to').value;
+      this.panels.p.get('kpi').last = 0;
+      this.panels.invalidate('kpi');
+    });
+    this.renderTiles();
+    if (this.kpi || this.kpiCharts) this.renderKpi();
+    if (this.selected) this.renderDrawer();
+  }
+
+  // ── tiles
+  hidden(h) {
+    if (this.onlyProblems && health(h) === 'green') return true;
+    if (!this.filter) return false;
+    return !`${h.hall} ${h.name || ''} ${h.region || ''}`.toLowerCase().includes(this.filter);
+  }
+  tileHtml(h) {
+    const hl = health(h);
+    const id = tid(h.hall);
+    const cls = `tile health-${hl}${this.selected === h.hall ? ' selected' : ''}${this.hidden(h) ? ' hidden' : ''}`;
+    const flags = [];
+    if (h.connected === false) flags.push(`<span class="badge red">${esc(t('disconnected'))}</span>`);
+    const tip = `${h.name || ''} ${h.hall} ${h.region || ''}`;
+    return `<div class="${cls}" data-hall="${esc(h.hall)}" data-testid="hall-tile-${id}" data-health="${hl}" title="${esc(tip)}">
+      <div class="top"><span class="name">${esc(h.name || h.hall)}</span><span class="w" data-testid="hall-waiting-${id}">${num(h.waiting)}</span></div>
+      <div class="id">${esc(h.hall)}${flags.join('')}</div>
+      <div class="m">
+        <span title="${esc(t('longest_wait'))}" class="${(h.longest_wait_s || 0) > 1800 ? 'hot' : ''}"><i>${esc(t('sh_wait'))}</i><b data-testid="hall-longest-${id}">${h.waiting ? fmtDur(h.longest_wait_s) : '—'}</b></span>
+        <span title="${esc(t('occupancy'))}"><i>${esc(t('sh_occ'))}</i><b data-testid="hall-occupancy-${id}">${occupancyText(h)}</b></span>
+        <span title="${esc(t('alerts'))}" class="${h.alerts_active ? 'hot' : ''}"><i>${esc(t('sh_alerts'))}</i><b data-testid="hall-alerts-${id}">${num(h.alerts_active)}</b></span>
+        <span title="${esc(t('lag'))}" class="${(h.lag_events || 0) > 100 ? 'hot' : ''}"><i>${esc(t('sh_lag'))}</i><b data-testid="hall-lag-${id}">${num(h.lag_events)}</b></span>
+        <span title="${esc(t('integrity'))}" class="${h.integrity_ok === false ? 'bad' : ''}"><i>${esc(t('sh_int'))}</i><b data-testid="hall-integrity-${id}">${esc(h.integrity_ok === false ? t('integrity_broken') : t('integrity_ok'))}</b></span>
+      </div></div>`;
+  }
+  renderTiles() {
+    const rows = [...this.halls.values()];
+    $('tiles').classList.toggle('dense', rows.length > 60);
+    $('tiles').innerHTML = rows.map((h) => this.tileHtml(h)).join('');
+    this.renderSummary();
+    if (rows.length && !performance.getEntriesByName('yiban-first-tiles').length) performance.mark('yiban-first-tiles');
+  }
+  updateTile(h) {
+    const isNew = !this.halls.has(h.hall);
+    this.halls.set(h.hall, h);
+    const el = this.root.querySelector(`.tile[data-testid="hall-tile-${tid(h.hall)}"]`);
+    if (el && !isNew) el.outerHTML = this.tileHtml(h);
+    else this.renderTiles();
+    this.renderSummary();
+  }
+  applyFilter() {
+    for (const el of $('tiles').children) {
+      const h = this.halls.get(el.dataset.hall);
+      if (h) el.classList.toggle('hidden', this.hidden(h));
+    }
+  }
+  renderSummary() {
+    const c = { red: 0, amber: 0, green: 0 };
+    let waiting = 0;
+    for (const h of this.halls.values()) { c[health(h)] += 1; waiting += Number(h.waiting || 0); }
+    $('city-summary').innerHTML = `
+      <span>${esc(t('halls'))} <b class="big" data-testid="city-hall-count">${this.halls.size}</b></span>
+      <span>${esc(t('total_waiting'))} <b class="big" data-testid="city-total-waiting">${num(waiting)}</b></span>
+      <span class="badge red" data-testid="city-red">${esc(t('health_red'))} ${c.red}</span>
+      <span class="badge amber" data-testid="city-amber">${esc(t('health_amber'))} ${c.amber}</span>
+      <span class="badge green" data-testid="city-green">${esc(t('health_green'))} ${c.green}</span>`;
+  }
+  async loadHalls(prefetched) {
+    const data = (prefetched && await prefetched.catch(() => null)) || await api('/api/v1/halls');
+    this.halls = new Map((data?.halls || []).map((h) => [h.hall, h]));
+    this.renderTiles();
+  }
+
+  // ── live
+  onEvent(ev, data) {
+    if (ev === 'hall' && data && data.hall) {
+      this.updateTile(data);
+      if (this.selected === data.hall) { this.panels.invalidate('detail'); this.panels.invalidate('series'); }
+      this.panels.invalidate('kpi');
+    } else if (ev === 'halls' && Array.isArray(data?.halls)) {
+      this.halls = new Map(data.halls.map((h) => [h.hall, h]));
+      this.renderTiles();
+    }
+  }
+
+  // ── drill-down
+  open(hall) {
+    const prev = this.selected;
+    this.selected = hall;
+    this.detail = null; this.series = null;
+    for (const id of [prev, hall]) {
+      const h = id && this.halls.get(id);
+      if (h) this.updateTile(h);
+    }
+    this.renderDrawer();
+    this.panels.p.get('detail').last = 0;
+    this.panels.p.get('series').last = 0;
+    this.panels.invalidate('detail');
+    this.panels.invalidate('series');
+  }
+  close() {
+    const prev = this.selected;
+    this.selected = null;
+    const d = $('drawer');
+    disposeChartsIn(d);
+    d.hidden = true; d.innerHTML = '';
+    const h = prev && this.halls.get(prev);
+    if (h) this.updateTile(h);
+  }
+  renderDrawer() {
+    const d = $('drawer');
+    disposeChartsIn(d);
+    d.hidden = false;
+    const h = this.halls.get(this.selected) || { hall: this.selected };
+    d.innerHTML = `
+      <div class="head"><h2 data-testid="drawer-title">${esc(h.name || h.hall)}</h2><span class="muted">${esc(h.hall)}</span>
+        <span class="spacer"></span><button id="drawer-close" data-testid="drawer-close">${esc(t('close'))}</button></div>
+      <div id="drawer-summary" data-testid="drawer-summary"></div>
+      <div class="grid2">
+        <section class="panel"><h2>${esc(t('occupancy'))} · ${esc(t('series_today'))}</h2><div class="chart" id="chart-hall-occupancy" data-testid="chart-hall-occupancy"></div></section>
+        <section class="panel"><h2>${esc(t('waiting'))} · ${esc(t('series_today'))}</h2><div class="chart" id="chart-hall-waiting" data-testid="chart-hall-waiting"></div></section>
+        <section class="panel wide" id="drawer-alerts" data-testid="drawer-alerts"></section>
+        <section class="panel" id="drawer-queues" data-testid="drawer-queues"></section>
+        <section class="panel" id="drawer-counters" data-testid="drawer-counters"></section>
+        <section class="panel" id="drawer-devices" data-testid="drawer-devices"></section>
+      </div>`;
+    $('drawer-close').addEventListener('click', () => this.close());
+    $('drawer-alerts').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-alert]');
+      if (b) this.ackAlert(b.dataset.alert, b);
+    });
+    if (this.detail) this.renderDetail();
+    if (this.series) this.renderSeries();
+  }
+  async loadDetail() {
+    const hall = this.selected;
+    if (!hall) return;
+    const data = await api(`/api/v1/halls/${enc(hall)}`);
+    if (this.selected !== hall) return;
+    this.detail = data;
+    this.renderDetail();
+  }
+  renderDetail() {
+    const d = this.detail;
+    if (!d || !$('drawer-queues')) return;
+    const row = this.halls.get(d.hall) || {};
+    const sync = d.sync || {};
+    // The detail is fresher than the tile's row: waiting and longest wait come from its queues.
+    const waiting = (d.queues || []).reduce((a, q) => a + (q.waiting || 0), 0);
+    const longest = Math.max(0, ...(d.queues || []).map((q) => (q.waiting ? q.oldest_wait_s || 0 : 0)));
+    $('drawer-summary').innerHTML = `<div class="kpis">
+      <div><b data-testid="drawer-waiting">${num(waiting)}</b><span>${esc(t('waiting'))}</span></div>
+      <div><b>${waiting ? fmtDur(longest) : '—'}</b><span>${esc(t('longest_wait'))}</span></div>
+      <div><b>${occupancyText({ ...row, occupancy: d.occupancy?.value ?? row.occupancy })}</b><span>${esc(t('occupancy'))}</span></div>
+      <div><b>${esc(d.integrity?.ok === false ? t('integrity_broken') : t('integrity_ok'))}</b><span>${esc(t('integrity'))}${d.integrity?.reason ? ` · ${esc(d.integrity.reason)}` : ''}</span></div>
+      <div><b>${esc(sync.connected ? t('connected') : t('disconnected'))}</b><span>${esc(t('sync'))} · ${esc(t('lag'))} ${num(sync.lag_events)}</span></div>
+      <div><b>${fmtTime(sync.last_contact_ts)}</b><span>${esc(t('last_contact'))}</span></div></div>`;
+    const alerts = d.alerts || [];
+    $('drawer-alerts').innerHTML = `<h2>${esc(t('alerts'))} <span class="badge">${alerts.length}</span></h2>${alertsTable(alerts, false)}`;
+    $('drawer-queues').innerHTML = `<h2>${esc(t('queues'))}</h2><table><thead><tr><th>${esc(t('service'))}</th><th class="num">${esc(t('waiting'))}</th><th class="num">${esc(t('est_wait'))}</th><th class="num">${esc(t('oldest_wait'))}</th></tr></thead><tbody>
+      ${(d.queues || []).map((q) => `<tr data-testid="queue-row-${tid(q.service)}"><td>${esc(q.name ? `${q.service} ${q.name}` : q.service)}</td><td class="num" data-testid="queue-waiting-${tid(q.service)}">${num(q.waiting)}</td>
+        <td class="num">${fmtDur(q.estimated_wait_s)}</td><td class="num">${q.waiting ? fmtDur(q.oldest_wait_s) : '—'}</td></tr>`).join('')}</tbody></table>`;
+    $('drawer-counters').innerHTML = `<h2>${esc(t('counters'))}</h2><table><thead><tr><th>${esc(t('counter'))}</th><th>${esc(t('state'))}</th><th>${esc(t('ticket'))}</th><th>${esc(t('since'))}</th></tr></thead><tbody>
+      ${(d.counters || []).map((c) => `<tr data-testid="counter-row-${tid(c.counter)}"><td>${esc(c.counter)}</td><td>${esc(tState(c.state))}</td><td>${esc(c.number || '—')}</td><td>${fmtTime(c.since_ts)}</td></tr>`).join('')}</tbody></table>`;
+    const items = [...(d.devices?.items || [])].sort((a, b) => Number(a.online) - Number(b.online) || String(a.device).localeCompare(b.device));
+    $('drawer-devices').innerHTML = `<h2>${esc(t('devices'))} <span class="badge green">${num(d.devices?.online)}</span> <span class="badge ${d.devices?.offline ? 'red' : ''}">${num(d.devices?.offline)}</span></h2>
+      <table><thead><tr><th>${esc(t('device'))}</th><th>${esc(t('kind'))}</th><th>${esc(t('online'))}</th><th>${esc(t('since'))}</th></tr></thead><tbody>
+      ${items.map((v) => `<tr class="${v.online ? '' : 'offline'}" data-testid="device-row-${tid(v.device)}"><td>${esc(v.device)}</td><td>${esc(v.kind)}</td><td>${esc(v.online ? t('online') : t('offline'))}</td><td>${fmtTime(v.since_ts ?? v.last_seen)}</td></tr>`).join('')}</tbody></table>`;
+  }
+  async ackAlert(alert, button) {
+    const hall = this.selected;
+    const comment = $(`alert-comment-${tid(alert)}`)?.value || '';
+    button.disabled = true;
+    try {
+      await api(`/api/v1/halls/${enc(hall)}/alerts/${enc(alert)}/ack`, { method: 'POST', body: { comment } });
+      toast(t('done'));
+      this.panels.invalidate('detail');
+    } catch (e) {
+      button.disabled = false;
+      if (e.status !== 401) toast(`${t('error')}: ${e.message}`, true);
+    }
+  }
+  async loadSeries() {
+    const hall = this.selected;
+    if (!hall) return;
+    let data;
+    try {
+      data = await api(`/api/v1/halls/${enc(hall)}/series`);
+    } catch (e) {
+      if (e.status === 404 || e.status === 400) data = { unavailable: true }; else throw e;
+    }
+    if (this.selected !== hall) return;
+    this.series = data;
+    this.renderSeries();
+  }
+  renderSeries() {
+    const occ = $('chart-hall-occupancy');
+    const wait = $('chart-hall-waiting');
+    if (!occ) return;
+    if (this.series?.unavailable) { occ.innerHTML = naHtml('series'); wait.innerHTML = naHtml('series'); return; }
+    const pts = Array.isArray(this.series) ? this.series : (this.series?.series || this.series?.points || []);
+    chart(occ, lineOption(pts, [['occupancy', t('occupancy')]]));
+    chart(wait, lineOption(pts, [['waiting', t('waiting')]]));
+  }
+
+  // ── city KPIs
+  async loadKpi() {
+    const from = this.kpiFrom || localDay();
+    const to = this.kpiTo || localDay();
+    const q = `from=${enc(from)}&to=${enc(to)}`;
+    const [kpi, charts] = await Promise.all([
+      api(`/api/v1/kpi?${q}`).catch((e) => ({ error: e })),
+      api(`/api/v1/kpi/charts?${q}`).catch((e) => ({ error: e })),
+    ]);
+    this.kpi = kpi;
+    this.kpiCharts = charts;
+    this.renderKpi();
+  }
+  renderKpi() {
+    const k = this.kpi;
+    const rows = k?.rows || [];
+    const cols = [['hall', t('hall')], ['day', t('day')], ['service', t('service')], ['issued', t('issued'), num], ['served', t('served'), num],
+      ['no_show_rate', t('no_show_rate'), fmtRate], ['wait_mean_s', t('wait_mean'), fmtDur], ['wait_p90_s', t('wait_p90'), fmtDur],
+      ['service_mean_s', t('service_mean'), fmtDur], ['satisfaction', t('satisfaction'), fmtRate]];
+    const cell = (r, [key, , f]) => `<td class="${f ? 'num' : ''}">${f ? f(r[key]) : esc(r[key] ?? '')}</td>`;
+    if (!$('kpi-table')) return;
+    $('kpi-table').innerHTML = k?.error ? `<div class="error">${esc(k.error.message)}</div>` : `<table>
+      <thead><tr>${cols.map(([, l, f]) => `<th class="${f ? 'num' : ''}">${esc(l)}</th>`).join('')}</tr></thead>
+      <tbody>${rows.map((r) => `<tr data-testid="kpi-row">${cols.map((c) => cell(r, c)).join('')}</tr>`).join('')}
+      ${k?.total ? `<tr data-testid="kpi-total"><td colspan="3"><b>${esc(t('total'))}</b></td>${cols.slice(3).map((c) => cell(k.total, c)).join('')}</tr>` : ''}</tbody></table>`;
+
+    const c = this.kpiCharts;
+    const hist = $('chart-wait-hist'); const hour = $('chart-served-hour'); const sat = $('chart-satisfaction');
+    const bar = (labels, values, name, extra = {}) => ({
+      tooltip: { trigger: 'axis' }, grid, xAxis: { type: 'category', data: labels },
+      yAxis: { type: 'value', ...extra }, series: [{ name, type: 'bar', data: values }],
+    });
+    const wh = c && !c.error ? (c.wait_histogram || c.wait_hist || []) : null;
+    if (wh) {
+      chart(hist, bar(wh.map((b) => (b.label ?? `${Math.round((b.from_s ?? b.lo_s ?? 0) / 60)}–${b.to_s != null ? Math.round(b.to_s / 60) : '∞'}${t('min')}`)),
+        wh.map((b) => b.count ?? b.tickets ?? 0), t('count'), { minInterval: 1 }));
+    } else hist.innerHTML = naHtml('wait-hist');
+    const sh = c && !c.error ? (c.served_per_hour || []) : null;
+    if (sh) chart(hour, bar(sh.map((b) => `${b.hour}`), sh.map((b) => b.served ?? 0), t('served'), { minInterval: 1 }));
+    else hour.innerHTML = naHtml('served-hour');
+    // Satisfaction per hall: from the charts endpoint, else derived from the KPI rows.
+    let sp = c && !c.error ? c.satisfaction_per_hall : null;
+    if (!sp && rows.length) {
+      const by = new Map();
+      for (const r of rows) {
+        const e = by.get(r.hall) || { hall: r.hall, good: 0, ratings: 0 };
+        if (r.ratings) { e.ratings += r.ratings; e.good += (r.satisfaction || 0) * r.ratings; }
+        by.set(r.hall, e);
+      }
+      sp = [...by.values()].filter((e) => e.ratings).map((e) => ({ hall: e.hall, satisfaction: e.good / e.ratings }));
+    }
+    if (sp && sp.length) {
+      chart(sat, bar(sp.map((s) => this.halls.get(s.hall)?.name || s.name || s.hall), sp.map((s) => (s.satisfaction == null ? null : Math.round(s.satisfaction * 1000) / 10)),
+        `${t('satisfaction')} %`, { max: 100 }));
+    } else sat.innerHTML = naHtml('satisfaction');
+  }
+}
+
+// ───────────────────────────── hall view ─────────────────────────────
+const TICKET_STATES = ['waiting', 'called', 'serving', 'completed', 'no_show', 'cancelled'];
+/** Which panels an edge event type affects. */
+function panelsFor(type = '') {
+  const p = type.split('.')[0];
+  switch (p) {
+    case 'ticket': case 'appointment':
+      // A call/finish also changes a counter's current ticket.
+      return type === 'ticket.issued' || p === 'appointment' ? ['queues', 'tickets', 'hall', 'stats'] : ['queues', 'tickets', 'hall', 'stats', 'counters'];
+    case 'counter': return ['counters', 'queues'];
+    case 'alert': case 'help': return ['alerts', 'hall'];
+    case 'device': return ['devices', 'hall'];
+    case 'rating': return ['stats', 'hall'];
+    case 'telemetry': return ['hall', 'stats'];
+    case 'command': case 'config': return ['hall', 'queues', 'counters', 'tickets', 'alerts', 'devices', 'stats'];
+    default: return ['hall'];
+  }
+}
+
+class HallView {
+  constructor(root, who) {
+    this.root = root;
+    this.who = who;
+    this.data = {};
+    this.ticketQuery = { number: '', state: '' };
+    this.ticketLimit = 100;
+    this.alertFilter = 'open';
+    this.panels = new Panels();
+    for (const name of ['hall', 'queues', 'counters', 'tickets', 'alerts', 'devices', 'stats']) {
+      this.panels.add(name, () => this.load(name));
+    }
+    this.stream = new EventStream('/api/v1/stream', {
+      onEvent: (ev, data) => {
+        if (ev === 'change') for (const name of panelsFor(data?.type)) this.panels.invalidate(name);
+      },
+      onState: setLive,
+      onOpen: (again) => { if (again) this.panels.all(); },
+    });
+  }
+  async start() {
+    $('title').textContent = t('title_hall');
+    this.renderShell();
+    this.panels.all();
+    this.stream.start();
+  }
+  stop() { this.stream.stop(); this.panels.clear(); }
+
+  renderShell() {
+    disposeChartsIn(this.root);
+    const stateOpts = TICKET_STATES.map((s) => `<option value="${s}" ${this.ticketQuery.state === s ? 'selected' : ''}>${esc(tState(s))}</option>`).join('');
+    this.root.innerHTML = `
+      <div class="kpis" id="p-hall" data-testid="hall-header"></div>
+      <div class="hall-grid">
+        <section class="panel" id="p-queues" data-testid="queues-panel"></section>
+        <section class="panel" id="p-counters" data-testid="counters-panel"></section>
+        <section class="panel" data-testid="alerts-panel"><h2>${esc(t('alerts'))}<span class="tools">
+          <select id="alert-filter" data-testid="alerts-filter"><option value="open">${esc(t('alerts_open'))}</option><option value="all" ${this.alertFilter === 'all' ? 'selected' : ''}>${esc(t('alerts_all'))}</option></select></span></h2>
+          <div id="p-alerts" class="scroll"></div></section>
+        <section class="panel" data-testid="tickets-panel"><h2>${esc(t('tickets'))}<span class="tools">
+          <input id="ticket-search" data-testid="tickets-search" placeholder="${esc(t('search_number'))}" value="${esc(this.ticketQuery.number)}">
+          <select id="ticket-state" data-testid="tickets-state"><option value="">${esc(t('all_states'))}</option>${stateOpts}</select></span></h2>
+          <div id="p-tickets" class="scroll"></div></section>
+        <section class="panel" data-testid="stats-panel"><h2>${esc(t('stats'))}</h2><div id="p-stats-kpis"></div>
+          <div class="chart" id="chart-per-hour" data-testid="chart-per-hour"></div>
+          <div class="chart" id="chart-series" data-testid="chart-series"></div>
+          <div class="chart" id="chart-per-service" data-testid="chart-per-service"></div></section>
+        <section class="panel" id="p-devices" data-testid="devices-panel"></section>
+      </div>`;
+    this.root.querySelector('.hall-grid').addEventListener('click', (ev) => this.onClick(ev));
+    let searchTimer = null;
+    $('ticket-search').addEventListener('input', (ev) => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => { this.ticketQuery.number = ev.target.value.trim(); this.ticketLimit = 100; this.panels.invalidate('tickets'); }, 200);
+    });
+    $('ticket-state').addEventListener('change', (ev) => { this.ticketQuery.state = ev.target.value; this.ticketLimit = 100; this.panels.invalidate('tickets'); });
+    $('alert-filter').addEventListener('change', (ev) => { this.alertFilter = ev.target.value; this.panels.invalidate('alerts'); });
+    for (const name of Object.keys(this.data)) this.render(name);
+  }
+
+  async load(name) {
+    let data;
+    switch (name) {
+      case 'hall': data = await api('/api/v1/hall'); break;
+      case 'queues': data = await api('/api/v1/queues'); break;
+      case 'counters': data = await api('/api/v1/counters'); break;
+      case 'devices': data = await api('/api/v1/devices'); break;
+      case 'stats': data = await api('/api/v1/stats'); break;
+      case 'alerts': data = await api(`/api/v1/alerts?state=${enc(this.alertFilter)}`); break;
+      case 'tickets': {
+        const q = this.ticketQuery;
+        const params = new URLSearchParams({ limit: String(Math.min(500, this.ticketLimit)) });
+        if (q.number) params.set('number', q.number);
+        if (q.state) params.set('state', q.state);
+        data = await api(`/api/v1/tickets?${params}`);
+        break;
+      }
+      default: return;
+    }
+    this.data[name] = data;
+    this.render(name);
+  }
+
+  render(name) {
+    const d = this.data[name];
+    if (!d) return;
+    switch (name) {
+      case 'hall': {
+        const h = d;
+        $('subtitle').textContent = `${h.name || ''} · ${h.hall} · ${h.region || ''} · ${t('business_day')} ${h.business_day || ''}`;
+        document.title = `yiban · ${h.name || h.hall}`;
+        const id = tid(h.hall);
+        const sync = h.sync || {};
+        $('p-hall').innerHTML = `
+          <div><b data-testid="hall-waiting-${id}">${num(h.waiting)}</b><span>${esc(t('waiting'))}</span></div>
+          <div><b data-testid="hall-longest-${id}">${h.waiting ? fmtDur(h.longest_wait_s) : '—'}</b><span>${esc(t('longest_wait'))}</span></div>
+          <div><b data-testid="hall-occupancy-${id}">${h.occupancy?.pct != null ? fmtPct(h.occupancy.pct) : num(h.occupancy?.value)}</b><span>${esc(t('occupancy'))}${h.occupancy?.value != null ? ` · ${num(h.occupancy.value)}/${num(h.occupancy.capacity)}` : ''}</span></div>
+          <div><b data-testid="hall-served-${id}">${num(h.served_today)}</b><span>${esc(t('served_today'))}</span></div>
+          <div><b data-testid="hall-alerts-${id}">${num(h.alerts_active)}</b><span>${esc(t('alerts_active'))}</span></div>
+          <div><b data-testid="hall-devices-${id}">${num(h.devices_online)} / <span class="${h.devices_offline ? 'error' : ''}">${num(h.devices_offline)}</span></b><span>${esc(t('devices_online'))} / ${esc(t('offline'))}</span></div>
+          <div><b data-testid="hall-sync-${id}" data-state="${esc(sync.state)}">${esc(sync.state ? tState(sync.state, 'sync_') : '—')}</b><span>${esc(t('sync'))} ${sync.acked != null ? `${num(sync.acked)}/${num(sync.last_seq)}` : ''}</span></div>`;
+        break;
+      }
+      case 'queues':
+        $('p-queues').innerHTML = `<h2>${esc(t('queues'))}</h2><table><thead><tr><th>${esc(t('service'))}</th><th class="num">${esc(t('waiting'))}</th><th class="num">${esc(t('est_wait'))}</th><th class="num">${esc(t('oldest_wait'))}</th><th class="num">${esc(t('open_counters'))}</th></tr></thead><tbody>
+          ${(d.queues || []).map((q) => `<tr data-testid="queue-row-${tid(q.service)}" class="${q.enabled === false ? 'muted' : ''}"><td>${esc(q.service)} ${esc(q.name || '')}</td>
+            <td class="num" data-testid="queue-waiting-${tid(q.service)}">${num(q.waiting)}</td><td class="num">${fmtDur(q.estimated_wait_s)}</td>
+            <td class="num">${q.waiting ? fmtDur(q.oldest_wait_s) : '—'}</td><td class="num">${num(q.open_counters)}</td></tr>`).join('')}</tbody></table>`;
+        break;
+      case 'counters':
+        $('p-counters').innerHTML = `<h2>${esc(t('counters'))}</h2><table><thead><tr><th>${esc(t('counter'))}</th><th>${esc(t('state'))}</th><th>${esc(t('service'))}</th><th>${esc(t('ticket'))}</th><th></th></tr></thead><tbody>
+          ${(d.counters || []).map((c) => {
+            const id = tid(c.counter);
+            const btn = (op, label, disabled) => `<button data-counter="${esc(c.counter)}" data-op="${op}" data-testid="counter-${op}-${id}" ${disabled ? 'disabled' : ''}>${esc(t(label))}</button>`;
+            return `<tr data-testid="counter-row-${id}"><td>${esc(c.name || c.counter)}</td><td data-testid="counter-state-${id}" data-state="${esc(c.state)}">${esc(tState(c.state))}</td>
+              <td>${esc((c.services || []).join(' '))}${c.backup?.length ? ` <span class="muted">(${esc(c.backup.join(' '))})</span>` : ''}</td>
+              <td data-testid="counter-ticket-${id}">${esc(c.ticket?.number || '—')}${c.ticket ? ` <span class="muted">${esc(tState(c.ticket.state))}</span>` : ''}</td>
+              <td class="actions">${btn('open', 'open', c.state === 'open')}${btn('pause', 'pause', c.state !== 'open')}${btn('close', 'close_counter', c.state === 'closed')}</td></tr>`;
+          }).join('')}</tbody></table>`;
+        break;
+      case 'tickets': {
+        const list = d.tickets || [];
+        $('p-tickets').innerHTML = `<table><thead><tr><th>${esc(t('number'))}</th><th>${esc(t('service'))}</th><th>${esc(t('state'))}</th><th>${esc(t('issued_at'))}</th><th>${esc(t('called_at'))}</th><th>${esc(t('counter'))}</th><th>${esc(t('finished_at'))}</th><th class="num">${esc(t('recalls'))}</th></tr></thead>
+          <tbody data-testid="tickets-body">${list.map((k) => `<tr data-testid="ticket-row-${tid(k.number)}" data-state="${esc(k.state)}"><td>${esc(k.number)}</td><td>${esc(k.service)}${k.class ? ` <span class="muted">${esc(k.class)}</span>` : ''}</td>
+            <td data-testid="ticket-state-${tid(k.number)}">${esc(tState(k.state))}</td><td>${fmtTime(k.issued_ts)}</td><td>${fmtTime(k.called_ts)}</td><td>${esc(k.counter || '—')}</td><td>${fmtTime(k.finished_ts)}</td><td class="num">${num(k.recalls)}</td></tr>`).join('')}</tbody></table>
+          ${d.next_after != null && list.length >= this.ticketLimit ? `<button data-op="more-tickets" data-testid="tickets-more">${esc(t('more'))}</button>` : ''}`;
+        break;
+      }
+      case 'alerts': {
+        $('p-alerts').innerHTML = alertsTable(d.alerts || [], true);
+        break;
+      }
+      case 'devices': {
+        const list = [...(d.devices || [])].sort((a, b) => Number(a.online) - Number(b.online) || String(a.device).localeCompare(b.device));
+        $('p-devices').innerHTML = `<h2>${esc(t('devices'))}</h2><table><thead><tr><th>${esc(t('device'))}</th><th>${esc(t('kind'))}</th><th>${esc(t('counter'))}</th><th>${esc(t('online'))}</th><th>${esc(t('last_seen'))}</th><th>${esc(t('version'))}</th></tr></thead><tbody>
+          ${list.map((v) => `<tr class="${v.online ? '' : 'offline'}" data-testid="device-row-${tid(v.device)}"><td>${esc(v.device)}</td><td>${esc(v.kind)}</td><td>${esc(v.counter || '')}</td>
+            <td data-testid="device-online-${tid(v.device)}">${esc(v.online ? t('online') : t('offline'))}</td><td>${fmtTime(v.last_seen)}</td><td>${esc(v.version || '')}</td></tr>`).join('')}</tbody></table>`;
+        break;
+      }
+      case 'stats': {
+        $('p-stats-kpis').innerHTML = `<div class="kpis">
+          <div><b data-testid="stats-issued">${num(d.issued)}</b><span>${esc(t('issued'))}</span></div>
+          <div><b data-testid="stats-served">${num(d.served)}</b><span>${esc(t('served'))}</span></div>
+          <div><b>${num(d.no_shows)}</b><span>${esc(t('no_shows'))}</span></div>
+          <div><b>${fmtDur(d.wait_mean_s)}</b><span>${esc(t('wait_mean'))}</span></div>
+          <div><b>${fmtDur(d.wait_p90_s)}</b><span>${esc(t('wait_p90'))}</span></div>
+          <div><b>${fmtRate(d.satisfaction)}</b><span>${esc(t('satisfaction'))} (${num(d.ratings)})</span></div></div>`;
+        const ph = d.per_hour || [];
+        chart($('chart-per-hour'), {
+          title: { text: t('per_hour'), textStyle: { fontSize: 12 } }, tooltip: { trigger: 'axis' }, legend: { top: 0, right: 0 }, grid,
+          xAxis: { type: 'category', data: ph.map((x) => `${String(x.hour).padStart(2, '0')}:00`) }, yAxis: { type: 'value', minInterval: 1 },
+          series: [{ name: t('issued'), type: 'bar', data: ph.map((x) => x.issued) }, { name: t('served'), type: 'bar', data: ph.map((x) => x.served) }],
+        });
+        chart($('chart-series'), { ...lineOption(d.series || [], [['waiting', t('waiting')], ['occupancy', t('occupancy')]]), title: { text: t('series_today'), textStyle: { fontSize: 12 } } });
+        const ps = d.per_service || [];
+        chart($('chart-per-service'), {
+          title: { text: t('per_service'), textStyle: { fontSize: 12 } }, tooltip: { trigger: 'axis' }, legend: { top: 0, right: 0 }, grid,
+          xAxis: { type: 'category', data: ps.map((x) => `${x.service} ${x.name || ''}`) }, yAxis: { type: 'value', minInterval: 1 },
+          series: [{ name: t('issued'), type: 'bar', data: ps.map((x) => x.issued) }, { name: t('served'), type: 'bar', data: ps.map((x) => x.served) },
+            { name: t('no_shows'), type: 'bar', data: ps.map((x) => x.no_shows) }],
+        });
+        break;
+      }
+      default:
+    }
+  }
+
+  async onClick(ev) {
+    const b = ev.target.closest('button[data-op]');
+    if (!b) return;
+    const op = b.dataset.op;
+    if (op === 'more-tickets') {
+      this.ticketLimit = Math.min(500, this.ticketLimit + 100);
+      // Past 500 rows the API pages with after=next_after: append those pages.
+      if (this.ticketLimit >= 500 && this.data.tickets?.next_after != null && (this.data.tickets.tickets || []).length >= 500) {
+        const params = new URLSearchParams({ limit: '500', after: String(this.data.tickets.next_after) });
+        if (this.ticketQuery.number) params.set('number', this.ticketQuery.number);
+        if (this.ticketQuery.state) params.set('state', this.ticketQuery.state);
+        try {
+          const more = await api(`/api/v1/tickets?${params}`);
+          this.data.tickets = { tickets: [...this.data.tickets.tickets, ...(more.tickets || [])], next_after: more.next_after };
+          this.ticketLimit = this.data.tickets.tickets.length;
+          this.render('tickets');
+        } catch (e) { if (e.status !== 401) toast(`${t('error')}: ${e.message}`, true); }
+        return;
+      }
+      this.panels.invalidate('tickets');
+      return;
+    }
+    b.disabled = true;
+    try {
+      if (b.dataset.counter) {
+        await api(`/api/v1/counters/${enc(b.dataset.counter)}/${op}`, { method: 'POST', body: {} });
+        this.panels.invalidate('counters');
+      } else if (b.dataset.alert) {
+        const comment = $(`alert-comment-${tid(b.dataset.alert)}`)?.value || '';
+        await api(`/api/v1/alerts/${enc(b.dataset.alert)}/${op}`, { method: 'POST', body: comment ? { comment } : {} });
+        this.panels.invalidate('alerts');
+        this.panels.invalidate('hall');
+      }
+      toast(t('done'));
+    } catch (e) {
+      b.disabled = false;
+      if (e.status !== 401) toast(`${t('error')}: ${e.message}`, true);
+    }
+  }
+}
+
+// ───────────────────────────── boot ─────────────────────────────
+const app = {
+  view: null,
+  stop() { this.view?.stop(); this.view = null; setLive('offline'); },
+};
+
+function renderChrome() {
+  $('lang').textContent = t('lang_switch');
+  $('logout').textContent = t('logout');
+  setLive($('live').dataset.state || 'offline');
+}
+
+async function boot() {
+  app.stop();
+  renderChrome();
+  if (!getToken()) { showLogin(''); return; }
+  let who;
+  // The hall list is read alongside whoami so the city's first paint waits for one round trip, not two.
+  // (Skipped when this tab already knows it talks to a hall's edge.)
+  let lastMode = '';
+  try { lastMode = sessionStorage.getItem('yiban.mode') || ''; } catch { /* ignore */ }
+  const halls = lastMode === 'hall' ? null : api('/api/v1/halls');
+  halls?.catch(() => {});
+  try {
+    who = await api('/api/v1/whoami');
+  } catch (e) {
+    if (e.status === 401) return;
+    if (e.status === 404) who = { mode: 'city' };
+    else { $('main').innerHTML = `<div class="panel error" data-testid="boot-error">${esc(e.message)}</div>`; return; }
+  }
+  if (!getToken()) return; // a parallel request was refused (401): the login form is up
+  $('logout').hidden = false;
+  document.body.dataset.mode = who.mode === 'hall' ? 'hall' : 'city';
+  try { sessionStorage.setItem('yiban.mode', document.body.dataset.mode); } catch { /* ignore */ }
+  $('subtitle').textContent = who.role ? `${who.role}${who.hall ? ` · ${who.hall}` : ''}` : '';
+  app.view = who.mode === 'hall' ? new HallView($('main'), who) : new CityView($('main'));
+  try {
+    await app.view.start(halls);
+  } catch (e) {
+    if (e.status !== 401) toast(`${t('error')}: ${e.message}`, true);
+  }
+  document.body.dataset.ready = '1';
+  requestAnimationFrame(() => setTimeout(loadECharts, 0));
+}
+
+function init() {
+  setLang(getLang());
+  takeTokenFromFragment();
+  wireLogin();
+  $('lang').addEventListener('click', () => {
+    setLang(getLang() === 'zh' ? 'en' : 'zh');
+    renderChrome();
+    const v = app.view;
+    if (v) {
+      $('title').textContent = t(v instanceof HallView ? 'title_hall' : 'title_city');
+      v.renderShell();
+    }
+  });
+  $('logout').addEventListener('click', () => showLogin(''));
+  boot().finally(() => requestAnimationFrame(() => setTimeout(loadECharts, 0)));
+}
+
+init();
