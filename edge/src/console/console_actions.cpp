@@ -89,10 +89,13 @@ Applied apply(const Request& request, queue::QueueEngine& engine, alerts::AlertE
   if (a == "counter.open" || a == "counter.pause" || a == "counter.close") {
     if (!engine.config().find_counter(request.target))
       return {error_result(404, "not_found", "no counter \"" + request.target + "\" in this hall"), false};
+    const std::int64_t before = store.last_seq();
     auto changed = a == "counter.open"    ? engine.open_counter(request.target, "console", now)
                    : a == "counter.pause" ? engine.pause_counter(request.target, "console", now)
                                           : engine.close_counter(request.target, "console", now);
     if (!changed) return {failure_result(changed.error()), false};
+    // Already in that state: nothing happened, nothing to audit.
+    if (store.last_seq() == before) return {{200, counter_body(engine, request.target)}, false};
   } else if (a == "alert.ack" || a == "alert.resolve") {
     std::optional<std::string> note;
     if (!request.comment.empty()) note = request.comment;

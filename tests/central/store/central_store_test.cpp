@@ -213,7 +213,7 @@ TEST_CASE("a small hall's day is projected into hall, halls, alerts and kpi docu
   auto store = open_store(dir);
   HallLog log = small_hall_day("h1");
   REQUIRE(store->begin());
-  REQUIRE(store->note_contact("h1", 40, kT0 + 999, true, "Shinan Hall", "370202"));
+  REQUIRE(store->note_contact("h1", 40, kT0 + 999, true, "Shinan Hall", "370202", 200));
   REQUIRE(store->commit());
   append_all(*store, log);
   const auto ts = [&](std::int64_t seq) { return log.ts(seq); };
@@ -314,6 +314,8 @@ TEST_CASE("a small hall's day is projected into hall, halls, alerts and kpi docu
                   {"lag_events", 7},
                   {"waiting", 1},
                   {"occupancy", 42},
+                  {"capacity", 200},
+                  {"occupancy_pct", 21.0},
                   {"alerts_active", 2},
                   {"devices_offline", 1}});
 
