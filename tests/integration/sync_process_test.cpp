@@ -242,6 +242,27 @@ TEST_CASE("central's API needs tokens, keeps hall managers to their hall, and pa
   }, 5s));
   CHECK(metrics.status == 200);
   CHECK_THAT(metrics.body, Catch::Contains("yiban_central_events_ingested_total"));
+
+  // The dashboard's endpoints follow the same rules.
+  CHECK(json::parse(central.get("/api/v1/whoami", kViewerToken).body)["mode"] == "city");
+  CHECK(central.get("/api/v1/whoami", "").status == 401);
+  CHECK(central.get("/api/v1/stream", "").status == 401);
+  CHECK(central.get("/api/v1/halls/other-hall/series", kHallManagerToken).status == 403);
+  auto series = json::parse(central.get("/api/v1/halls/test-hall/series", kViewerToken).body);
+  REQUIRE(!series["series"].empty());
+  CHECK(series["series"].back()["waiting"] == 12);
+  CHECK(central.get("/api/v1/halls/test-hall/series?day=someday").status == 400);
+  auto charts = json::parse(central.get("/api/v1/kpi/charts", kViewerToken).body);
+  CHECK(charts["wait_histogram"].size() == 13);
+  CHECK(central.post("/api/v1/halls/test-hall/alerts/a1/ack", "{}", kViewerToken).status == 403);
+  CHECK(central.post("/api/v1/halls/test-hall/alerts/a1/ack", "{", kOperatorToken).status == 400);
+  // One hall has spoken to central: one page, then nothing after it.
+  auto paged = json::parse(central.get("/api/v1/halls?limit=1", kViewerToken).body);
+  REQUIRE(paged["halls"].size() == 1);
+  CHECK(paged["next_after"].is_null());
+  CHECK(json::parse(central.get("/api/v1/halls?after=test-hall", kViewerToken).body)["halls"].empty());
+  CHECK(central.get("/api/v1/halls?limit=0", kViewerToken).status == 400);
+  CHECK(json::parse(central.get("/api/v1/halls?q=test", kViewerToken).body)["halls"].size() == 1);
   REQUIRE(edge.terminate() == 0);
 }
 

@@ -977,6 +977,13 @@ Expected<std::optional<std::string>> SqliteCentralStore::hall_series_json(std::s
     while (oi < occupancy.size() && occupancy[oi].first <= t) last_occ = occupancy[oi++].second;
     series.push_back({{"ts", t}, {"waiting", waiting}, {"occupancy", last_occ}});
   }
+  // And the latest state, between two quarter hours.
+  if (!series.empty() && series.back()["ts"].get<std::int64_t>() < end) {
+    std::int64_t waiting = 0;
+    for (const auto& tk : tickets) waiting += tk.issued <= end && (!tk.left || *tk.left > end);
+    while (oi < occupancy.size() && occupancy[oi].first <= end) last_occ = occupancy[oi++].second;
+    series.push_back({{"ts", end}, {"waiting", waiting}, {"occupancy", last_occ}});
+  }
   return std::optional<std::string>(json{{"hall", hall}, {"day", day}, {"series", series}}.dump());
 }
 
