@@ -59,9 +59,13 @@ std::optional<TicketId> parse_ticket_id(std::string_view id) {
   if (digits.size() < 3 || digits.size() > 6 || !all_of(digits, 3, 6, is_digit)) return std::nullopt;
   TicketId out{std::string(hall), 0, std::string(number)};
   std::from_chars(day.data(), day.data() + day.size(), out.day);
+  int year = out.day / 10000;
   int month = out.day / 100 % 100;
   int dom = out.day % 100;
-  if (month < 1 || month > 12 || dom < 1 || dom > 31) return std::nullopt;
+  if (month < 1 || month > 12 || dom < 1) return std::nullopt;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (dom > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return std::nullopt;  // no 31 April, no 29 February 2026
   return out;
 }
 

@@ -131,12 +131,20 @@ TEST_CASE("malformed ticket ids are rejected", "[protocol][ids]") {
                      // day: wrong digit count, non-digits, impossible month or day
                      "h:2026112:A007", "h:202611260:A007", "h:2026-11-26:A007", "h:2026112a:A007",
                      "h:20261326:A007", "h:20260026:A007", "h:20261100:A007", "h:20261132:A007",
+                     "h:20260231:A007", "h:20260229:A007", "h:21000229:A007", "h:20260431:A007",
                      // number: prefix and digit counts
                      "h:20261126:a007", "h:20261126:Ab007", "h:20261126:007", "h:20261126:ABC007",
                      "h:20261126:A07", "h:20261126:A", "h:20261126:A1234567", "h:20261126:A00x",
                      "h:20261126:A 007", "h:20261126:A-07", "h:20261126:A007 ");
   INFO("id: " << id);
   CHECK_FALSE(parse_ticket_id(id));
+}
+
+TEST_CASE("ticket ids accept every real calendar day, leap days included", "[protocol][ids]") {
+  for (int day : {20240229, 20000229, 20261231, 20260430, 20260228}) {
+    INFO(day);
+    CHECK(parse_ticket_id(make_ticket_id("h", day, "A001")));
+  }
 }
 
 }  // namespace

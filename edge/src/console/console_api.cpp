@@ -91,6 +91,7 @@ struct Api::Impl {
 
   // Hands a change to the engine and waits for its answer (after the commit).
   void change(Request request, httplib::Response& res) {
+    if (link.closing()) return send_error(res, 503, "unavailable", "the hall is stopping");
     request.done = std::make_shared<std::promise<Result>>();
     auto answer = request.done->get_future();
     submit(std::move(request));
