@@ -14,6 +14,7 @@
 #include "sync/allow_list.h"
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
+#include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/curve_cert.h"
 #include "yiban/protocol/ids.h"
 
@@ -47,6 +48,8 @@ protocol::Expected<std::pair<std::string, int>> split_host_port(const std::strin
 
 struct CentralServer::Impl {
   CentralOptions options;
+  std::string catalog_text;
+  std::string catalog_version;
   std::unique_ptr<sync::SyncServer> sync;
   std::unique_ptr<api::HttpApi> http;
 };
@@ -87,9 +90,21 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
   so.secret_key = cert->secret_key;
   so.session_timeout_ms = o.session_timeout_ms;
   so.db_path = o.db.string();
+  std::string catalog_text;
+  std::string catalog_version;
+  if (!o.catalog.empty()) {
+    auto text = read_file(o.catalog);
+    if (!text) return std::unexpected(text.error());
+    auto catalog = protocol::parse_city_catalog(*text);
+    if (!catalog) return protocol::error("--catalog " + o.catalog.string() + ": " + catalog.error().message);
+    catalog_text = protocol::encode_city_catalog(*catalog);
+    catalog_version = protocol::catalog_version(*catalog);
+  }
   auto server = sync::SyncServer::create(std::move(so), std::move(*allow), std::move(*writer));
   if (!server) return std::unexpected(server.error());
   impl->sync = std::move(*server);
+  impl->catalog_text = catalog_text;
+  impl->catalog_version = catalog_version;
   if (!o.http.empty()) {
     if (o.tokens.empty()) return protocol::error("--tokens is required with --http");
     auto text = read_file(o.tokens);
@@ -105,6 +120,8 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
     ho.port = address->second;
     ho.tokens = protocol::TokenTable(std::move(*grants));
     ho.web_dir = o.web.string();
+    ho.catalog_path = o.catalog.string();
+    ho.catalog_text = catalog_text;
     auto http = api::HttpApi::create(std::move(ho), std::move(*reader), *impl->sync);
     if (!http) return std::unexpected(http.error());
     impl->http = std::move(*http);
@@ -117,6 +134,12 @@ int CentralServer::http_port() const { return impl_->http ? impl_->http->port() 
 
 int CentralServer::run(const std::atomic<bool>& stop) {
   impl_->sync->start();
+  if (!impl_->catalog_text.empty()) {
+    // Halls that were not yet sent this catalog get it (they keep it offline).
+    auto queued = impl_->sync->push_catalog(impl_->catalog_text, impl_->catalog_version).get();
+    if (!queued) spdlog::error("city catalog: {}", queued.error().message);
+    else spdlog::info("city catalog {} loaded; sent to {} halls that lacked it", impl_->catalog_version.substr(0, 12), *queued);
+  }
   if (impl_->http) impl_->http->start();
   spdlog::info("central ready: sync {}{}", impl_->sync->endpoint(),
                impl_->http ? ", http port " + std::to_string(impl_->http->port()) : std::string());

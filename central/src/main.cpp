@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
       ("http", po::value<std::string>(), "HTTP API address, e.g. 0.0.0.0:8090")
       ("tokens", po::value<std::string>(), "bearer token file (TOKEN ROLE [HALL] per line)")
       ("web", po::value<std::string>(), "dashboard static files served at /")
+      ("catalog", po::value<std::string>(), "city service catalog (JSON): which region and hall handle which service")
       ("session-timeout", po::value<int>()->default_value(10), "seconds of silence before a hall counts as disconnected")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
   po::variables_map vm;
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
   if (vm.count("http")) o.http = vm["http"].as<std::string>();
   if (vm.count("tokens")) o.tokens = vm["tokens"].as<std::string>();
   if (vm.count("web")) o.web = vm["web"].as<std::string>();
+  if (vm.count("catalog")) o.catalog = vm["catalog"].as<std::string>();
   o.session_timeout_ms = vm["session-timeout"].as<int>() * 1000;
 
   // SQLite's memory statistics take a global lock on every allocation

@@ -14,6 +14,7 @@
 #include "console/console_actions.h"
 #include "console/console_api.h"
 #include "sync/sync_client.h"
+#include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/tokens.h"
 #include "yiban/protocol/event.h"
@@ -556,6 +557,18 @@ void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, 
     staged.emplace();
     failure = stage_config(command->data_json, *staged);
     if (!failure.empty()) staged.reset();
+  } else if (command->type == protocol::command_type::kCatalogSet) {
+    auto catalog = protocol::parse_city_catalog(command->data_json);
+    if (!catalog) {
+      failure = catalog.error().message;
+    } else {
+      auto version = protocol::catalog_version(*catalog);
+      bool ok = static_cast<bool>(store->set_meta("city_catalog", protocol::encode_city_catalog(*catalog))) &&
+                static_cast<bool>(store->append_event(
+                    now, protocol::event_type::kCatalogUpdated,
+                    R"({"version":")" + version + R"(","services":)" + std::to_string(catalog->services.size()) + "}"));
+      if (!ok) failure = "store: cannot keep the catalog";
+    }
   } else if (command->type == protocol::command_type::kAlertAck || command->type == protocol::command_type::kAlertResolve) {
     auto target = protocol::decode_alert_action(command->data_json);
     if (!target) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/event.h"
 #include "yiban/protocol/utf8.h"
 
@@ -68,12 +69,17 @@ Expected<void> check_data(std::string_view type, const json& data) {
     }
     return {};
   }
+  if (type == command_type::kCatalogSet) {
+    auto c = parse_city_catalog(data.dump());
+    if (!c) return std::unexpected(c.error());
+    return {};
+  }
   if (type == command_type::kAlertAck || type == command_type::kAlertResolve) {
     auto a = alert_action_from(data);
     if (!a) return std::unexpected(a.error());
     return {};
   }
-  return error("command type " + std::string(type) + " unknown (notice, config.set, alert.ack, alert.resolve)");
+  return error("command type " + std::string(type) + " unknown (notice, config.set, alert.ack, alert.resolve, catalog.set)");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "support/central_process.h"
+#include "yiban/db/httplib.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
@@ -301,4 +302,63 @@ TEST_CASE("yiban-central refuses to start with a message naming the problem", "[
   CHECK_THAT(read_file(dir / "keygen.log"), Catch::Contains("not overwriting"));
   CHECK((std::filesystem::status(dir / "keys" / "central.key").permissions() & std::filesystem::perms::group_all) ==
         std::filesystem::perms::none);
+}
+
+TEST_CASE("the city catalog reaches every hall, stays there offline, and follows the admin's changes",
+          "[integration][sync][catalog]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "edge");
+  std::filesystem::create_directories(dir / "central");
+  MosquittoBroker broker(dir.path());
+  const auto catalog_file = dir / "catalog.json";
+  std::filesystem::copy_file(std::filesystem::path(YIBAN_SOURCE_DIR) / "deploy/examples/catalog.json", catalog_file);
+  CentralProcess central(dir / "central", {kHall});
+  central.add_args({"--catalog", catalog_file.string()});
+  central.start();  // the hall never connected: its catalog waits at central
+  auto config = write_test_hall_config(dir.path());
+  int port = free_tcp_port();
+  std::ofstream(dir / "edge-tokens.txt") << kViewerToken << " viewer\n";
+  auto args = central.edge_args(kHall);
+  args.insert(args.end(), {"--http", "127.0.0.1:" + std::to_string(port), "--tokens", (dir / "edge-tokens.txt").string()});
+  EdgeProcess edge(dir / "edge", config, broker.uri(), args);
+  edge.start();
+  auto edge_catalog = [&] {
+    httplib::Client client("127.0.0.1", port);
+    auto r = client.Get("/api/v1/catalog", {{"Authorization", std::string("Bearer ") + kViewerToken}});
+    return r ? json::parse(r->body) : json();
+  };
+  const std::string version = json::parse(central.get("/api/v1/catalog", kViewerToken).body)["version"];
+  REQUIRE(eventually([&] { return edge_catalog()["version"] == version; }, 15s));
+  CHECK(edge_catalog()["services"].size() == 4);
+
+  // Central goes away; the hall still has the catalog, also after a restart.
+  central.kill9();
+  REQUIRE(edge.terminate() == 0);
+  edge.start();
+  REQUIRE(eventually([&] { return !edge_catalog().is_null(); }, 10s));
+  CHECK(edge_catalog()["version"] == version);
+
+  // A restart of central with the same file sends nothing again.
+  central.start();
+  REQUIRE(eventually([&] {
+    return json::parse(central.get("/api/v1/halls/test-hall").body)["sync"]["down_applied"] == 1;
+  }, 15s));
+  CHECK(json::parse(central.get("/api/v1/halls/test-hall").body)["sync"]["down_last"] == 1);
+
+  // The admin changes it: validated, written to the file, sent down.
+  CHECK(central.put("/api/v1/catalog", R"({"services":[]})", kOperatorToken).status == 403);
+  auto bad = central.put("/api/v1/catalog", R"({"services":[{"code":"x"}]})");
+  CHECK(bad.status == 400);
+  CHECK_THAT(json::parse(bad.body)["error"]["message"].get<std::string>(), Catch::Contains("services[0]"));
+  auto changed = central.put(
+      "/api/v1/catalog",
+      R"({"services":[{"code":"X09","name":"跨区社保转移","region":"370202","hall":"test-hall","complete_days":4}]})");
+  REQUIRE(changed.status == 200);
+  CHECK(json::parse(changed.body)["halls_queued"] == 1);
+  const std::string v2 = json::parse(changed.body)["version"];
+  REQUIRE(eventually([&] { return edge_catalog()["version"] == v2; }, 15s));
+  CHECK(edge_catalog()["services"][0]["code"] == "X09");
+  CHECK_THAT(read_file(catalog_file), Catch::Contains("X09"));
+  CHECK(query_int(edge.db(), "SELECT count(*) FROM events WHERE type = 'catalog.updated'") == 2);
+  REQUIRE(edge.terminate() == 0);
 }

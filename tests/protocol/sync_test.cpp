@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/curve_cert.h"
 #include "yiban/protocol/tokens.h"
@@ -164,4 +165,46 @@ TEST_CASE("token files grant roles, and errors never show the token", "[protocol
     CHECK_THAT(r.error().message, Catch::Contains(fragment));
     CHECK(r.error().message.find("secret-token") == std::string::npos);
   }
+}
+
+TEST_CASE("the city catalog is validated field by field and versioned by content", "[protocol][catalog]") {
+  auto c = parse_city_catalog(
+      R"({"services":[{"code":"X02","name":"异地医保备案","region":"370202","hall":"qd-sn-01"},)"
+      R"({"code":"X01","name":"跨区户口迁移","region":"370213","hall":"qd-ls-03","prereview_h":8,"complete_days":5}]})");
+  REQUIRE(c);
+  REQUIRE(c->services.size() == 2);
+  CHECK(c->services[0].code == "X01");  // sorted by code
+  CHECK(c->services[1].prereview_h == 24);  // defaults
+  CHECK(c->services[1].complete_days == 10);
+  CHECK(c->find("X01")->hall == "qd-ls-03");
+  CHECK_FALSE(c->find("X09"));
+  auto again = parse_city_catalog(encode_city_catalog(*c));
+  REQUIRE(again);
+  CHECK(catalog_version(*again) == catalog_version(*c));
+  auto changed = *c;
+  changed.services[0].hall = "qd-sn-01";
+  CHECK(catalog_version(changed) != catalog_version(*c));
+  const std::string ok_service = R"({"code":"X01","name":"n","region":"370213","hall":"h1"})";
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"[]", "JSON object"},
+      {R"({"services":{}})", "services: missing or not an array"},
+      {R"({"services":[],"x":1})", "unknown field x"},
+      {R"({"services":[1]})", "services[0]: not an object"},
+      {R"({"services":[{"code":"x1","name":"n","region":"370213","hall":"h1"}]})", "services[0].code"},
+      {R"({"services":[{"code":"X1","name":"","region":"370213","hall":"h1"}]})", "services[0].name"},
+      {R"({"services":[{"code":"X1","name":"n","region":"37","hall":"h1"}]})", "services[0].region"},
+      {R"({"services":[{"code":"X1","name":"n","region":"370213","hall":"H 1"}]})", "services[0].hall"},
+      {R"({"services":[{"code":"X1","name":"n","region":"370213"}]})", "services[0].hall: missing"},
+      {R"({"services":[{"code":"X1","name":"n","region":"370213","hall":"h1","prereview_h":0}]})", "prereview_h"},
+      {R"({"services":[{"code":"X1","name":"n","region":"370213","hall":"h1","sla":1}]})", "unknown field sla"},
+      {R"({"services":[)" + ok_service + "," + ok_service + "]}", "services[1].code: X01 listed twice"},
+  };
+  for (const auto& [text, fragment] : bad) {
+    INFO(text);
+    auto r = parse_city_catalog(text);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains(fragment));
+  }
+  CHECK(validate_command_data("catalog.set", encode_city_catalog(*c)));
+  CHECK_FALSE(validate_command_data("catalog.set", R"({"services":[{"code":"x"}]})"));
 }

@@ -42,6 +42,7 @@ void CentralProcess::start() {
                                 (dir_ / "keys" / "central.key").string(), "--halls-dir", (dir_ / "halls").string(),
                                 "--http", "127.0.0.1:" + std::to_string(http_port_), "--tokens",
                                 (dir_ / "tokens.txt").string(), "--session-timeout", "3"};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<ChildProcess>(YIBAN_CENTRAL_BINARY, args, log());
   bool ready = eventually([&] { return get("/healthz").status == 200 || !process_->running(); },
                           std::chrono::seconds(15));
@@ -77,6 +78,22 @@ CentralProcess::Response CentralProcess::post(const std::string& path, const std
   httplib::Headers headers;
   if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
   auto r = client.Post(path.c_str(), headers, body, "application/json");
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+}  // namespace yiban::test
+
+namespace yiban::test {
+
+CentralProcess::Response CentralProcess::put(const std::string& path, const std::string& body,
+                                             const std::string& token) const {
+  httplib::Client client("127.0.0.1", http_port_);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto r = client.Put(path.c_str(), headers, body, "application/json");
   if (!r) return {};
   return {r->status, r->body};
 }

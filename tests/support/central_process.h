@@ -24,6 +24,8 @@ class CentralProcess {
   CentralProcess(std::filesystem::path dir, std::vector<std::string> halls);
   ~CentralProcess();
 
+  // Options added to every start (e.g. --catalog FILE).
+  void add_args(std::vector<std::string> args) { extra_args_.insert(extra_args_.end(), args.begin(), args.end()); }
   // Starts and waits until it serves (throws with its log when it does not).
   void start();
   void kill9();
@@ -45,11 +47,13 @@ class CentralProcess {
   };
   Response get(const std::string& path, const std::string& token = kAdminToken) const;
   Response post(const std::string& path, const std::string& body, const std::string& token = kAdminToken) const;
+  Response put(const std::string& path, const std::string& body, const std::string& token = kAdminToken) const;
 
  private:
   std::filesystem::path dir_;
   int sync_port_ = 0;
   int http_port_ = 0;
+  std::vector<std::string> extra_args_;
   std::unique_ptr<ChildProcess> process_;
 };
 

@@ -3,12 +3,15 @@
 #include "yiban/db/httplib.h"
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/ids.h"
 
 namespace yiban::central::api {
@@ -68,13 +71,15 @@ struct HttpApi::Impl {
   httplib::Server server;
   int port = 0;
   std::thread thread;
+  std::mutex catalog_mutex;
+  std::string catalog_text;  // guarded by catalog_mutex
   std::mutex rate_mutex;
   std::uint64_t rate_events = 0;  // guarded by rate_mutex
   std::chrono::steady_clock::time_point rate_ts = std::chrono::steady_clock::now();  // guarded by rate_mutex
   double last_rate = 0;  // guarded by rate_mutex
 
   Impl(HttpApiOptions o, std::unique_ptr<CentralStore> r, sync::SyncServer& s)
-      : options(std::move(o)), reader(std::move(r)), sync(s) {}
+      : options(std::move(o)), reader(std::move(r)), sync(s), catalog_text(options.catalog_text) {}
 
   // The caller's grant, or an error response already sent (401).
   std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
@@ -208,6 +213,49 @@ void HttpApi::Impl::routes() {
       kept.push_back(h);
     }
     send_json(res, json{{"halls", kept}, {"next_after", next}}.dump());
+  });
+
+  server.Get("/api/v1/catalog", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    std::string text;
+    {
+      std::lock_guard lock(catalog_mutex);
+      text = catalog_text;
+    }
+    json out{{"version", nullptr}, {"services", json::array()}};
+    if (auto catalog = protocol::parse_city_catalog(text)) {
+      out = json::parse(text);
+      out["version"] = protocol::catalog_version(*catalog);
+    }
+    send_json(res, out.dump());
+  });
+
+  server.Put("/api/v1/catalog", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    if (g->role != Role::kAdmin) return send_error(res, 403, "forbidden", "only an admin changes the city catalog");
+    auto catalog = protocol::parse_city_catalog(req.body);
+    if (!catalog) return send_error(res, 400, "bad_request", catalog.error().message);
+    const std::string text = protocol::encode_city_catalog(*catalog);
+    const std::string version = protocol::catalog_version(*catalog);
+    if (!options.catalog_path.empty()) {
+      // The file stays the truth: written whole, then renamed over the old one.
+      const std::string tmp = options.catalog_path + ".tmp";
+      std::ofstream out(tmp, std::ios::trunc);
+      out << json::parse(text).dump(2) << "\n";
+      out.close();
+      if (!out || std::rename(tmp.c_str(), options.catalog_path.c_str()) != 0)
+        return send_error(res, 500, "internal", "cannot write the catalog file " + options.catalog_path);
+    }
+    auto queued = sync.push_catalog(text, version).get();
+    if (!queued) return send_error(res, 503, "unavailable", queued.error().message);
+    {
+      std::lock_guard lock(catalog_mutex);
+      catalog_text = text;
+    }
+    spdlog::info("http: city catalog {} ({} services) set by {}; sent to {} halls", version.substr(0, 12),
+                 catalog->services.size(), protocol::holder_of(*g), *queued);
+    send_json(res, json{{"version", version}, {"services", catalog->services.size()}, {"halls_queued", *queued}}.dump());
   });
 
   server.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {

@@ -21,6 +21,8 @@ struct HttpApiOptions {
   int port = 8090;  // 0: pick a free one
   protocol::TokenTable tokens;
   std::string web_dir;  // served at / when set
+  std::string catalog_path;  // the city catalog's file, rewritten by PUT /api/v1/catalog (empty: none)
+  std::string catalog_text;  // its canonical text ("" without a catalog)
 };
 
 class HttpApi {

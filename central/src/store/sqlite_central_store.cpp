@@ -34,7 +34,7 @@ using protocol::Expected;
 // times the ticket was called; 0 → first call) and wait_service (the service
 // the ticket waited in at its first call, which is where kpi_daily counts its
 // wait, so the p90 in kpi_json agrees with the mean after a transfer).
-constexpr std::array<std::string_view, 2> kMigrations{R"sql(
+constexpr std::array<std::string_view, 3> kMigrations{R"sql(
 CREATE TABLE events(
   hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL,
   PRIMARY KEY(hall, seq)) WITHOUT ROWID;
@@ -99,6 +99,10 @@ CREATE TABLE kpi_daily(
                                                         // 2: a hall's capacity, announced in HELLO.
                                                         R"sql(
 ALTER TABLE halls ADD COLUMN capacity INTEGER NOT NULL DEFAULT 0;
+)sql",
+                                                        // 3: named values (catalog versions sent).
+                                                        R"sql(
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 )sql"};
 
 // Projection tables in digest order, each with its columns in primary-key order first.
@@ -227,6 +231,20 @@ class SqliteCentralStore final : public CentralStore {
   Expected<std::string> kpi_json(const KpiQuery& query) override;
   Expected<std::string> alerts_json(std::optional<std::string_view> hall) override;
   Expected<std::optional<std::string>> hall_series_json(std::string_view hall, int day) override;
+  Expected<void> set_setting(std::string_view key, std::string_view value) override {
+    auto st = db_.prepare("INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2");
+    if (!st) return std::unexpected(st.error());
+    return st->bind(1, key).bind(2, value).run();
+  }
+  Expected<std::optional<std::string>> get_setting(std::string_view key) override {
+    auto st = db_.prepare("SELECT value FROM settings WHERE key = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, key);
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::optional<std::string>();
+    return std::optional<std::string>(st->column_text(0));
+  }
   Expected<std::string> kpi_charts_json(const KpiQuery& query) override;
   Expected<void> rebuild() override;
   Expected<std::string> projection_digest() override;

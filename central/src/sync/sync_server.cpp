@@ -246,6 +246,48 @@ std::future<protocol::Expected<std::int64_t>> SyncServer::enqueue_command(std::s
   return future;
 }
 
+std::future<protocol::Expected<int>> SyncServer::push_catalog(std::string text, std::string version) {
+  auto promise = std::make_shared<std::promise<protocol::Expected<int>>>();
+  auto future = promise->get_future();
+  auto queued = std::make_shared<std::vector<std::string>>();
+  Impl* impl = impl_.get();
+  Task task;
+  task.apply = [impl, text, version, queued](CentralStore& store) -> protocol::Expected<void> {
+    for (const auto& hall : impl->allowed_halls) {
+      const std::string key = "catalog:" + hall;
+      auto sent = store.get_setting(key);
+      if (!sent) return std::unexpected(sent.error());
+      if (*sent && **sent == version) continue;
+      if (!impl->sessions.contains(hall)) {
+        if (auto ok = store.note_contact(hall, 0, 0, false, "", ""); !ok) return ok;
+      }
+      auto seq = store.enqueue_command(hall, wall_ms(), "catalog.set", text);
+      if (!seq) return std::unexpected(seq.error());
+      impl->session_for(hall).state.down_last = *seq;
+      if (auto ok = store.set_setting(key, version); !ok) return ok;
+      queued->push_back(hall);
+    }
+    return {};
+  };
+  task.done = [impl, promise, queued, version](const protocol::Expected<void>& committed) {
+    if (!committed) {
+      promise->set_value(std::unexpected(committed.error()));
+      return;
+    }
+    for (const auto& hall : *queued) impl->send_down(impl->session_for(hall));
+    if (!queued->empty())
+      spdlog::info("sync: city catalog {} queued for {} halls", version.substr(0, 12), queued->size());
+    promise->set_value(static_cast<int>(queued->size()));
+  };
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->tasks.push_back(std::move(task));
+  }
+  std::uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);
+  return future;
+}
+
 std::future<protocol::Expected<void>> SyncServer::clear_integrity(std::string hall, std::string by) {
   auto promise = std::make_shared<std::promise<protocol::Expected<void>>>();
   auto future = promise->get_future();

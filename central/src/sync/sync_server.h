@@ -92,6 +92,10 @@ class SyncServer {
   // protocol/commands.h); the future gives its down_seq once durable.
   std::future<protocol::Expected<std::int64_t>> enqueue_command(std::string hall, std::string type,
                                                                 std::string data_json);
+  // Any thread. Sends the city catalog (canonical text, version) to every
+  // hall of the allow-list that was not yet sent this version; the future
+  // gives how many were queued.
+  std::future<protocol::Expected<int>> push_catalog(std::string text, std::string version);
   // Any thread. An operator clears a hall's integrity mark.
   std::future<protocol::Expected<void>> clear_integrity(std::string hall, std::string by);
 

@@ -12,6 +12,7 @@
 
 #include "console/console_actions.h"
 #include "yiban/db/sqlite.h"
+#include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/ids.h"
 
 namespace yiban::edge::console {
@@ -550,6 +551,25 @@ void Api::Impl::routes() {
       }
     }
     change(std::move(r), res);
+  });
+
+  server.Get("/api/v1/catalog", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    std::optional<std::string> text;
+    {
+      std::lock_guard lock(db_mutex);
+      if (auto st = db.prepare("SELECT value FROM meta WHERE key = 'city_catalog'")) {
+        if (auto row = st->step(); row && *row) text = st->column_text(0);
+      }
+    }
+    json out{{"version", nullptr}, {"services", json::array()}};
+    if (text) {
+      if (auto catalog = protocol::parse_city_catalog(*text)) {
+        out = json::parse(*text);
+        out["version"] = protocol::catalog_version(*catalog);
+      }
+    }
+    res.set_content(out.dump(), "application/json");
   });
 
   server.Get("/api/v1/stats", [this](const httplib::Request& req, httplib::Response& res) {

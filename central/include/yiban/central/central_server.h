@@ -21,6 +21,7 @@ struct CentralOptions {
   std::string http;  // host:port; empty: no HTTP API
   std::filesystem::path tokens;  // required with http
   std::filesystem::path web;  // static files served at / (optional)
+  std::filesystem::path catalog;  // the city service catalog (optional)
   int session_timeout_ms = 10000;
 };
 

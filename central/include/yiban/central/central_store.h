@@ -94,7 +94,12 @@ class CentralStore {
   // Inside a transaction. The edge confirmed commands up to applied.
   virtual protocol::Expected<void> set_down_applied(std::string_view hall, std::int64_t applied) = 0;
 
+  // Inside a transaction. Small named values central keeps (e.g. which
+  // catalog version each hall was sent).
+  virtual protocol::Expected<void> set_setting(std::string_view key, std::string_view value) = 0;
+
   // ---- read side --------------------------------------------------------
+  virtual protocol::Expected<std::optional<std::string>> get_setting(std::string_view key) = 0;
   virtual protocol::Expected<std::vector<StoredCommand>> commands_after(std::string_view hall, std::int64_t after,
                                                                         int limit) = 0;
   // Stored event texts with seq > after, oldest first, at most limit.

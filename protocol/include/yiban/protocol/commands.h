@@ -12,6 +12,8 @@
 //   alert.ack, alert.resolve  data {"alert":"<id>","by":"…"[,"comment":"…"]}:
 //               central staff act on a hall's alert; recorded at the hall as
 //               acknowledged/resolved by "central:<by>".
+//   catalog.set data: the city service catalog (protocol/city_catalog.h),
+//               kept at the hall so it can route cases while offline.
 
 #include <cstdint>
 #include <optional>
@@ -27,6 +29,7 @@ inline constexpr std::string_view kNotice = "notice";
 inline constexpr std::string_view kConfigSet = "config.set";
 inline constexpr std::string_view kAlertAck = "alert.ack";
 inline constexpr std::string_view kAlertResolve = "alert.resolve";
+inline constexpr std::string_view kCatalogSet = "catalog.set";
 }  // namespace command_type
 
 inline constexpr std::size_t kMaxNoticeBytes = 600;  // 200 Chinese characters

@@ -37,6 +37,7 @@ inline constexpr std::string_view kCommandApplied = "command.applied";
 // A change made through the hall console, naming who made it (audit).
 inline constexpr std::string_view kActionPerformed = "action.performed";
 inline constexpr std::string_view kCounterServicesChanged = "counter.services_changed";
+inline constexpr std::string_view kCatalogUpdated = "catalog.updated";
 }  // namespace event_type
 
 // Dotted lower-case noun.verb_past, e.g. "ticket.issued", "case.received".
