@@ -83,6 +83,7 @@ struct EdgeDaemon::Impl {
     bool config_changed = false;
     bool notice_changed = false;
     std::optional<protocol::HallConfig> previous_config;  // to undo a failed commit
+    std::optional<std::optional<std::string>> previous_notice;  // likewise
     std::vector<std::pair<std::shared_ptr<std::promise<console::Result>>, console::Result>> console_replies;
   };
   struct StagedConfig {
@@ -340,6 +341,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
         ps.config_changed = false;
       }
       down_applied = applied_before;
+      if (ps.previous_notice) notice_board = *ps.previous_notice;
       ps.notice_changed = false;
       for (auto& [done, result] : ps.console_replies)
         result = console::error_result(500, "internal", "the hall could not record this change; try again");
@@ -601,6 +603,7 @@ void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, 
   (void)store->release();
   down_applied = command->down_seq;
   if (new_notice) {
+    if (!ps.previous_notice) ps.previous_notice = notice_board;
     notice_board = *new_notice;
     ps.notice_changed = true;
   }
