@@ -24,17 +24,9 @@ constexpr const char* kOtherManager = "other-manager-token-0123456789";
 
 struct Console {
   int port;
-  CentralProcess::Response call(const std::string& method, const std::string& path, const std::string& token,
-                                const std::string& body = "") const {
-    httplib::Client client("127.0.0.1", port);
-    client.set_read_timeout(10);
-    httplib::Headers headers;
-    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-    httplib::Result r = method == "GET"    ? client.Get(path.c_str(), headers)
-                        : method == "PUT"  ? client.Put(path.c_str(), headers, body, "application/json")
-                                           : client.Post(path.c_str(), headers, body, "application/json");
-    if (!r) return {};
-    return {r->status, r->body};
+  HttpResponse call(const std::string& method, const std::string& path, const std::string& token,
+                    const std::string& body = "") const {
+    return http_request(port, method, path, body, token);
   }
 };
 

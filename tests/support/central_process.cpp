@@ -59,43 +59,24 @@ int CentralProcess::terminate() {
   return process_->wait_exit(std::chrono::seconds(10));
 }
 
-CentralProcess::Response CentralProcess::get(const std::string& path, const std::string& token) const {
-  httplib::Client client("127.0.0.1", http_port_);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(5);
-  httplib::Headers headers;
-  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-  auto r = client.Get(path.c_str(), headers);
-  if (!r) return {};
-  return {r->status, r->body};
+CentralProcess::Response CentralProcess::request(const std::string& method, const std::string& path,
+                                                 const std::string& body, const std::string& token) const {
+  return http_request(http_port_, method, path, body, token);
 }
 
-CentralProcess::Response CentralProcess::post(const std::string& path, const std::string& body,
-                                              const std::string& token) const {
-  httplib::Client client("127.0.0.1", http_port_);
+HttpResponse http_request(int port, const std::string& method, const std::string& path, const std::string& body,
+                          const std::string& token) {
+  httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(2);
   client.set_read_timeout(5);
   httplib::Headers headers;
   if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-  auto r = client.Post(path.c_str(), headers, body, "application/json");
-  if (!r) return {};
-  return {r->status, r->body};
-}
-
-}  // namespace yiban::test
-
-namespace yiban::test {
-
-CentralProcess::Response CentralProcess::put(const std::string& path, const std::string& body,
-                                             const std::string& token) const {
-  httplib::Client client("127.0.0.1", http_port_);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(5);
-  httplib::Headers headers;
-  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-  auto r = client.Put(path.c_str(), headers, body, "application/json");
+  httplib::Result r = method == "GET"   ? client.Get(path.c_str(), headers)
+                      : method == "PUT" ? client.Put(path.c_str(), headers, body, "application/json")
+                                        : client.Post(path.c_str(), headers, body, "application/json");
   if (!r) return {};
   return {r->status, r->body};
 }
 
 }  // namespace yiban::test
+

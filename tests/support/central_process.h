@@ -18,6 +18,14 @@ inline constexpr const char* kViewerToken = "viewer-token-0123456789";
 // A hall-manager token for test-hall.
 inline constexpr const char* kHallManagerToken = "manager-token-0123456789";
 
+struct HttpResponse {
+  int status = 0;  // 0: no answer
+  std::string body;
+};
+// One request to a daemon on loopback (GET, POST or PUT), with a bearer token unless empty.
+HttpResponse http_request(int port, const std::string& method, const std::string& path, const std::string& body,
+                          const std::string& token);
+
 class CentralProcess {
  public:
   // Generates central's keys and one key per hall (allow-listed).
@@ -41,13 +49,18 @@ class CentralProcess {
   // The edge options that connect a hall to this central.
   std::vector<std::string> edge_args(const std::string& hall) const;
 
-  struct Response {
-    int status = 0;  // 0: no answer
-    std::string body;
-  };
-  Response get(const std::string& path, const std::string& token = kAdminToken) const;
-  Response post(const std::string& path, const std::string& body, const std::string& token = kAdminToken) const;
-  Response put(const std::string& path, const std::string& body, const std::string& token = kAdminToken) const;
+  using Response = HttpResponse;
+  Response get(const std::string& path, const std::string& token = kAdminToken) const {
+    return request("GET", path, "", token);
+  }
+  Response post(const std::string& path, const std::string& body, const std::string& token = kAdminToken) const {
+    return request("POST", path, body, token);
+  }
+  Response put(const std::string& path, const std::string& body, const std::string& token = kAdminToken) const {
+    return request("PUT", path, body, token);
+  }
+  Response request(const std::string& method, const std::string& path, const std::string& body,
+                   const std::string& token) const;
 
  private:
   std::filesystem::path dir_;

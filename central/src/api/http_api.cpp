@@ -1,6 +1,6 @@
 #include "api/http_api.h"
 
-#include "yiban/db/httplib.h"
+#include "yiban/db/http_server.h"
 
 #include <chrono>
 #include <cstdio>
@@ -24,8 +24,7 @@ constexpr int kMaxEventsPage = 1000;
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
 void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
-  res.status = status;
-  res.set_content(json{{"error", {{"code", code}, {"message", message}}}}.dump(), "application/json");
+  db::send_json_error(res, status, code, message);
 }
 
 void send_json(httplib::Response& res, std::string body, int status = 200) {
@@ -83,18 +82,7 @@ struct HttpApi::Impl {
 
   // The caller's grant, or an error response already sent (401).
   std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
-    auto header = req.get_header_value("Authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
-      send_error(res, 401, "unauthorized", "a bearer token is required (Authorization: Bearer TOKEN)");
-      return std::nullopt;
-    }
-    auto grant = options.tokens.find(std::string_view(header).substr(kBearer.size()));
-    if (!grant) {
-      send_error(res, 401, "unauthorized", "unknown token");
-      return std::nullopt;
-    }
-    return grant;
+    return db::authenticate(req, res, options.tokens);
   }
 
   // May this grant see the hall? Sends 403 when not.
@@ -127,14 +115,9 @@ protocol::Expected<std::unique_ptr<HttpApi>> HttpApi::create(HttpApiOptions opti
   auto impl = std::make_unique<Impl>(std::move(options), std::move(reader), sync);
   impl->routes();
   const auto& o = impl->options;
-  if (!o.web_dir.empty() && !impl->server.set_mount_point("/", o.web_dir))
-    return protocol::error("web dir " + o.web_dir + " is not a directory");
-  if (o.port == 0) {
-    impl->port = impl->server.bind_to_any_port(o.host);
-  } else {
-    impl->port = impl->server.bind_to_port(o.host, o.port) ? o.port : -1;
-  }
-  if (impl->port <= 0) return protocol::error("http: cannot listen on " + o.host + ":" + std::to_string(o.port));
+  auto port = db::bind_server(impl->server, o.host, o.port, o.web_dir);
+  if (!port) return std::unexpected(port.error());
+  impl->port = *port;
   spdlog::info("http: API on http://{}:{}/api/v1/ ({} tokens)", o.host, impl->port, o.tokens.size());
   return std::unique_ptr<HttpApi>(new HttpApi(std::move(impl)));
 }
@@ -153,20 +136,7 @@ void HttpApi::stop() {
 }
 
 void HttpApi::Impl::routes() {
-  server.set_payload_max_length(kMaxBodyBytes);
-  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    }
-    spdlog::error("http: {} {} failed: {}", req.method, req.path, what);
-    send_error(res, 500, "internal", "the request failed inside central");
-  });
-  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    if (res.status >= 500) spdlog::warn("http: {} {} -> {}", req.method, req.path, res.status);
-  });
+  db::configure_server(server, kMaxBodyBytes, "central");
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, R"({"ok":true})");
@@ -558,12 +528,6 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"hall", hall}, {"integrity", "ok"}}.dump());
   });
 
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 404) send_error(res, 404, "not_found", "no such path");
-    else if (res.status == 413) send_error(res, 413, "too_large", "body larger than 64 KiB");
-    else send_error(res, res.status, "error", "request refused");
-  });
 }
 
 std::string HttpApi::Impl::metrics_text() {

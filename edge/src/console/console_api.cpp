@@ -1,6 +1,6 @@
 #include "console/console_api.h"
 
-#include "yiban/db/httplib.h"
+#include "yiban/db/http_server.h"
 
 #include <algorithm>
 #include <chrono>
@@ -62,18 +62,8 @@ struct Api::Impl {
       : options(std::move(o)), link(l), submit(std::move(s)), sync_view(std::move(v)) {}
 
   std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
-    auto header = req.get_header_value("Authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
-      send_error(res, 401, "unauthorized", "a bearer token is required (Authorization: Bearer TOKEN)");
-      return std::nullopt;
-    }
-    auto grant = options.tokens.find(std::string_view(header).substr(kBearer.size()));
-    if (!grant) {
-      send_error(res, 401, "unauthorized", "unknown token");
-      return std::nullopt;
-    }
-    if (grant->role == Role::kHallManager && grant->hall != link.snapshot().hall) {
+    auto grant = db::authenticate(req, res, options.tokens);
+    if (grant && grant->role == Role::kHallManager && grant->hall != link.snapshot().hall) {
       send_error(res, 403, "forbidden", "this token covers hall " + grant->hall + ", not this one");
       return std::nullopt;
     }
@@ -120,11 +110,9 @@ protocol::Expected<std::unique_ptr<Api>> Api::create(ApiOptions options, Link& l
   (void)impl->db.exec("PRAGMA query_only=1");
   impl->routes();
   const auto& o = impl->options;
-  if (!o.web_dir.empty() && !impl->server.set_mount_point("/", o.web_dir))
-    return protocol::error("--web " + o.web_dir + " is not a directory");
-  impl->port = o.port == 0 ? impl->server.bind_to_any_port(o.host)
-                           : (impl->server.bind_to_port(o.host, o.port) ? o.port : -1);
-  if (impl->port <= 0) return protocol::error("http: cannot listen on " + o.host + ":" + std::to_string(o.port));
+  auto port = db::bind_server(impl->server, o.host, o.port, o.web_dir);
+  if (!port) return std::unexpected(port.error());
+  impl->port = *port;
   spdlog::info("console: API on http://{}:{}/api/v1/ ({} tokens){}", o.host, impl->port, o.tokens.size(),
                o.web_dir.empty() ? "" : ", console at /");
   return std::unique_ptr<Api>(new Api(std::move(impl)));
@@ -317,25 +305,7 @@ json Api::Impl::stats_json() {
 }
 
 void Api::Impl::routes() {
-  server.set_payload_max_length(kMaxBodyBytes);
-  server.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    }
-    spdlog::error("console: {} {} failed: {}", req.method, req.path, what);
-    send_error(res, 500, "internal", "the request failed inside the hall");
-  });
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 404) send_error(res, 404, "not_found", "no such path");
-    else if (res.status == 413) send_error(res, 413, "too_large", "body larger than 16 KiB");
-    else if (res.status == 400)
-      send_error(res, 400, "bad_request", "malformed HTTP request (a POST needs Content-Length, even when empty)");
-    else send_error(res, res.status, "error", "request refused");
-  });
+  db::configure_server(server, kMaxBodyBytes, "the hall");
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"ok":true})", "application/json");

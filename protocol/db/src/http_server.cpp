@@ -1,0 +1,67 @@
+#include "yiban/db/http_server.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace yiban::db {
+
+void send_json_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+  res.status = status;
+  res.set_content(nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
+                      -1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
+}
+
+std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res,
+                                                 const protocol::TokenTable& tokens) {
+  auto header = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+    send_json_error(res, 401, "unauthorized", "a bearer token is required (Authorization: Bearer TOKEN)");
+    return std::nullopt;
+  }
+  auto grant = tokens.find(std::string_view(header).substr(kBearer.size()));
+  if (!grant) {
+    send_json_error(res, 401, "unauthorized", "unknown token");
+    return std::nullopt;
+  }
+  return grant;
+}
+
+void configure_server(httplib::Server& server, std::size_t max_body_bytes, std::string_view who) {
+  server.set_payload_max_length(max_body_bytes);
+  std::string name(who);
+  server.set_exception_handler([name](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    spdlog::error("{}: {} {} failed: {}", name, req.method, req.path, what);
+    send_json_error(res, 500, "internal", "the request failed inside " + name);
+  });
+  server.set_error_handler([max_body_bytes](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) send_json_error(res, 404, "not_found", "no such path");
+    else if (res.status == 413)
+      send_json_error(res, 413, "too_large", "body larger than " + std::to_string(max_body_bytes / 1024) + " KiB");
+    else if (res.status == 400)
+      send_json_error(res, 400, "bad_request", "malformed HTTP request (a POST needs Content-Length, even when empty)");
+    else send_json_error(res, res.status, "error", "request refused");
+  });
+  server.set_logger([name](const httplib::Request& req, const httplib::Response& res) {
+    if (res.status >= 500) spdlog::warn("{}: {} {} -> {}", name, req.method, req.path, res.status);
+  });
+}
+
+protocol::Expected<int> bind_server(httplib::Server& server, const std::string& host, int port,
+                                    const std::string& web_dir) {
+  if (!web_dir.empty() && !server.set_mount_point("/", web_dir))
+    return protocol::error("web dir " + web_dir + " is not a directory");
+  int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) return protocol::error("http: cannot listen on " + host + ":" + std::to_string(port));
+  return bound;
+}
+
+}  // namespace yiban::db
