@@ -53,6 +53,7 @@ struct EdgeDaemon::Impl {
   std::int64_t request_ns_max = 0;
   std::unique_ptr<db::Checkpointer> checkpointer;
   std::uint64_t ignored_messages = 0;
+  std::uint64_t slow_batches = 0;
   std::string config_text;  // hall.json with central's config.set sections applied
   std::unique_ptr<sync::SyncClient> sync;
   std::int64_t sync_notified_seq = 0;
@@ -363,16 +364,12 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
     boards->republish_all(now);
   }
   if (ps.notice_changed && notice_board) bus->publish(topics.board_notice(), *notice_board, 1, true, std::nullopt);
-  // The console's snapshot first, then the "committed" signal: a browser
-  // told of a change must read the new state.
-  if (api && in_txn) publish_console(now);
-  notify_sync();
-  for (auto& [done, result] : ps.console_replies) done->set_value(std::move(result));
   const auto committed = std::chrono::steady_clock::now();
   const std::int64_t answered_ns = committed.time_since_epoch().count();
   constexpr auto kSlowBatch = std::chrono::milliseconds(10);
   if (committed - began > kSlowBatch) {
     using Ms = std::chrono::duration<double, std::milli>;
+    ++slow_batches;
     spdlog::warn("slow batch: {} messages, apply {:.1f} ms, commit {:.1f} ms", items.size(),
                  Ms(applied - began).count(), Ms(committed - applied).count());
   }
@@ -384,6 +381,11 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
     request_ns_total += took;
     request_ns_max = std::max(request_ns_max, took);
   }
+  // The console's snapshot first, then the "committed" signal: a browser
+  // told of a change must read the new state.
+  if (api && in_txn) publish_console(now);
+  notify_sync();
+  for (auto& [done, result] : ps.console_replies) done->set_value(std::move(result));
   boards->apply(changes, now);
   publish_alerts(now, false);
   if (connected) on_connected(now);
@@ -685,6 +687,8 @@ void EdgeDaemon::Impl::publish_console(std::int64_t now) {
   for (const auto& d : cfg.devices) s.devices.push_back({d.id, std::string(protocol::to_string(d.kind)), d.counter});
   s.alerts_open = alerts->open().size();
   s.last_seq = store->last_seq();
+  s.requests_answered = requests_answered;
+  s.slow_batches = slow_batches;
   console_link.publish(std::move(s));
   next_console_ms = now;
 }

@@ -112,6 +112,14 @@ TEST_CASE("the console API: auth matrix, error bodies, paging, audit and the liv
 
   auto hall = json::parse(console.call("GET", "/api/v1/hall", kViewerToken).body);
   CHECK(hall["waiting"] == 8);
+  CHECK(console.call("GET", "/metrics", "").status == 401);
+  HttpResponse metrics;
+  CHECK(eventually([&] {
+    metrics = console.call("GET", "/metrics", kViewerToken);
+    return metrics.body.find("yiban_edge_requests_answered_total 8") != std::string::npos;
+  }, 2s));
+  CHECK(metrics.status == 200);
+  CHECK_THAT(metrics.body, Catch::Contains("yiban_edge_waiting{service=\"A\"} 7"));
   auto queues = json::parse(console.call("GET", "/api/v1/queues", kViewerToken).body)["queues"];
   CHECK(queues[0]["service"] == "A");
   CHECK(queues[0]["waiting"] == 7);

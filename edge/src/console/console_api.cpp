@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <thread>
@@ -309,6 +310,33 @@ void Api::Impl::routes() {
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"ok":true})", "application/json");
+  });
+
+  server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    auto s = link.snapshot();
+    auto sync = sync_view();
+    auto hall = hall_json();
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+      out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
+    };
+    metric("yiban_edge_events_total", "counter", "Events in the hall's log.", s.last_seq);
+    metric("yiban_edge_requests_answered_total", "counter", "Device requests answered since start.",
+           s.requests_answered);
+    metric("yiban_edge_slow_batches_total", "counter", "Batches that took over 10 ms (apply + commit).",
+           s.slow_batches);
+    metric("yiban_edge_occupancy", "gauge", "People in the hall (door counts).", s.occupancy);
+    metric("yiban_edge_alerts_open", "gauge", "Alerts raised or acknowledged.", s.alerts_open);
+    metric("yiban_edge_devices_offline", "gauge", "Devices of the hall config not online.",
+           hall["devices_offline"].get<std::int64_t>());
+    metric("yiban_edge_sync_acked_seq", "gauge", "Highest event central confirmed (0 without central).", sync.acked);
+    metric("yiban_edge_sync_lag_events", "gauge", "Events central has not confirmed yet.",
+           sync.state == "off" ? 0 : std::max<std::int64_t>(0, s.last_seq - sync.acked));
+    out += "# HELP yiban_edge_waiting People waiting per service.\n# TYPE yiban_edge_waiting gauge\n";
+    for (const auto& svc : s.services)
+      out += fmt::format("yiban_edge_waiting{{service=\"{}\"}} {}\n", svc.queue.service, svc.queue.waiting);
+    res.set_content(out, "text/plain; version=0.0.4");
   });
 
   server.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {

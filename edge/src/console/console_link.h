@@ -58,6 +58,8 @@ struct Snapshot {
   std::vector<DeviceSnapshot> devices;  // from the hall config
   std::size_t alerts_open = 0;
   std::int64_t last_seq = 0;
+  std::uint64_t requests_answered = 0;  // device requests since start
+  std::uint64_t slow_batches = 0;  // batches over 10 ms since start
 };
 
 // A change asked for through the console; the engine answers with an HTTP
