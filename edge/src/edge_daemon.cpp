@@ -13,6 +13,9 @@
 #include "store/edge_store.h"
 #include "console/console_actions.h"
 #include "console/console_api.h"
+#include "cases/case_desk.h"
+#include "yiban/db/blob_store.h"
+#include "yiban/protocol/cases.h"
 #include "sync/sync_client.h"
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/commands.h"
@@ -61,6 +64,8 @@ struct EdgeDaemon::Impl {
   std::optional<std::string> notice_board;  // retained board/notice payload
   std::optional<std::string> config_text_before;  // within process(): to undo a failed commit
   console::Link console_link;
+  std::unique_ptr<db::BlobStore> blobs;
+  std::unique_ptr<cases::CaseDesk> cases;
   std::unique_ptr<console::Api> api;
   std::int64_t next_console_ms = 0;
 
@@ -164,6 +169,15 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
                                                      *impl->engine);
   if (auto ok = impl->sensing->load(impl->clock->now_ms()); !ok)
     return protocol::error("loading telemetry: " + ok.error().message);
+  if (impl->options.blob_dir.empty()) {
+    const auto& db_path = impl->options.db;
+    impl->options.blob_dir = db_path.parent_path() / (db_path.stem().string() + ".blobs");
+  }
+  auto blobs = db::BlobStore::open(impl->options.blob_dir);
+  if (!blobs) return std::unexpected(blobs.error());
+  impl->blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
+  impl->cases = std::make_unique<cases::CaseDesk>(*impl->store, *impl->blobs, impl->options.case_key,
+                                                  impl->engine->config(), impl->engine->zone());
   impl->alerts = std::make_unique<alerts::AlertEngine>(impl->engine->config(), *impl->store);
   if (auto ok = impl->alerts->load(); !ok) return protocol::error("loading alerts: " + ok.error().message);
 
@@ -189,6 +203,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     so.region = impl->config.region;
     so.capacity = impl->config.capacity;
     so.db_path = impl->options.db.string();
+    so.blob_dir = impl->options.blob_dir.string();
     Impl* d = impl.get();
     impl->sync = std::make_unique<sync::SyncClient>(
         std::move(so), [d](std::string text) { d->inbox.push(gateway::CentralCommand{std::move(text)}); });
@@ -204,6 +219,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     ao.tokens = protocol::TokenTable(std::move(*grants));
     ao.web_dir = impl->options.web_dir;
     ao.db_path = impl->options.db.string();
+    ao.blobs = impl->blobs.get();
     Impl* d = impl.get();
     auto api = console::Api::create(
         std::move(ao), impl->console_link, [d](console::Request r) { d->inbox.push(std::move(r)); },
@@ -473,8 +489,9 @@ void EdgeDaemon::Impl::tick() {
       protocol::Result<int> raised = 0;
       protocol::Result<int> escalated = 0;
       if (written) {
-        raised = alerts->evaluate(alerts::collect_conditions(config, *engine, *sensing, now), engine->zone().local_day(now),
-                                  now);
+        auto conditions = alerts::collect_conditions(config, *engine, *sensing, now);
+        for (auto& c : cases->late_conditions(now)) conditions.push_back(std::move(c));
+        raised = alerts->evaluate(conditions, engine->zone().local_day(now), now);
       }
       if (written && raised) escalated = alerts->escalate(now);
       if (!written || !raised || !escalated || !store->commit()) {
@@ -583,6 +600,10 @@ void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, 
                      : alerts->resolve(target->alert, "central:" + target->by, target->comment, now);
       if (!row) failure = row.error().message;
     }
+  } else if (command->type == protocol::cases::kAssignCommand) {
+    if (auto done = cases->apply_assign(command->data_json, now); !done) failure = done.error().message;
+  } else if (command->type == protocol::cases::kUpdateCommand) {
+    if (auto done = cases->apply_update(command->data_json, now); !done) failure = done.error().message;
   } else {
     failure = "unknown command type " + command->type;
   }
@@ -649,6 +670,19 @@ void EdgeDaemon::Impl::apply_console(console::Request& request, std::int64_t now
     keep_staged(staged, ps);
     answer({200, console::counter_body(*engine, request.target)});
     spdlog::info("console: counter {} services changed by {}", request.target, request.by);
+    return;
+  }
+  if (request.action.starts_with("case.")) {
+    console::Result r;
+    if (request.action == "case.submit") r = cases->submit(request.body, request.by, now);
+    else if (request.action == "case.resubmit") r = cases->resubmit(request.target, request.body, request.by, now);
+    else if (request.action == "case.review") r = cases->review(request.target, request.body, request.by, now);
+    else if (request.action == "case.complete") r = cases->complete(request.target, request.body, request.by, now);
+    else if (request.action == "case.viewed") r = cases->viewed(request.target, request.by, request.comment, now);
+    else r = console::error_result(404, "not_found", "unknown action " + request.action);
+    if (r.status >= 300) store->rollback_to_savepoint();
+    else (void)store->release();
+    answer(std::move(r));
     return;
   }
   auto applied = console::apply(request, *engine, *alerts, *store, now);

@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
       ("http", po::value<std::string>(), "console API address, e.g. 127.0.0.1:8080 (needs --tokens)")
       ("tokens", po::value<std::string>(), "bearer token file (TOKEN ROLE [HALL] per line)")
       ("web", po::value<std::string>(), "the console's static files (central/web), served at /")
+      ("blob-dir", po::value<std::string>(), "where case files are kept (default: next to --db, <stem>.blobs)")
+      ("case-key-file", po::value<std::string>(),
+       "the city's case key (a secret shared by every hall; at least 32 bytes): hashes applicants' IDs")
       ("zoneinfo", po::value<std::string>()->default_value("/usr/share/zoneinfo"), "time zone database")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
 
@@ -98,7 +101,16 @@ int main(int argc, char** argv) {
   opts.zoneinfo_root = vm["zoneinfo"].as<std::string>();
   if (vm.count("mqtt-user")) opts.mqtt_user = vm["mqtt-user"].as<std::string>();
   if (vm.count("mqtt-client-id")) opts.mqtt_client_id = vm["mqtt-client-id"].as<std::string>();
+  if (vm.count("blob-dir")) opts.blob_dir = vm["blob-dir"].as<std::string>();
   try {
+    if (vm.count("case-key-file")) {
+      opts.case_key = read_secret(vm["case-key-file"].as<std::string>());
+      if (opts.case_key.size() < 32) {
+        spdlog::critical("--case-key-file {}: the key is {} bytes; at least 32 are needed",
+                         vm["case-key-file"].as<std::string>(), opts.case_key.size());
+        return 2;
+      }
+    }
     if (vm.count("mqtt-password-file")) opts.mqtt_password = read_secret(vm["mqtt-password-file"].as<std::string>());
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

@@ -11,7 +11,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<Verb, std::string_view>, 9> kVerbs{{
+constexpr std::array<std::pair<Verb, std::string_view>, 12> kVerbs{{
     {Verb::kHello, "HELLO"},
     {Verb::kWelcome, "WELCOME"},
     {Verb::kEvents, "EVENTS"},
@@ -21,7 +21,21 @@ constexpr std::array<std::pair<Verb, std::string_view>, 9> kVerbs{{
     {Verb::kPing, "PING"},
     {Verb::kPong, "PONG"},
     {Verb::kError, "ERROR"},
+    {Verb::kBlobGet, "BLOB_GET"},
+    {Verb::kBlobData, "BLOB_DATA"},
+    {Verb::kBlobMissing, "BLOB_MISSING"},
 }};
+
+bool is_sha256_hex(std::string_view t) {
+  if (t.size() != 64) return false;
+  for (char c : t) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// 20 MiB: the largest material (protocol/cases.h).
+constexpr std::int64_t kMaxBlobBytes = 20LL * 1024 * 1024;
 
 // Parses a header: a JSON object of at most kMaxHeaderBytes.
 Expected<json> parse_header(std::string_view verb, std::string_view header) {
@@ -188,6 +202,64 @@ Expected<ErrorHeader> decode_error(std::string_view header) {
   auto message = text_field(*j, "ERROR", "message", false, 1024);
   if (!message) return std::unexpected(message.error());
   return ErrorHeader{std::move(*code), std::move(*message)};
+}
+
+std::string encode(const BlobGet& g) {
+  return json{{"sha256", g.sha256}, {"offset", g.offset}, {"length", g.length}}.dump();
+}
+std::string encode(const BlobData& d) {
+  return json{{"sha256", d.sha256}, {"offset", d.offset}, {"total", d.total}, {"chunk", d.chunk_sha256}}.dump();
+}
+std::string encode(const BlobMissing& m) {
+  return json{{"sha256", m.sha256}, {"code", m.code}, {"message", m.message}}.dump(-1, ' ', false,
+                                                                                  json::error_handler_t::replace);
+}
+
+Expected<BlobGet> decode_blob_get(std::string_view header) {
+  auto j = parse_header("BLOB_GET", header);
+  if (!j) return std::unexpected(j.error());
+  auto sha = text_field(*j, "BLOB_GET", "sha256", true, 64);
+  if (!sha) return std::unexpected(sha.error());
+  if (!is_sha256_hex(*sha)) return error("BLOB_GET.sha256: not 64 lower-case hex digits");
+  auto offset = seq_field(*j, "BLOB_GET", "offset");
+  if (!offset) return std::unexpected(offset.error());
+  if (*offset >= kMaxBlobBytes) return error("BLOB_GET.offset: beyond 20 MiB");
+  auto length = seq_field(*j, "BLOB_GET", "length", 1);
+  if (!length) return std::unexpected(length.error());
+  if (*length > kBlobChunkBytes) return error("BLOB_GET.length: more than one chunk (128 KiB)");
+  return BlobGet{std::move(*sha), *offset, *length};
+}
+
+Expected<BlobData> decode_blob_data(std::string_view header) {
+  auto j = parse_header("BLOB_DATA", header);
+  if (!j) return std::unexpected(j.error());
+  auto sha = text_field(*j, "BLOB_DATA", "sha256", true, 64);
+  if (!sha) return std::unexpected(sha.error());
+  if (!is_sha256_hex(*sha)) return error("BLOB_DATA.sha256: not 64 lower-case hex digits");
+  auto offset = seq_field(*j, "BLOB_DATA", "offset");
+  if (!offset) return std::unexpected(offset.error());
+  auto total = seq_field(*j, "BLOB_DATA", "total", 1);
+  if (!total) return std::unexpected(total.error());
+  if (*total > kMaxBlobBytes) return error("BLOB_DATA.total: more than 20 MiB");
+  if (*offset >= *total) return error("BLOB_DATA.offset: at or beyond the end of the file");
+  auto chunk = text_field(*j, "BLOB_DATA", "chunk", true, 64);
+  if (!chunk) return std::unexpected(chunk.error());
+  if (!is_sha256_hex(*chunk)) return error("BLOB_DATA.chunk: not 64 lower-case hex digits");
+  return BlobData{std::move(*sha), *offset, *total, std::move(*chunk)};
+}
+
+Expected<BlobMissing> decode_blob_missing(std::string_view header) {
+  auto j = parse_header("BLOB_MISSING", header);
+  if (!j) return std::unexpected(j.error());
+  auto sha = text_field(*j, "BLOB_MISSING", "sha256", true, 64);
+  if (!sha) return std::unexpected(sha.error());
+  if (!is_sha256_hex(*sha)) return error("BLOB_MISSING.sha256: not 64 lower-case hex digits");
+  auto code = text_field(*j, "BLOB_MISSING", "code", true, 32);
+  if (!code) return std::unexpected(code.error());
+  if (*code != "not_found" && *code != "denied") return error("BLOB_MISSING.code: " + *code + " is not not_found or denied");
+  auto message = text_field(*j, "BLOB_MISSING", "message", false, 1024);
+  if (!message) return std::unexpected(message.error());
+  return BlobMissing{std::move(*sha), std::move(*code), std::move(*message)};
 }
 
 }  // namespace yiban::protocol::sync

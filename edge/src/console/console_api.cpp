@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "console/case_routes.h"
 #include "console/console_actions.h"
 #include "yiban/db/sqlite.h"
 #include "yiban/protocol/city_catalog.h"
@@ -23,6 +24,7 @@ using nlohmann::json;
 using protocol::Role;
 
 constexpr std::size_t kMaxBodyBytes = 16 * 1024;
+constexpr std::size_t kMaxUploadBytes = 20 * 1024 * 1024 + 1024;
 
 void send(httplib::Response& res, const Result& r) {
   res.status = r.status;
@@ -82,15 +84,16 @@ struct Api::Impl {
   }
 
   // Hands a change to the engine and waits for its answer (after the commit).
-  void change(Request request, httplib::Response& res) {
-    if (link.closing()) return send_error(res, 503, "unavailable", "the hall is stopping");
+  Result ask(Request request) {
+    if (link.closing()) return error_result(503, "unavailable", "the hall is stopping");
     request.done = std::make_shared<std::promise<Result>>();
     auto answer = request.done->get_future();
     submit(std::move(request));
     if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
-      return send_error(res, 503, "unavailable", "the hall did not answer within 10 s");
-    send(res, answer.get());
+      return error_result(503, "unavailable", "the hall did not answer within 10 s");
+    return answer.get();
   }
+  void change(Request request, httplib::Response& res) { send(res, ask(std::move(request))); }
 
   void routes();
   json hall_json();
@@ -306,7 +309,21 @@ json Api::Impl::stats_json() {
 }
 
 void Api::Impl::routes() {
-  db::configure_server(server, kMaxBodyBytes, "the hall");
+  // Bodies are small except material uploads; the large limit is checked
+  // before the body is read.
+  db::configure_server(server, kMaxUploadBytes, "the hall");
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/api/v1/blobs") return httplib::Server::HandlerResponse::Unhandled;
+    auto length = parse_count(req.get_header_value("Content-Length"));
+    if (length && *length > static_cast<std::int64_t>(kMaxBodyBytes)) {
+      send_error(res, 413, "too_large", "body larger than " + std::to_string(kMaxBodyBytes / 1024) + " KiB");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  add_case_routes(server, CaseRouteContext{
+                              [this](const httplib::Request& req, httplib::Response& res) { return authenticate(req, res); },
+                              [this](Request r) { return ask(std::move(r)); }, &db_mutex, &db, options.blobs});
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"ok":true})", "application/json");

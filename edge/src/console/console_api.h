@@ -11,6 +11,7 @@
 #include <string>
 
 #include "console/console_link.h"
+#include "yiban/db/blob_store.h"
 #include "yiban/protocol/error.h"
 #include "yiban/protocol/tokens.h"
 
@@ -22,6 +23,7 @@ struct ApiOptions {
   protocol::TokenTable tokens;
   std::string web_dir;  // served at / when set
   std::string db_path;  // the hall's store, read through a separate connection
+  const db::BlobStore* blobs = nullptr;  // case files (null: no case routes work)
 };
 
 struct SyncView {

@@ -70,11 +70,14 @@ struct Result {
 };
 
 struct Request {
-  std::string action;  // counter.open|pause|close, counter.services, alert.ack, alert.resolve
-  std::string target;  // counter id or alert id
+  // counter.open|pause|close, counter.services, alert.ack, alert.resolve,
+  // case.submit|resubmit|review|complete|viewed
+  std::string action;
+  std::string target;  // counter id, alert id or case id
   std::vector<std::string> services;  // counter.services
   std::vector<std::string> backup;
-  std::string comment;
+  std::string comment;  // case.viewed: the downloaded file's SHA-256 (empty: the detail)
+  std::string body;  // case.*: the request body (JSON)
   std::string by;  // ROLE:FINGERPRINT of the token
   std::shared_ptr<std::promise<Result>> done;
 };

@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, 6> kTicketStates{"waiting", "called", "se
 
 // Migration N brings user_version from N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<std::string_view, 3> kMigrations{R"sql(
+constexpr std::array<std::string_view, 4> kMigrations{R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE events(
   seq INTEGER PRIMARY KEY,
@@ -81,6 +81,21 @@ CREATE TABLE alerts(
 CREATE INDEX alerts_open ON alerts(state) WHERE state != 'resolved';
 ALTER TABLE help_requests ADD COLUMN answered_ts INTEGER;
 ALTER TABLE help_requests ADD COLUMN answered_by TEXT;
+)sql",
+                                                    // 4: cross-region cases (protocol/CASES.md).
+                                                    R"sql(
+CREATE TABLE cases(
+  id TEXT PRIMARY KEY, role TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL, file TEXT NOT NULL,
+  service TEXT NOT NULL, origin TEXT NOT NULL, handler TEXT NOT NULL, submitted_ts INTEGER NOT NULL,
+  updated_ts INTEGER NOT NULL, prereview_due INTEGER, complete_due INTEGER, result TEXT) WITHOUT ROWID;
+CREATE INDEX cases_open ON cases(role, state);
+CREATE TABLE case_steps(
+  id TEXT NOT NULL, n INTEGER NOT NULL, ts INTEGER NOT NULL, step TEXT NOT NULL, hall TEXT NOT NULL,
+  by_whom TEXT NOT NULL, note TEXT NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY(id, n)) WITHOUT ROWID;
+CREATE TABLE case_materials(
+  id TEXT NOT NULL, sha256 TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
+  attempt INTEGER NOT NULL, PRIMARY KEY(id, sha256)) WITHOUT ROWID;
+CREATE INDEX case_materials_sha ON case_materials(sha256);
 )sql"};
 
 constexpr std::string_view kTicketColumns =

@@ -105,7 +105,7 @@ struct StoredEvent {
   protocol::ChainHash chain{};
 };
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // A store failure as the answer a device gets: internal, naming the cause.
 inline std::unexpected<protocol::Failure> internal(const protocol::Error& e) {
@@ -120,6 +120,9 @@ class EdgeStore {
   ~EdgeStore();
 
   const std::string& hall() const { return hall_; }
+  // For modules that keep their own tables in this file (cases); same
+  // thread and transaction rules as the store itself.
+  Database& database() { return db_; }
   int schema_version() const;
 
   // Transactions. begin() takes the write lock (BEGIN IMMEDIATE); commit()

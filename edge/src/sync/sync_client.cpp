@@ -5,11 +5,13 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "yiban/db/blob_fetcher.h"
 #include "yiban/db/sqlite.h"
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/sync.h"
@@ -51,6 +53,13 @@ struct SyncClient::Impl {
   db::Database db;
   std::optional<db::Statement> read_events;
   std::optional<db::Statement> read_last;
+  std::optional<db::Statement> read_wants;  // files the hall's cases name
+  std::optional<db::Statement> names_file;  // does a case name this file?
+  std::unique_ptr<db::BlobStore> blobs;
+  std::unique_ptr<db::BlobFetcher> fetcher;
+  std::map<std::string, Clock::time_point> blob_not_before;  // central lacked it: ask later
+  Clock::time_point next_want_scan{};
+  std::atomic<bool> wants_changed{true};
   int wake_fd = -1;
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> committed_seq{0};
@@ -81,6 +90,9 @@ struct SyncClient::Impl {
   void receive();
   void handle(std::vector<zmq::message_t>& message);
   void fill_window();
+  void pump_blobs();
+  void on_blob_data(std::vector<zmq::message_t>& message);
+  void on_blob_get(std::string_view header);
   std::int64_t last_seq();
   std::int64_t stored_down_applied();
   void publish_status();
@@ -105,6 +117,17 @@ protocol::Expected<void> SyncClient::start() {
   if (!events || !last) return protocol::error("sync: cannot prepare reads of the event log");
   d.read_events = std::move(*events);
   d.read_last = std::move(*last);
+  if (!d.options.blob_dir.empty()) {
+    auto blobs = db::BlobStore::open(d.options.blob_dir);
+    if (!blobs) return std::unexpected(blobs.error());
+    d.blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
+    d.fetcher = std::make_unique<db::BlobFetcher>(*d.blobs);
+    auto wants = d.db.prepare("SELECT sha256, max(size) FROM case_materials GROUP BY sha256");
+    auto names = d.db.prepare("SELECT 1 FROM case_materials WHERE sha256 = ?1 LIMIT 1");
+    if (!wants || !names) return protocol::error("sync: cannot prepare reads of case files");
+    d.read_wants = std::move(*wants);
+    d.names_file = std::move(*names);
+  }
   d.committed_seq.store(d.last_seq());
   d.applied_down.store(d.stored_down_applied());
   d.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -139,6 +162,7 @@ void SyncClient::committed(std::int64_t last_seq) {
 
 void SyncClient::applied(std::int64_t down_seq) {
   auto& d = *impl_;
+  d.wants_changed.store(true);  // a case command may name files to fetch
   std::int64_t prev = d.applied_down.load();
   while (prev < down_seq && !d.applied_down.compare_exchange_weak(prev, down_seq)) {
   }
@@ -224,6 +248,7 @@ void SyncClient::Impl::connect() {
 void SyncClient::Impl::disconnect(State next, int delay_ms, const std::string& why) {
   socket.reset();
   in_flight.clear();
+  if (fetcher) fetcher->link_lost();
   next_attempt = Clock::now() + Ms(delay_ms);
   if (state != next || next == State::kHalted) {
     if (next == State::kHalted) {
@@ -282,6 +307,7 @@ void SyncClient::Impl::run() {
     const auto t = Clock::now();
     if (state == State::kStreaming) {
       fill_window();
+      pump_blobs();
       std::int64_t applied = applied_down.load();
       if (applied > down_acked_sent && applied > 0) {
         if (send(ps::Verb::kDownAck, ps::encode(ps::DownAck{applied}))) down_acked_sent = applied;
@@ -401,6 +427,22 @@ void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
       return;
     case ps::Verb::kPong:
       return;
+    case ps::Verb::kBlobGet:
+      on_blob_get(header);
+      return;
+    case ps::Verb::kBlobData:
+      on_blob_data(message);
+      return;
+    case ps::Verb::kBlobMissing: {
+      auto m = ps::decode_blob_missing(header);
+      if (!m) return;
+      if (fetcher && fetcher->busy() && fetcher->current() == m->sha256) fetcher->abandon();
+      // not_found: central is still fetching it from the other hall.
+      blob_not_before[m->sha256] = Clock::now() + (m->code == "denied" ? Ms(60000) : Ms(1000));
+      if (m->code == "denied")
+        spdlog::warn("sync: central refuses file {}…: {}", m->sha256.substr(0, 12), m->message);
+      return;
+    }
     case ps::Verb::kError: {
       auto e = ps::decode_error(header);
       std::string code = e ? e->code : "?";
@@ -454,6 +496,93 @@ void SyncClient::Impl::fill_window() {
     next_send = to + 1;
   }
   publish_status();
+}
+
+void SyncClient::Impl::pump_blobs() {
+  if (!fetcher || state != State::kStreaming) return;
+  const auto now = Clock::now();
+  if (!fetcher->busy() && (wants_changed.exchange(false) || now >= next_want_scan)) {
+    next_want_scan = now + Ms(2000);
+    auto& s = *read_wants;
+    for (auto row = s.step(); row && *row; row = s.step()) {
+      std::string sha = s.column_text(0);
+      if (blobs->has(sha)) continue;
+      if (auto it = blob_not_before.find(sha); it != blob_not_before.end() && it->second > now) continue;
+      if (auto ok = fetcher->start(sha, s.column_int(1)); !ok) {
+        spdlog::error("sync: cannot fetch file {}…: {}", sha.substr(0, 12), ok.error().message);
+        blob_not_before[sha] = now + Ms(30000);
+        continue;
+      }
+      spdlog::info("sync: fetching file {}… ({} bytes) from central{}", sha.substr(0, 12), s.column_int(1),
+                   fetcher->received() > 0 ? fmt::format(", resuming at {}", fetcher->received()) : "");
+      break;
+    }
+    s.reset();
+  }
+  if (!fetcher->busy()) return;
+  const std::int64_t now_ms = std::chrono::duration_cast<Ms>(now.time_since_epoch()).count();
+  for (const auto& g : fetcher->requests(now_ms)) send(ps::Verb::kBlobGet, ps::encode(g));
+}
+
+void SyncClient::Impl::on_blob_data(std::vector<zmq::message_t>& message) {
+  auto h = ps::decode_blob_data(message[1].to_string_view());
+  if (!h || message.size() != 3 || !fetcher) {
+    spdlog::warn("sync: bad BLOB_DATA from central: {}", h ? "frame count" : h.error().message);
+    return;
+  }
+  const std::int64_t now_ms = std::chrono::duration_cast<Ms>(Clock::now().time_since_epoch()).count();
+  std::string why;
+  const std::int64_t total = h->total;
+  switch (fetcher->on_data(*h, message[2].to_string_view(), now_ms, why)) {
+    case db::BlobFetcher::Outcome::kDone: {
+      spdlog::info("sync: file {}… received from central ({} bytes), digest verified", h->sha256.substr(0, 12), total);
+      std::lock_guard lock(status_mutex);
+      ++status.files_received;
+      break;
+    }
+    case db::BlobFetcher::Outcome::kBadChunk: {
+      spdlog::warn("sync: {}", why);
+      std::lock_guard lock(status_mutex);
+      ++status.bad_chunks;
+      break;
+    }
+    case db::BlobFetcher::Outcome::kRestart:
+      spdlog::error("sync: file from central: {}", why);
+      break;
+    case db::BlobFetcher::Outcome::kFailed:
+      spdlog::error("sync: cannot store a file from central: {}", why);
+      blob_not_before[h->sha256] = Clock::now() + Ms(30000);
+      break;
+    default:
+      break;
+  }
+  pump_blobs();
+}
+
+void SyncClient::Impl::on_blob_get(std::string_view header) {
+  auto g = ps::decode_blob_get(header);
+  if (!g) {
+    send(ps::Verb::kError, ps::encode(ps::ErrorHeader{std::string(ps::error_code::kBadHeader), g.error().message}));
+    return;
+  }
+  auto missing = [&](std::string why) {
+    send(ps::Verb::kBlobMissing, ps::encode(ps::BlobMissing{g->sha256, "not_found", std::move(why)}));
+  };
+  if (!blobs) return missing("this hall keeps no case files");
+  auto& named = *names_file;
+  named.bind(1, g->sha256);
+  auto row = named.step();
+  const bool known = row && *row;
+  named.reset();
+  if (!known || !blobs->has(g->sha256)) return missing("no case of this hall names this file");
+  auto total = blobs->size_of(g->sha256);
+  if (!total || g->offset >= *total) return missing("offset beyond the file");
+  auto bytes = blobs->read(g->sha256, g->offset, std::min(g->length, *total - g->offset));
+  if (!bytes) return missing(bytes.error().message);
+  ps::BlobData d{g->sha256, g->offset, *total, db::sha256_hex(*bytes)};
+  send(ps::Verb::kBlobData, ps::encode(d), {std::move(*bytes)});
+  std::lock_guard lock(status_mutex);
+  ++status.chunks_served;
 }
 
 }  // namespace yiban::edge::sync

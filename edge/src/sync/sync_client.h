@@ -20,6 +20,10 @@
 //               wrong_hall, bad_event): nothing is sent; HELLO again after
 //               halt_retry_ms in case an operator cleared it
 // Events are never deleted here; the edge keeps its whole log.
+//
+// Blob transfer (protocol/CASES.md): while streaming, the client fetches the
+// files its cases name that it does not have (one at a time, a window of
+// BLOB_GETs), and answers central's BLOB_GETs for files its cases name.
 
 #include <atomic>
 #include <cstdint>
@@ -43,6 +47,7 @@ struct SyncClientOptions {
   std::string region;
   int capacity = 0;
   std::string db_path;
+  std::string blob_dir;  // case files (empty: no blob transfer)
   int batch_max = 1000;  // events per EVENTS message
   int window = 8;  // unacknowledged batches in flight
   int ping_ms = 1000;
@@ -61,6 +66,10 @@ struct SyncStatus {
   // Lag from a batch's send to its ACK, for the stop summary.
   std::uint64_t batches_acked = 0;
   double ack_ms_max = 0;
+  // Blob transfer (case files from central).
+  std::uint64_t files_received = 0;
+  std::uint64_t chunks_served = 0;
+  std::uint64_t bad_chunks = 0;
 };
 
 class SyncClient {

@@ -35,6 +35,11 @@ struct EdgeOptions {
   int http_port = 8080;  // 0: any free port
   std::string tokens_text;  // the token file's content (§11)
   std::string web_dir;  // the console's static files, served at /
+  // Cross-region cases (protocol/CASES.md): where case files are kept
+  // (empty: "<db dir>/<db stem>.blobs"), and the city's case key (the
+  // content of --case-key-file; empty: this hall cannot submit cases).
+  std::filesystem::path blob_dir;
+  std::string case_key;
 };
 
 class EdgeDaemon {

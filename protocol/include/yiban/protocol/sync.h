@@ -24,10 +24,16 @@ inline constexpr std::size_t kMaxItemBytes = kMaxEventBytes;
 inline constexpr std::size_t kMaxHeaderBytes = 4096;
 // Items per EVENTS or DOWN message.
 inline constexpr std::size_t kMaxItems = 2000;
-// Enforced by the sockets (ZMQ_MAXMSGSIZE): no single frame is larger.
-inline constexpr std::int64_t kMaxFrameBytes = static_cast<std::int64_t>(kMaxItemBytes);
+// Blob transfer (materials of cross-region cases): bytes per BLOB_DATA.
+inline constexpr std::int64_t kBlobChunkBytes = 128 * 1024;
+// Enforced by the sockets (ZMQ_MAXMSGSIZE): no single frame is larger. An
+// event or command frame is further limited to kMaxItemBytes by the receiver.
+inline constexpr std::int64_t kMaxFrameBytes = kBlobChunkBytes;
 
-enum class Verb { kHello, kWelcome, kEvents, kAck, kDown, kDownAck, kPing, kPong, kError };
+enum class Verb {
+  kHello, kWelcome, kEvents, kAck, kDown, kDownAck, kPing, kPong, kError,
+  kBlobGet, kBlobData, kBlobMissing
+};
 std::string_view to_string(Verb verb);
 std::optional<Verb> verb_from_string(std::string_view text);
 
@@ -78,6 +84,29 @@ struct ErrorHeader {
   std::string message;
 };
 
+// Blob transfer (protocol/CASES.md): the side that needs a file pulls it in
+// chunks. BLOB_GET asks for bytes [offset, offset+length) of the file named
+// by its SHA-256; the holder answers BLOB_DATA (one payload frame: the bytes,
+// with their own SHA-256 in the header so a damaged chunk is refused and
+// asked again) or BLOB_MISSING. The number of GETs outstanding is the flow
+// control: it bounds how much file data can sit ahead of events in a link.
+struct BlobGet {
+  std::string sha256;
+  std::int64_t offset = 0;
+  std::int64_t length = 0;  // 1..kBlobChunkBytes
+};
+struct BlobData {
+  std::string sha256;
+  std::int64_t offset = 0;
+  std::int64_t total = 0;  // the whole file's size
+  std::string chunk_sha256;  // of this chunk's bytes
+};
+struct BlobMissing {
+  std::string sha256;
+  std::string code;  // not_found (not here, ask later), denied (this hall may not have it)
+  std::string message;
+};
+
 std::string encode(const Hello& h);
 std::string encode(const Welcome& w);
 std::string encode(const EventsHeader& e);
@@ -85,6 +114,9 @@ std::string encode(const Ack& a);
 std::string encode(const DownHeader& d);
 std::string encode(const DownAck& d);
 std::string encode(const ErrorHeader& e);
+std::string encode(const BlobGet& g);
+std::string encode(const BlobData& d);
+std::string encode(const BlobMissing& m);
 inline std::string_view empty_header() { return "{}"; }
 
 Expected<Hello> decode_hello(std::string_view header);
@@ -95,5 +127,9 @@ Expected<Ack> decode_ack(std::string_view header);
 Expected<DownHeader> decode_down(std::string_view header);
 Expected<DownAck> decode_down_ack(std::string_view header);
 Expected<ErrorHeader> decode_error(std::string_view header);
+Expected<BlobGet> decode_blob_get(std::string_view header);
+// Checks offset + chunk size <= total <= 20 MiB by the caller (it has the frame).
+Expected<BlobData> decode_blob_data(std::string_view header);
+Expected<BlobMissing> decode_blob_missing(std::string_view header);
 
 }  // namespace yiban::protocol::sync
