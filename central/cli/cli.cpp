@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "cli_internal.h"
+#include "case_commands.h"
 #include "hall_commands.h"
 
 #include <fmt/core.h>
@@ -345,6 +346,7 @@ std::string query(const std::vector<std::pair<std::string, std::string>>& params
 std::string positional_key(const char* name) {
   std::string k(name);
   if (k == "ID" || k == "HALL") return "hall";
+  if (k.starts_with('[') && k.ends_with(']')) k = k.substr(1, k.size() - 2);
   if (k.ends_with("...")) k.resize(k.size() - 3);
   std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
   return k;
@@ -743,6 +745,8 @@ const std::vector<Command>& central_commands() {
 const std::vector<Command>& commands() {
   static const std::vector<Command> kAll = [] {
     std::vector<Command> all = central_commands();
+    const auto& cases = case_commands();
+    all.insert(all.end(), cases.begin(), cases.end());
     const auto& hall = hall_commands();
     all.insert(all.end(), hall.begin(), hall.end());
     return all;
@@ -778,6 +782,8 @@ void print_main_help(std::ostream& out) {
   }
   std::rotate(central.begin(), central.begin() + 1, central.end());  // help last
   hall.emplace(hall.begin(), "alerts", "a hall's alerts, with --server at its edge (see above)");
+  hall.emplace(hall.begin() + 1, "case",
+               "submit, review, complete, resubmit cases at the hall's edge (see above)");
   std::size_t width = 0;
   for (const auto* group : {&central, &hall})
     for (const auto& [name, summary] : *group) width = std::max(width, display_width(name));
@@ -844,7 +850,8 @@ int run_command(const Command& c, const std::vector<std::string>& args, Globals 
   po::positional_options_description positional;
   for (std::size_t i = 0; i < c.positionals.size(); ++i) {
     std::string key = positional_key(c.positionals[i]);
-    bool rest = std::string_view(c.positionals[i]).ends_with("...");
+    bool rest = std::string_view(c.positionals[i]).ends_with("...") ||
+                std::string_view(c.positionals[i]).ends_with("...]");
     if (rest) {
       all.add_options()(key.c_str(), po::value<std::vector<std::string>>());
       positional.add(key.c_str(), -1);
@@ -867,11 +874,12 @@ int run_command(const Command& c, const std::vector<std::string>& args, Globals 
     return kOk;
   }
   for (const char* p : c.positionals) {
-    if (!vm.count(positional_key(p)))
+    if (*p != '[' && !vm.count(positional_key(p)))
       return usage_error(err, fmt::format("missing {}", p), c.name);
   }
   if (vm.count("json")) globals.json = true;
-  if (globals.server.empty()) globals.server = c.edge ? kDefaultEdgeServer : kDefaultServer;
+  const bool edge = c.edge_for ? c.edge_for(vm) : c.edge;
+  if (globals.server.empty()) globals.server = edge ? kDefaultEdgeServer : kDefaultServer;
 
   std::string why;
   auto url = parse_server_url(globals.server, why);

@@ -69,9 +69,32 @@ class Api {
                               "application/json"));
   }
 
+  // A raw body (a file) of the given Content-Type; the reply is JSON as above.
+  Reply post_bytes(const std::string& path, const std::string& bytes,
+                   const std::string& content_type) {
+    return finish(client_.Post(url_.prefix + path, headers(), bytes, content_type));
+  }
+
+  // A raw reply body (a file): code kOk with the bytes, or an exit code whose
+  // cause (the server's error body, as for JSON calls) has been reported on err.
+  struct Bytes {
+    int code = kOk;
+    std::string body;
+  };
+  Bytes get_bytes(const std::string& path) {
+    auto res = client_.Get(url_.prefix + path, headers("*/*"));
+    Bytes b;
+    if (res && res->status >= 200 && res->status < 300) {
+      b.body = std::move(res->body);
+      return b;
+    }
+    b.code = finish(res).code;
+    return b;
+  }
+
  private:
-  httplib::Headers headers() const {
-    httplib::Headers h{{"Accept", "application/json"}};
+  httplib::Headers headers(const char* accept = "application/json") const {
+    httplib::Headers h{{"Accept", accept}};
     if (!globals_.token.empty()) h.emplace("Authorization", "Bearer " + globals_.token);
     return h;
   }
@@ -152,13 +175,17 @@ struct Command {
   const char* summary;   // one line for `yiban --help`
   const char* details;   // paragraph for `yiban NAME --help`
   void (*options)(po::options_description&);
-  // The last may be "TEXT..." (takes the rest). "ID" and "HALL" are stored
-  // under the key "hall", any other NAME under its lower-cased name.
+  // The last may be "TEXT..." (takes the rest), or "[TEXT...]" (takes the
+  // rest, may be empty). "ID" and "HALL" are stored under the key "hall", any
+  // other NAME under its lower-cased name.
   std::vector<const char*> positionals;
   int (*handler)(Session&, const po::variables_map&);
   // Talks to a hall's edge, not to central: listed under "hall" in the help,
   // and the server defaults to the edge's http://127.0.0.1:8080.
   bool edge = false;
+  // When set, decides `edge` (the default server) from the parsed arguments:
+  // for a command whose actions go to an edge or to central (`case`).
+  bool (*edge_for)(const po::variables_map&) = nullptr;
 };
 
 void print_json(Session& s, const json& body);

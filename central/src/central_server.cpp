@@ -90,6 +90,8 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
   so.secret_key = cert->secret_key;
   so.session_timeout_ms = o.session_timeout_ms;
   so.db_path = o.db.string();
+  so.blob_dir = !o.blob_dir.empty() ? o.blob_dir.string()
+                                    : (o.db.parent_path() / (o.db.stem().string() + ".blobs")).string();
   std::string catalog_text;
   std::string catalog_version;
   if (!o.catalog.empty()) {
@@ -100,6 +102,7 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
     catalog_text = protocol::encode_city_catalog(*catalog);
     catalog_version = protocol::catalog_version(*catalog);
   }
+  const std::string so_blob_dir = so.blob_dir;
   auto server = sync::SyncServer::create(std::move(so), std::move(*allow), std::move(*writer));
   if (!server) return std::unexpected(server.error());
   impl->sync = std::move(*server);
@@ -122,6 +125,7 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
     ho.web_dir = o.web.string();
     ho.catalog_path = o.catalog.string();
     ho.catalog_text = catalog_text;
+    ho.blob_dir = so_blob_dir;
     auto http = api::HttpApi::create(std::move(ho), std::move(*reader), *impl->sync);
     if (!http) return std::unexpected(http.error());
     impl->http = std::move(*http);

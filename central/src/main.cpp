@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
       ("tokens", po::value<std::string>(), "bearer token file (TOKEN ROLE [HALL] per line)")
       ("web", po::value<std::string>(), "dashboard static files served at /")
       ("catalog", po::value<std::string>(), "city service catalog (JSON): which region and hall handle which service")
+      ("blob-dir", po::value<std::string>(), "where case files are kept (default: next to --db, <stem>.blobs)")
       ("session-timeout", po::value<int>()->default_value(10), "seconds of silence before a hall counts as disconnected")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
   po::variables_map vm;
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   if (vm.count("tokens")) o.tokens = vm["tokens"].as<std::string>();
   if (vm.count("web")) o.web = vm["web"].as<std::string>();
   if (vm.count("catalog")) o.catalog = vm["catalog"].as<std::string>();
+  if (vm.count("blob-dir")) o.blob_dir = vm["blob-dir"].as<std::string>();
   o.session_timeout_ms = vm["session-timeout"].as<int>() * 1000;
 
   // SQLite's memory statistics take a global lock on every allocation

@@ -1,5 +1,7 @@
 #include "yiban/protocol/commands.h"
 
+#include "yiban/protocol/cases.h"
+
 #include <nlohmann/json.hpp>
 
 #include "yiban/protocol/city_catalog.h"
@@ -39,10 +41,11 @@ Expected<AlertAction> alert_action_from(const json& data) {
     return error("alert action.alert: missing or not an alert id");
   a.alert = alert->get<std::string>();
   auto by = data.find("by");
-  if (by == data.end() || by->get<std::string>().empty() || by->get<std::string>().size() > 64)
+  if (by == data.end() || !by->is_string() || by->get<std::string>().empty() || by->get<std::string>().size() > 64)
     return error("alert action.by: missing or longer than 64 bytes");
   a.by = by->get<std::string>();
   if (auto c = data.find("comment"); c != data.end()) {
+    if (!c->is_string()) return error("alert action.comment: not a string");
     if (c->get<std::string>().size() > 500) return error("alert action.comment: longer than 500 bytes");
     a.comment = c->get<std::string>();
   }
@@ -79,7 +82,18 @@ Expected<void> check_data(std::string_view type, const json& data) {
     if (!a) return std::unexpected(a.error());
     return {};
   }
-  return error("command type " + std::string(type) + " unknown (notice, config.set, alert.ack, alert.resolve, catalog.set)");
+  if (type == cases::kAssignCommand) {
+    auto f = cases::decode_case_file(data.dump());
+    if (!f) return error("case.assign: " + f.error().message);
+    return {};
+  }
+  if (type == cases::kUpdateCommand) {
+    auto s = cases::decode_step(data.dump());
+    if (!s) return error("case.update: " + s.error().message);
+    return {};
+  }
+  return error("command type " + std::string(type) +
+               " unknown (notice, config.set, alert.ack, alert.resolve, catalog.set, case.assign, case.update)");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "api/http_api.h"
 
 #include "yiban/db/http_server.h"
+#include "api/case_routes.h"
 
 #include <chrono>
 #include <cstdio>
@@ -77,8 +78,14 @@ struct HttpApi::Impl {
   std::chrono::steady_clock::time_point rate_ts = std::chrono::steady_clock::now();  // guarded by rate_mutex
   double last_rate = 0;  // guarded by rate_mutex
 
+  std::unique_ptr<db::BlobStore> blobs;  // case files (null: none kept)
+
   Impl(HttpApiOptions o, std::unique_ptr<CentralStore> r, sync::SyncServer& s)
-      : options(std::move(o)), reader(std::move(r)), sync(s), catalog_text(options.catalog_text) {}
+      : options(std::move(o)), reader(std::move(r)), sync(s), catalog_text(options.catalog_text) {
+    if (!options.blob_dir.empty()) {
+      if (auto b = db::BlobStore::open(options.blob_dir)) blobs = std::make_unique<db::BlobStore>(std::move(*b));
+    }
+  }
 
   // The caller's grant, or an error response already sent (401).
   std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
@@ -137,6 +144,9 @@ void HttpApi::stop() {
 
 void HttpApi::Impl::routes() {
   db::configure_server(server, kMaxBodyBytes, "central");
+  add_case_routes(server, CaseRouteContext{
+                              [this](const httplib::Request& req, httplib::Response& res) { return authenticate(req, res); },
+                              &reader_mutex, reader.get(), &sync, blobs.get()});
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, R"({"ok":true})");
@@ -498,6 +508,10 @@ void HttpApi::Impl::routes() {
     for (const auto& [key, value] : body.items()) {
       if (key != "type" && key != "data") return send_error(res, 400, "bad_request", "unknown field " + key);
     }
+    const std::string& type_text = type->get_ref<const std::string&>();
+    if (type_text.starts_with("case.") || type_text == "catalog.set")
+      return send_error(res, 400, "bad_request",
+                        type_text + " commands are sent by central itself (case routing, PUT /api/v1/catalog)");
     auto queued = sync.enqueue_command(hall, type->get<std::string>(), data->dump()).get();
     if (!queued) {
       const auto& m = queued.error().message;
@@ -554,6 +568,10 @@ std::string HttpApi::Impl::metrics_text() {
   counter("yiban_central_sync_errors_sent_total", "ERROR replies sent to halls.", m.errors_sent);
   counter("yiban_central_refused_connections_total", "Connections refused by the allow-list.",
           m.refused_connections);
+  counter("yiban_central_case_files_received_total", "Case files fetched from halls and verified.", m.files_received);
+  counter("yiban_central_case_chunks_served_total", "Case file chunks sent to halls.", m.chunks_served);
+  counter("yiban_central_case_bad_chunks_total", "Damaged case file chunks refused (asked again).", m.bad_chunks);
+  counter("yiban_central_cases_routed_total", "Case steps forwarded to the other hall.", m.cases_routed);
   out += fmt::format(
       "# HELP yiban_central_ingest_rate_events_per_second Events stored per second since the previous scrape.\n"
       "# TYPE yiban_central_ingest_rate_events_per_second gauge\nyiban_central_ingest_rate_events_per_second {:.1f}\n",

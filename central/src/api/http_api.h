@@ -23,6 +23,7 @@ struct HttpApiOptions {
   std::string web_dir;  // served at / when set
   std::string catalog_path;  // the city catalog's file, rewritten by PUT /api/v1/catalog (empty: none)
   std::string catalog_text;  // its canonical text ("" without a catalog)
+  std::string blob_dir;  // case files (read only here)
 };
 
 class HttpApi {

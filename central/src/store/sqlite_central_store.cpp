@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "store/case_tables.h"
 #include "store/projector.h"
 #include "yiban/central/central_store.h"
 #include "yiban/db/sqlite.h"
@@ -34,7 +35,7 @@ using protocol::Expected;
 // times the ticket was called; 0 → first call) and wait_service (the service
 // the ticket waited in at its first call, which is where kpi_daily counts its
 // wait, so the p90 in kpi_json agrees with the mean after a transfer).
-constexpr std::array<std::string_view, 3> kMigrations{R"sql(
+constexpr std::array<std::string_view, 4> kMigrations{R"sql(
 CREATE TABLE events(
   hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL,
   PRIMARY KEY(hall, seq)) WITHOUT ROWID;
@@ -103,6 +104,39 @@ ALTER TABLE halls ADD COLUMN capacity INTEGER NOT NULL DEFAULT 0;
                                                         // 3: named values (catalog versions sent).
                                                         R"sql(
 CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+)sql",
+                                                        // 4: cross-region cases (store/case_tables.h).
+                                                        R"sql(
+CREATE TABLE cases(
+  id TEXT PRIMARY KEY, origin TEXT NOT NULL, handler TEXT NOT NULL, service TEXT NOT NULL, state TEXT NOT NULL,
+  attempt INTEGER NOT NULL, file TEXT NOT NULL, submitted_ts INTEGER NOT NULL, updated_ts INTEGER NOT NULL,
+  prereview_due INTEGER, complete_due INTEGER, result TEXT) WITHOUT ROWID;
+CREATE INDEX cases_origin ON cases(origin, submitted_ts);
+CREATE INDEX cases_handler ON cases(handler, submitted_ts);
+CREATE TABLE case_steps(
+  id TEXT NOT NULL, hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, step TEXT NOT NULL,
+  by_whom TEXT NOT NULL, note TEXT NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY(id, hall, seq)) WITHOUT ROWID;
+CREATE TABLE case_materials(
+  id TEXT NOT NULL, sha256 TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
+  attempt INTEGER NOT NULL, source TEXT NOT NULL, PRIMARY KEY(id, sha256)) WITHOUT ROWID;
+CREATE INDEX case_materials_sha ON case_materials(sha256);
+CREATE TABLE case_access(
+  id TEXT NOT NULL, hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, by_whom TEXT NOT NULL,
+  what TEXT NOT NULL, sha256 TEXT, PRIMARY KEY(id, hall, seq)) WITHOUT ROWID;
+CREATE TABLE case_forwards(
+  hall TEXT NOT NULL, seq INTEGER NOT NULL, case_id TEXT NOT NULL, to_hall TEXT NOT NULL, type TEXT NOT NULL,
+  data TEXT NOT NULL, needs TEXT NOT NULL, down_seq INTEGER, PRIMARY KEY(hall, seq)) WITHOUT ROWID;
+CREATE INDEX case_forwards_pending ON case_forwards(case_id, to_hall, hall, seq) WHERE down_seq IS NULL;
+CREATE TABLE blobs(
+  sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, source TEXT NOT NULL, present INTEGER NOT NULL DEFAULT 0,
+  present_ts INTEGER) WITHOUT ROWID;
+CREATE INDEX blobs_wanted ON blobs(source) WHERE present = 0;
+CREATE TABLE case_alerts(
+  case_id TEXT NOT NULL, rule TEXT NOT NULL, hall TEXT NOT NULL, message TEXT NOT NULL, raised_ts INTEGER NOT NULL,
+  resolved_ts INTEGER, PRIMARY KEY(case_id, rule)) WITHOUT ROWID;
+CREATE TABLE central_access(
+  id TEXT NOT NULL, ts INTEGER NOT NULL, by_whom TEXT NOT NULL, what TEXT NOT NULL, sha256 TEXT);
+CREATE INDEX central_access_case ON central_access(id, ts);
 )sql"};
 
 // Projection tables in digest order, each with its columns in primary-key order first.
@@ -111,7 +145,7 @@ struct DigestTable {
   std::string_view sql;
   int columns;
 };
-constexpr std::array<DigestTable, 6> kDigestTables{{
+constexpr std::array<DigestTable, 10> kDigestTables{{
     {"tickets",
      "SELECT hall, ticket, day, service, number, class, issued_ts, first_called_ts, waited_ms, "
      "wait_service, "
@@ -133,6 +167,14 @@ constexpr std::array<DigestTable, 6> kDigestTables{{
      "ratings_good FROM kpi_daily ORDER BY hall, day, service",
      12},
     {"halls", "SELECT hall, occupancy, occupancy_ts FROM halls ORDER BY hall", 3},
+    {"cases",
+     "SELECT id, origin, handler, service, state, attempt, file, submitted_ts, updated_ts, prereview_due, "
+     "complete_due, result FROM cases ORDER BY id",
+     12},
+    {"case_steps", "SELECT id, hall, seq, ts, step, by_whom, note, attempt FROM case_steps ORDER BY id, hall, seq", 8},
+    {"case_materials",
+     "SELECT id, sha256, name, type, size, attempt, source FROM case_materials ORDER BY id, sha256", 7},
+    {"case_access", "SELECT id, hall, seq, ts, by_whom, what, sha256 FROM case_access ORDER BY id, hall, seq", 7},
 }};
 
 constexpr std::string_view kAlertColumns =
@@ -249,6 +291,36 @@ class SqliteCentralStore final : public CentralStore {
   Expected<void> rebuild() override;
   Expected<std::string> projection_digest() override;
 
+  Expected<std::vector<RoutedCommand>> route_cases(std::int64_t ts,
+                                                   const std::function<bool(std::string_view)>& known_hall) override {
+    return cases_->route(ts, known_hall, [this, ts](std::string_view hall, std::string_view type, std::string_view data) {
+      return enqueue_command(hall, ts, type, data);
+    });
+  }
+  Expected<void> set_blob_present(std::string_view sha256, std::int64_t ts) override {
+    return cases_->set_blob_present(sha256, ts);
+  }
+  Expected<int> sweep_case_sla(std::int64_t now) override { return cases_->sweep_sla(now); }
+  Expected<void> record_case_access(std::string_view id, std::int64_t ts, std::string_view by, std::string_view what,
+                                    std::string_view sha256) override {
+    return cases_->record_access(id, ts, by, what, sha256);
+  }
+  Expected<std::vector<WantedBlob>> blobs_wanted_from(std::string_view hall) override {
+    return cases_->wanted_from(hall);
+  }
+  Expected<bool> blob_allowed(std::string_view hall, std::string_view sha256) override {
+    return cases_->allowed(hall, sha256);
+  }
+  Expected<std::optional<CaseParties>> case_parties(std::string_view id) override { return cases_->parties(id); }
+  Expected<std::string> cases_json(const CaseQuery& query) override { return cases_->list_json(query); }
+  Expected<std::optional<std::string>> case_json(std::string_view id, std::int64_t now) override {
+    return cases_->detail_json(id, now);
+  }
+  Expected<std::optional<std::pair<std::string, std::string>>> case_material(std::string_view id,
+                                                                             std::string_view sha256) override {
+    return cases_->material(id, sha256);
+  }
+
  private:
   explicit SqliteCentralStore(Database db) : db_(std::move(db)) {}
   Expected<void> migrate();
@@ -262,6 +334,7 @@ class SqliteCentralStore final : public CentralStore {
 
   Database db_;
   std::optional<store::Projector> projector_;
+  std::optional<store::CaseTables> cases_;
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   Statement ensure_hall_, insert_event_, set_acked_, note_contact_, set_integrity_, next_down_,
       insert_command_, set_down_applied_;
@@ -319,6 +392,7 @@ Expected<void> SqliteCentralStore::prepare_statements() {
   auto projector = store::Projector::create(db_);
   if (!projector) return std::unexpected(projector.error());
   projector_.emplace(std::move(*projector));
+  cases_.emplace(db_);
   const std::string alerts_select =
       fmt::format("SELECT {} FROM alerts WHERE state IN ('raised', 'acknowledged')", kAlertColumns);
   struct Item {
@@ -549,6 +623,9 @@ Expected<void> SqliteCentralStore::append_in_savepoint(std::string_view hall, st
     if (auto ok = insert_event_.run(); !ok) return bad(ok.error().message);
     if (auto ok = projector_->apply(hall, seq, ts_ms, type_text, *data); !ok)
       return bad(ok.error().message);
+    if (type_text.starts_with("case.")) {
+      if (auto ok = cases_->apply(hall, seq, ts_ms, type_text, *data); !ok) return bad(ok.error().message);
+    }
     ++seq;
   }
   if (auto ok = projector_->flush(); !ok) return ok;
@@ -773,6 +850,9 @@ Expected<std::string> SqliteCentralStore::alerts_json(std::optional<std::string_
     alerts.push_back(alert_row(s));
   }
   s.reset();
+  auto late = cases_->open_alerts(hall);
+  if (!late) return std::unexpected(late.error());
+  for (auto& a : *late) alerts.push_back(std::move(a));
   return json{{"alerts", std::move(alerts)}}.dump();
 }
 
@@ -849,6 +929,9 @@ Expected<void> SqliteCentralStore::replay_all() {
         "DELETE FROM kpi_daily", "UPDATE halls SET occupancy = NULL, occupancy_ts = NULL"}) {
     if (auto ok = db_.exec(sql); !ok) return ok;
   }
+  for (std::string_view sql : store::CaseTables::projection_resets()) {
+    if (auto ok = db_.exec(sql); !ok) return ok;
+  }
   auto& s = all_events_;
   while (true) {
     auto r = s.step();
@@ -866,6 +949,7 @@ Expected<void> SqliteCentralStore::replay_all() {
       continue;
     }
     auto ok = projector_->apply(hall, seq, ts, type, *data);
+    if (ok && type.starts_with("case.")) ok = cases_->apply(hall, seq, ts, type, *data);
     if (ok && projector_->pending() > 10000) ok = projector_->flush();
     if (!ok) {
       s.reset();

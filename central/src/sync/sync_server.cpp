@@ -13,6 +13,7 @@
 #include <zmq_addon.hpp>
 
 #include "sync/zap_handler.h"
+#include "yiban/db/blob_fetcher.h"
 #include "yiban/db/checkpointer.h"
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/sync.h"
@@ -44,6 +45,11 @@ struct Session {
   std::int64_t last_heard_ms = 0;  // steady clock
   std::int64_t down_sent = 0;  // highest command sent and not yet confirmed
   bool contact_dirty = false;  // last contact to be written in this turn
+  // Case files this hall's cases name that central lacks (fetched one at a time).
+  std::unique_ptr<db::BlobFetcher> fetcher;
+  bool wants_dirty = true;  // look for files to fetch at the next chance
+  std::int64_t next_want_scan_ms = 0;
+  std::map<std::string, std::int64_t> blob_not_before;  // the hall lacked it: ask again later (steady ms)
 };
 
 struct Outgoing {
@@ -103,6 +109,9 @@ struct SyncServer::Impl {
   }
   std::int64_t last_sweep_ms = 0;
   std::int64_t last_snapshot_ms = 0;
+  std::int64_t last_sla_ms = 0;
+  std::unique_ptr<db::BlobStore> blobs;
+  bool cases_dirty = true;  // forwards may be ready: route in this turn
 
   mutable std::mutex mutex;
   std::deque<Task> tasks;  // guarded by mutex
@@ -119,6 +128,12 @@ struct SyncServer::Impl {
   void on_hello(Session* current, const std::string& routing_id, const std::string& key_hall, std::string_view header);
   void on_events(Session& s, std::vector<zmq::message_t>& message, std::string_view header);
   void on_down_ack(Session& s, std::string_view header);
+  void on_blob_get(Session& s, std::string_view header);
+  void on_blob_data(Session& s, std::vector<zmq::message_t>& message);
+  void pump_blobs(Session& s);
+  // Forwards ready case steps as commands (inside the turn's transaction);
+  // returns the halls that got commands.
+  std::vector<std::string> route_cases();
   void send_down(Session& s);
   void sweep();
   void reply(const std::string& routing_id, ps::Verb verb, std::string header, std::vector<std::string> items = {});
@@ -170,6 +185,11 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
   }
   impl->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (impl->wake_fd < 0) return protocol::error("eventfd failed");
+  if (!impl->options.blob_dir.empty()) {
+    auto blobs = db::BlobStore::open(impl->options.blob_dir);
+    if (!blobs) return std::unexpected(blobs.error());
+    impl->blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
+  }
   if (!impl->options.db_path.empty()) impl->checkpointer = std::make_unique<db::Checkpointer>(impl->options.db_path);
   spdlog::info("sync: listening on {} (CURVE, {} halls known)", impl->endpoint, impl->sessions.size());
   return std::unique_ptr<SyncServer>(new SyncServer(std::move(impl)));
@@ -279,6 +299,24 @@ std::future<protocol::Expected<int>> SyncServer::push_catalog(std::string text, 
       spdlog::info("sync: city catalog {} queued for {} halls", version.substr(0, 12), queued->size());
     promise->set_value(static_cast<int>(queued->size()));
   };
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->tasks.push_back(std::move(task));
+  }
+  std::uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);
+  return future;
+}
+
+std::future<protocol::Expected<void>> SyncServer::record_case_access(std::string id, std::string by,
+                                                                     std::string what, std::string sha256) {
+  auto promise = std::make_shared<std::promise<protocol::Expected<void>>>();
+  auto future = promise->get_future();
+  Task task;
+  task.apply = [id, by, what, sha256](CentralStore& store) -> protocol::Expected<void> {
+    return store.record_case_access(id, wall_ms(), by, what, sha256);
+  };
+  task.done = [promise](const protocol::Expected<void>& committed) { promise->set_value(committed); };
   {
     std::lock_guard lock(impl_->mutex);
     impl_->tasks.push_back(std::move(task));
@@ -455,6 +493,22 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
     last_sweep_ms = now;
     sweep();
   }
+  std::vector<std::string> routed_to;
+  if (cases_dirty) {
+    cases_dirty = false;
+    routed_to = route_cases();
+  }
+  if (now - last_sla_ms >= options.case_sla_sweep_ms && ensure_txn()) {
+    last_sla_ms = now;
+    if (auto changed = store->sweep_case_sla(wall_ms()); !changed) {
+      spdlog::error("sync: checking case SLAs: {}", changed.error().message);
+    } else if (*changed > 0) {
+      spdlog::warn("sync: {} case SLA alerts raised or resolved", *changed);
+    }
+  }
+  for (auto& [hall, s] : sessions) {
+    if (s.welcomed && blobs) pump_blobs(s);
+  }
   for (auto& [hall, s] : sessions) {
     if (!s.contact_dirty) continue;
     s.contact_dirty = false;
@@ -492,6 +546,9 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
   }
   for (std::size_t i = 0; i < task_done.size(); ++i) {
     task_done[i](committed ? task_result[i] : committed);
+  }
+  if (committed) {
+    for (const auto& hall : routed_to) send_down(session_for(hall));
   }
   for (auto& o : outgoing) {
     try {
@@ -586,6 +643,21 @@ void SyncServer::Impl::handle(std::vector<zmq::message_t>& message) {
     case ps::Verb::kDownAck:
       on_down_ack(*s, header);
       return;
+    case ps::Verb::kBlobGet:
+      on_blob_get(*s, header);
+      return;
+    case ps::Verb::kBlobData:
+      on_blob_data(*s, message);
+      return;
+    case ps::Verb::kBlobMissing: {
+      auto m = ps::decode_blob_missing(header);
+      if (!m) return reply_error(routing_id, ps::error_code::kBadHeader, m.error().message);
+      if (s->fetcher && s->fetcher->busy() && s->fetcher->current() == m->sha256) s->fetcher->abandon();
+      s->blob_not_before[m->sha256] = steady_ms() + 30000;
+      spdlog::warn("sync: hall {} does not have file {}… its case names: {}", key_hall, m->sha256.substr(0, 12),
+                   m->message);
+      return;
+    }
     default:
       reply_error(routing_id, ps::error_code::kBadFrame,
                   "verb " + std::string(ps::to_string(*verb)) + " is not sent by a hall");
@@ -644,6 +716,10 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
     s.state.down_applied = applied;
   }
   s.down_sent = s.state.down_applied;
+  s.wants_dirty = true;
+  if (s.fetcher) s.fetcher->link_lost();
+  s.blob_not_before.clear();
+  cases_dirty = true;  // forwards waiting for this hall may be ready
   spdlog::info("sync: hall {} {}: edge at {}, central holds {}, {} commands pending", key_hall,
                was_connected ? "reconnected" : "connected", hello->last_seq, s.state.acked,
                s.state.down_last - s.state.down_applied);
@@ -682,8 +758,15 @@ void SyncServer::Impl::on_events(Session& s, std::vector<zmq::message_t>& messag
   std::vector<std::string_view> texts;
   texts.reserve(count);
   protocol::ChainHash chain = s.state.chain;
+  bool has_case_event = false;
   for (std::size_t i = 0; i < count; ++i) {
     auto text = message[i + 3].to_string_view();
+    if (text.size() > ps::kMaxItemBytes) {
+      reply_error(s.routing_id, ps::error_code::kBadFrame,
+                  "event " + std::to_string(h->from + static_cast<std::int64_t>(i)) + " is larger than 64 KiB");
+      return;
+    }
+    has_case_event = has_case_event || text.find(R"("type":"case.)") != std::string_view::npos;
     texts.push_back(text);
     chain = protocol::chain_next(chain, text);
   }
@@ -712,6 +795,10 @@ void SyncServer::Impl::on_events(Session& s, std::vector<zmq::message_t>& messag
   }
   s.state.acked = h->to;
   s.state.chain = chain;
+  if (has_case_event) {
+    cases_dirty = true;
+    s.wants_dirty = true;
+  }
   stats.events += count;
   s.contact_dirty = true;
   {
@@ -761,6 +848,132 @@ void SyncServer::Impl::send_down(Session& s) {
   const std::int64_t to = commands->back().down_seq;
   s.down_sent = to;
   reply(s.routing_id, ps::Verb::kDown, ps::encode(ps::DownHeader{from, to}), std::move(items));
+}
+
+std::vector<std::string> SyncServer::Impl::route_cases() {
+  std::vector<std::string> halls;
+  if (!ensure_txn()) {
+    cases_dirty = true;
+    return halls;
+  }
+  auto routed = store->route_cases(wall_ms(), [this](std::string_view hall) {
+    return allowed_halls.contains(std::string(hall));
+  });
+  if (!routed) {
+    spdlog::error("sync: routing cases: {}", routed.error().message);
+    return halls;
+  }
+  for (const auto& r : *routed) {
+    auto& s = session_for(r.hall);
+    s.state.down_last = std::max(s.state.down_last, r.down_seq);
+    if (std::find(halls.begin(), halls.end(), r.hall) == halls.end()) halls.push_back(r.hall);
+  }
+  if (!routed->empty()) {
+    std::lock_guard lock(mutex);
+    counters.cases_routed += routed->size();
+  }
+  return halls;
+}
+
+void SyncServer::Impl::pump_blobs(Session& s) {
+  if (!s.fetcher) s.fetcher = std::make_unique<db::BlobFetcher>(*blobs);
+  const std::int64_t now = steady_ms();
+  if (!s.fetcher->busy() && (s.wants_dirty || now >= s.next_want_scan_ms)) {
+    s.wants_dirty = false;
+    s.next_want_scan_ms = now + 5000;
+    auto wants = store->blobs_wanted_from(s.state.hall);
+    if (!wants) {
+      spdlog::error("sync: hall {}: reading wanted files: {}", s.state.hall, wants.error().message);
+      return;
+    }
+    for (const auto& w : *wants) {
+      if (auto it = s.blob_not_before.find(w.sha256); it != s.blob_not_before.end() && it->second > now) continue;
+      if (blobs->has(w.sha256)) {  // here already (another case, or a restart after the rename)
+        if (ensure_txn() && store->set_blob_present(w.sha256, wall_ms())) cases_dirty = true;
+        continue;
+      }
+      if (auto ok = s.fetcher->start(w.sha256, w.size); !ok) {
+        spdlog::error("sync: cannot fetch file {}…: {}", w.sha256.substr(0, 12), ok.error().message);
+        s.blob_not_before[w.sha256] = now + 30000;
+        continue;
+      }
+      spdlog::info("sync: fetching file {}… ({} bytes) from hall {}{}", w.sha256.substr(0, 12), w.size, s.state.hall,
+                   s.fetcher->received() > 0 ? fmt::format(", resuming at {}", s.fetcher->received()) : "");
+      break;
+    }
+  }
+  if (!s.fetcher->busy()) return;
+  for (const auto& g : s.fetcher->requests(now)) reply(s.routing_id, ps::Verb::kBlobGet, ps::encode(g));
+}
+
+void SyncServer::Impl::on_blob_data(Session& s, std::vector<zmq::message_t>& message) {
+  auto h = ps::decode_blob_data(message[2].to_string_view());
+  if (!h) return reply_error(s.routing_id, ps::error_code::kBadHeader, h.error().message);
+  if (message.size() != 4) return reply_error(s.routing_id, ps::error_code::kBadFrame, "BLOB_DATA carries one chunk");
+  if (!s.fetcher) return;
+  std::string why;
+  const auto outcome = s.fetcher->on_data(*h, message[3].to_string_view(), steady_ms(), why);
+  switch (outcome) {
+    case db::BlobFetcher::Outcome::kDone:
+      spdlog::info("sync: file {}… received from hall {} ({} bytes), digest verified", h->sha256.substr(0, 12),
+                   s.state.hall, h->total);
+      if (ensure_txn()) {
+        if (auto ok = store->set_blob_present(h->sha256, wall_ms()); !ok)
+          spdlog::error("sync: recording file {}…: {}", h->sha256.substr(0, 12), ok.error().message);
+      }
+      cases_dirty = true;
+      s.wants_dirty = true;
+      {
+        std::lock_guard lock(mutex);
+        ++counters.files_received;
+      }
+      break;
+    case db::BlobFetcher::Outcome::kBadChunk:
+      spdlog::warn("sync: hall {}: {}", s.state.hall, why);
+      {
+        std::lock_guard lock(mutex);
+        ++counters.bad_chunks;
+      }
+      break;
+    case db::BlobFetcher::Outcome::kRestart:
+      spdlog::error("sync: hall {}: {}", s.state.hall, why);
+      s.wants_dirty = true;
+      break;
+    case db::BlobFetcher::Outcome::kFailed:
+      spdlog::error("sync: cannot store a file from hall {}: {}", s.state.hall, why);
+      s.blob_not_before[h->sha256] = steady_ms() + 30000;
+      break;
+    default:
+      break;
+  }
+  pump_blobs(s);
+}
+
+void SyncServer::Impl::on_blob_get(Session& s, std::string_view header) {
+  auto g = ps::decode_blob_get(header);
+  if (!g) return reply_error(s.routing_id, ps::error_code::kBadHeader, g.error().message);
+  auto missing = [&](std::string_view code, std::string why) {
+    reply(s.routing_id, ps::Verb::kBlobMissing, ps::encode(ps::BlobMissing{g->sha256, std::string(code), std::move(why)}));
+  };
+  if (!blobs) return missing("not_found", "central keeps no case files");
+  auto allowed = store->blob_allowed(s.state.hall, g->sha256);
+  if (!allowed) return missing("not_found", "store unavailable");
+  if (!*allowed) {
+    spdlog::warn("sync: hall {} asked for file {}… of no case it is a party to: refused", s.state.hall,
+                 g->sha256.substr(0, 12));
+    return missing("denied", "no case of hall " + s.state.hall + " names this file");
+  }
+  if (!blobs->has(g->sha256)) return missing("not_found", "central is still fetching this file");
+  auto total = blobs->size_of(g->sha256);
+  if (!total || g->offset >= *total) return missing("not_found", "offset beyond the file");
+  auto bytes = blobs->read(g->sha256, g->offset, std::min(g->length, *total - g->offset));
+  if (!bytes) return missing("not_found", bytes.error().message);
+  ps::BlobData d{g->sha256, g->offset, *total, db::sha256_hex(*bytes)};
+  std::vector<std::string> items;
+  items.push_back(std::move(*bytes));
+  reply(s.routing_id, ps::Verb::kBlobData, ps::encode(d), std::move(items));
+  std::lock_guard lock(mutex);
+  ++counters.chunks_served;
 }
 
 }  // namespace yiban::central::sync

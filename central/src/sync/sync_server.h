@@ -22,6 +22,12 @@
 //
 // Other threads (the HTTP API) hand work in through enqueue_command() and
 // clear_integrity(); their futures complete after the commit.
+//
+// Cross-region cases (protocol/CASES.md): ingesting a case event queues a
+// forward for the other hall; each turn, forwards whose files central has
+// become DOWN commands. Central pulls the files a hall's cases name from that
+// hall (BLOB_GET, one file at a time per hall, a window of chunks) and
+// answers halls' BLOB_GETs for files of cases they are a party to.
 
 #include <atomic>
 #include <chrono>
@@ -52,6 +58,9 @@ struct SyncServerOptions {
   // The store's file: checkpoints run on their own thread and connection,
   // off the commit path. Empty: SQLite's own checkpoints only.
   std::string db_path;
+  // Case files (protocol/CASES.md); empty: no blob transfer.
+  std::string blob_dir;
+  int case_sla_sweep_ms = 10000;  // how often central checks case SLAs
 };
 
 // What /metrics shows; a copy taken under the server's lock.
@@ -61,6 +70,10 @@ struct SyncMetrics {
   std::uint64_t commits = 0;
   std::uint64_t errors_sent = 0;
   std::uint64_t refused_connections = 0;
+  std::uint64_t files_received = 0;  // case files fetched from halls
+  std::uint64_t chunks_served = 0;  // BLOB_DATA sent to halls
+  std::uint64_t bad_chunks = 0;  // damaged chunks refused
+  std::uint64_t cases_routed = 0;  // case steps forwarded as commands
   struct Hall {
     std::string hall;
     bool connected = false;
@@ -96,6 +109,10 @@ class SyncServer {
   // hall of the allow-list that was not yet sent this version; the future
   // gives how many were queued.
   std::future<protocol::Expected<int>> push_catalog(std::string text, std::string version);
+  // Any thread. Records a view or download at central (what: detail or
+  // material); the future completes once it is durable.
+  std::future<protocol::Expected<void>> record_case_access(std::string id, std::string by, std::string what,
+                                                           std::string sha256);
   // Any thread. An operator clears a hall's integrity mark.
   std::future<protocol::Expected<void>> clear_integrity(std::string hall, std::string by);
 

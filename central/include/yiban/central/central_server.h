@@ -22,6 +22,7 @@ struct CentralOptions {
   std::filesystem::path tokens;  // required with http
   std::filesystem::path web;  // static files served at / (optional)
   std::filesystem::path catalog;  // the city service catalog (optional)
+  std::filesystem::path blob_dir;  // case files; empty: "<db dir>/<db stem>.blobs"
   int session_timeout_ms = 10000;
 };
 

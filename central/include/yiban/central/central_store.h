@@ -12,6 +12,7 @@
 // writer).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,6 +49,28 @@ struct KpiQuery {
   std::optional<std::string> service;
   int from_day = 0;  // yyyymmdd inclusive; 0 = no bound
   int to_day = 0;  // yyyymmdd inclusive; 0 = no bound
+};
+
+// Cross-region cases (protocol/CASES.md).
+struct CaseQuery {
+  std::optional<std::string> hall;  // cases whose origin or handler is this hall
+  std::optional<std::string> state;
+  bool late_only = false;
+  int limit = 50;
+  int offset = 0;
+  std::int64_t now = 0;  // for "late"
+};
+struct RoutedCommand {  // a case step forwarded to a hall as a DOWN command
+  std::string hall;
+  std::int64_t down_seq = 0;
+};
+struct WantedBlob {  // a case file central does not have yet
+  std::string sha256;
+  std::int64_t size = 0;
+};
+struct CaseParties {
+  std::string origin;
+  std::string handler;
 };
 
 class CentralStore {
@@ -97,6 +120,31 @@ class CentralStore {
   // Inside a transaction. Small named values central keeps (e.g. which
   // catalog version each hall was sent).
   virtual protocol::Expected<void> set_setting(std::string_view key, std::string_view value) = 0;
+
+  // ---- cross-region cases (sync side, inside a transaction) ------------------
+  // Projection of case.* events happens in append_events; these move the
+  // steps between halls. Forwards whose files are all here (and whose hall
+  // known_hall accepts) become DOWN commands, in order per case and hall.
+  virtual protocol::Expected<std::vector<RoutedCommand>> route_cases(
+      std::int64_t ts, const std::function<bool(std::string_view)>& known_hall) = 0;
+  virtual protocol::Expected<void> set_blob_present(std::string_view sha256, std::int64_t ts) = 0;
+  // Raises (and resolves) central's own SLA alerts; returns how many changed.
+  virtual protocol::Expected<int> sweep_case_sla(std::int64_t now) = 0;
+  // A view or download at central (what: detail, material).
+  virtual protocol::Expected<void> record_case_access(std::string_view id, std::int64_t ts, std::string_view by,
+                                                      std::string_view what, std::string_view sha256) = 0;
+  // ---- cross-region cases (read side) ------------------------------------
+  // Files named by cases that central does not have, which this hall sent.
+  virtual protocol::Expected<std::vector<WantedBlob>> blobs_wanted_from(std::string_view hall) = 0;
+  // Whether hall is a party (origin or handler) of a case naming the file.
+  virtual protocol::Expected<bool> blob_allowed(std::string_view hall, std::string_view sha256) = 0;
+  virtual protocol::Expected<std::optional<CaseParties>> case_parties(std::string_view id) = 0;
+  // {"cases":[summary…],"total"}; the detail with timeline, materials, access.
+  virtual protocol::Expected<std::string> cases_json(const CaseQuery& query) = 0;
+  virtual protocol::Expected<std::optional<std::string>> case_json(std::string_view id, std::int64_t now) = 0;
+  // A case's material: {name, type} or nullopt when the case does not name it.
+  virtual protocol::Expected<std::optional<std::pair<std::string, std::string>>> case_material(
+      std::string_view id, std::string_view sha256) = 0;
 
   // ---- read side --------------------------------------------------------
   virtual protocol::Expected<std::optional<std::string>> get_setting(std::string_view key) = 0;

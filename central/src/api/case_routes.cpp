@@ -1,0 +1,184 @@
+#include "api/case_routes.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "yiban/db/http_server.h"
+#include "yiban/protocol/cases.h"
+#include "yiban/protocol/ids.h"
+
+namespace yiban::central::api {
+namespace {
+
+using nlohmann::json;
+using protocol::Role;
+namespace pc = protocol::cases;
+
+void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+  db::send_json_error(res, status, code, message);
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::optional<int> parse_int(const std::string& text, int max) {
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  int v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (v > max) return std::nullopt;
+  return v;
+}
+
+std::string disposition(const std::string& name) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string encoded;
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += '%';
+      encoded += kHex[c >> 4];
+      encoded += kHex[c & 15];
+    }
+  }
+  return "attachment; filename*=UTF-8''" + encoded;
+}
+
+std::string holder(const protocol::TokenGrant& g) { return "central:" + protocol::holder_of(g); }
+
+}  // namespace
+
+void add_case_routes(httplib::Server& server, CaseRouteContext c) {
+  auto ctx = std::make_shared<CaseRouteContext>(std::move(c));
+  auto staff = [ctx](const httplib::Request& req, httplib::Response& res) -> std::optional<protocol::TokenGrant> {
+    auto g = ctx->authenticate(req, res);
+    if (!g) return std::nullopt;
+    if (g->role == Role::kViewer) {
+      send_error(res, 403, "forbidden", "cases hold personal data; a viewer token cannot see them");
+      return std::nullopt;
+    }
+    return g;
+  };
+  // The case, if this grant may see it; otherwise an error was sent. A case
+  // of other halls answers 404 to a hall manager, as if it did not exist.
+  auto visible = [ctx](const protocol::TokenGrant& g, const std::string& id,
+                       httplib::Response& res) -> bool {
+    if (!pc::valid_case_id(id)) {
+      send_error(res, 400, "bad_request", "not a case id: " + id);
+      return false;
+    }
+    protocol::Expected<std::optional<CaseParties>> parties;
+    {
+      std::lock_guard lock(*ctx->reader_mutex);
+      parties = ctx->reader->case_parties(id);
+    }
+    if (!parties) {
+      send_error(res, 500, "internal", parties.error().message);
+      return false;
+    }
+    const bool party = *parties && (g.role != Role::kHallManager || (*parties)->origin == g.hall ||
+                                    (*parties)->handler == g.hall);
+    if (!party) {
+      if (*parties) spdlog::warn("http: a hall-manager token of hall {} asked for case {}: refused", g.hall, id);
+      send_error(res, 404, "not_found", "no case " + id);
+      return false;
+    }
+    return true;
+  };
+  auto record = [ctx](const std::string& id, const protocol::TokenGrant& g, std::string what, std::string sha,
+                      httplib::Response& res) {
+    auto recorded = ctx->sync->record_case_access(id, holder(g), std::move(what), std::move(sha)).get();
+    if (recorded) return true;
+    send_error(res, 503, "unavailable", "the view could not be recorded, so it is not shown: " + recorded.error().message);
+    return false;
+  };
+
+  server.Get("/api/v1/cases", [ctx, staff](const httplib::Request& req, httplib::Response& res) {
+    auto g = staff(req, res);
+    if (!g) return;
+    CaseQuery q;
+    q.now = now_ms();
+    if (req.has_param("hall")) {
+      auto hall = req.get_param_value("hall");
+      if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "hall: not a hall id");
+      q.hall = hall;
+    }
+    if (g->role == Role::kHallManager) {
+      if (q.hall && *q.hall != g->hall)
+        return send_error(res, 403, "forbidden", "this token covers hall " + g->hall + " only");
+      q.hall = g->hall;
+    }
+    if (req.has_param("state")) {
+      auto state = req.get_param_value("state");
+      if (!pc::state_from_string(state)) return send_error(res, 400, "bad_request", "state: unknown state " + state);
+      q.state = state;
+    }
+    if (req.has_param("late")) q.late_only = req.get_param_value("late") == "1" || req.get_param_value("late") == "true";
+    if (req.has_param("limit")) {
+      auto v = parse_int(req.get_param_value("limit"), 500);
+      if (!v || *v == 0) return send_error(res, 400, "bad_request", "limit: 1–500");
+      q.limit = *v;
+    }
+    if (req.has_param("offset")) {
+      auto v = parse_int(req.get_param_value("offset"), 100000000);
+      if (!v) return send_error(res, 400, "bad_request", "offset: a count");
+      q.offset = *v;
+    }
+    protocol::Expected<std::string> body;
+    {
+      std::lock_guard lock(*ctx->reader_mutex);
+      body = ctx->reader->cases_json(q);
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    res.set_content(*body, "application/json");
+  });
+
+  server.Get(R"(/api/v1/cases/([^/]+))", [ctx, staff, visible, record](const httplib::Request& req,
+                                                                        httplib::Response& res) {
+    auto g = staff(req, res);
+    if (!g) return;
+    std::string id = req.matches[1];
+    if (!visible(*g, id, res)) return;
+    if (!record(id, *g, "detail", "", res)) return;
+    protocol::Expected<std::optional<std::string>> body;
+    {
+      std::lock_guard lock(*ctx->reader_mutex);
+      body = ctx->reader->case_json(id, now_ms());
+    }
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    if (!*body) return send_error(res, 404, "not_found", "no case " + id);
+    res.set_content(**body, "application/json");
+  });
+
+  server.Get(R"(/api/v1/cases/([^/]+)/materials/([0-9a-f]{64}))",
+             [ctx, staff, visible, record](const httplib::Request& req, httplib::Response& res) {
+               auto g = staff(req, res);
+               if (!g) return;
+               std::string id = req.matches[1];
+               std::string sha = req.matches[2];
+               if (!visible(*g, id, res)) return;
+               protocol::Expected<std::optional<std::pair<std::string, std::string>>> info;
+               {
+                 std::lock_guard lock(*ctx->reader_mutex);
+                 info = ctx->reader->case_material(id, sha);
+               }
+               if (!info) return send_error(res, 500, "internal", info.error().message);
+               if (!*info) return send_error(res, 404, "not_found", "case " + id + " has no file " + sha.substr(0, 12) + "…");
+               if (!ctx->blobs || !ctx->blobs->has(sha))
+                 return send_error(res, 409, "not_here_yet", "central is still fetching this file from its hall");
+               auto size = ctx->blobs->size_of(sha);
+               auto bytes = size ? ctx->blobs->read(sha, 0, *size) : std::unexpected(size.error());
+               if (!bytes) return send_error(res, 500, "internal", bytes.error().message);
+               if (!record(id, *g, "material", sha, res)) return;
+               res.set_header("Content-Disposition", disposition((*info)->first));
+               res.set_content(std::move(*bytes), (*info)->second);
+             });
+}
+
+}  // namespace yiban::central::api
