@@ -46,7 +46,7 @@ json summary_of(db::Statement& s, std::int64_t now, json* file_out = nullptr) {
            {"state", state},
            {"attempt", s.column_int(4)},
            {"applicant", std::move(applicant)},
-           {"submitted_ts", file.value("submitted_ts", 0)},
+           {"submitted_ts", file.value("submitted_ts", std::int64_t{0})},
            {"updated_ts", s.column_int(6)},
            {"prereview_due", prereview ? json(*prereview) : json()},
            {"complete_due", complete ? json(*complete) : json()},
@@ -397,7 +397,7 @@ Expected<std::optional<std::string>> CaseTables::detail_json(std::string_view id
   json out = summary_of(*s, now, &file);
   out["contact"] = file.value("contact", json::object());
   out["note"] = file.value("note", "");
-  out["complete_days"] = file.value("complete_days", 0);
+  out["complete_days"] = file.value("complete_days", std::int64_t{0});
   out["result"] = s->column_is_null(9) ? json(nullptr) : json::parse(s->column_text(9), nullptr, false);
   json timeline = json::array();
   auto t = db_.prepare("SELECT ts, step, hall, by_whom, note, attempt FROM case_steps WHERE id = ?1 ORDER BY ts, hall, seq");

@@ -619,6 +619,12 @@ void SyncServer::Impl::handle(std::vector<zmq::message_t>& message) {
       on_hello(s, routing_id, key_hall, header);
       return;
     case ps::Verb::kPing:
+      // A link central does not know (it restarted while the hall was idle)
+      // must say HELLO again, or commands for the hall would never leave.
+      if (!s || !s->welcomed || s->routing_id != routing_id) {
+        reply_error(routing_id, ps::error_code::kNotWelcomed, "say HELLO first");
+        return;
+      }
       reply(routing_id, ps::Verb::kPong, "{}");
       return;
     case ps::Verb::kPong:

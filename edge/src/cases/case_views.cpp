@@ -38,7 +38,7 @@ json summary(db::Statement& s, std::int64_t now, json* file_out = nullptr) {
            {"state", state},
            {"attempt", s.column_int(3)},
            {"applicant", std::move(applicant)},
-           {"submitted_ts", file.value("submitted_ts", 0)},
+           {"submitted_ts", file.value("submitted_ts", std::int64_t{0})},
            {"updated_ts", s.column_int(5)},
            {"prereview_due", prereview},
            {"complete_due", complete},
@@ -78,7 +78,7 @@ protocol::Expected<std::optional<std::string>> case_detail_json(db::Database& db
   json out = summary(*s, now, &file);
   out["contact"] = file.value("contact", json::object());
   out["note"] = file.value("note", "");
-  out["complete_days"] = file.value("complete_days", 0);
+  out["complete_days"] = file.value("complete_days", std::int64_t{0});
   out["result"] = s->column_is_null(8) ? json(nullptr) : json::parse(s->column_text(8), nullptr, false);
   json timeline = json::array();
   auto steps = db.prepare("SELECT ts, step, hall, by_whom, note, attempt FROM case_steps WHERE id = ?1 ORDER BY n");

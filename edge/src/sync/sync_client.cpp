@@ -536,6 +536,7 @@ void SyncClient::Impl::on_blob_data(std::vector<zmq::message_t>& message) {
   switch (fetcher->on_data(*h, message[2].to_string_view(), now_ms, why)) {
     case db::BlobFetcher::Outcome::kDone: {
       spdlog::info("sync: file {}… received from central ({} bytes), digest verified", h->sha256.substr(0, 12), total);
+      wants_changed.store(true);  // the next file at once
       std::lock_guard lock(status_mutex);
       ++status.files_received;
       break;
@@ -548,6 +549,7 @@ void SyncClient::Impl::on_blob_data(std::vector<zmq::message_t>& message) {
     }
     case db::BlobFetcher::Outcome::kRestart:
       spdlog::error("sync: file from central: {}", why);
+      wants_changed.store(true);
       break;
     case db::BlobFetcher::Outcome::kFailed:
       spdlog::error("sync: cannot store a file from central: {}", why);
