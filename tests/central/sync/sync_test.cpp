@@ -20,6 +20,8 @@
 #include "yiban/central/central_store.h"
 #include "yiban/protocol/event.h"
 #include "yiban/protocol/sync.h"
+#include "yiban/protocol/cases.h"
+#include "yiban/db/blob_store.h"
 
 namespace {
 
@@ -47,6 +49,7 @@ struct Central {
   Keys central = make_keys(dir, "central", "");
   Keys h1 = make_keys(dir, "h1", "h1");
   Keys h2 = make_keys(dir, "h2", "h2");
+  Keys h3 = make_keys(dir, "h3", "h3");
   std::unique_ptr<yiban::central::sync::SyncServer> server;
   std::string endpoint;
 
@@ -62,7 +65,9 @@ struct Central {
     o.public_key = central.public_key;
     o.secret_key = central.secret_key;
     o.session_timeout_ms = 3000;
-    auto allow = yiban::central::sync::AllowList::from({{h1.public_key, "h1"}, {h2.public_key, "h2"}});
+    o.blob_dir = (dir / "blobs").string();
+    auto allow = yiban::central::sync::AllowList::from(
+        {{h1.public_key, "h1"}, {h2.public_key, "h2"}, {h3.public_key, "h3"}});
     auto s = yiban::central::sync::SyncServer::create(o, allow, std::move(*store));
     REQUIRE(s);
     server = std::move(*s);
@@ -175,6 +180,15 @@ struct RawLink {
     auto r = zmq::recv_multipart(socket, std::back_inserter(m));
     if (!r || m.size() < 2) return {};
     return {m[0].to_string(), m[1].to_string()};
+  }
+  // The next whole message (verb, header, payload…); empty when nothing came.
+  std::vector<std::string> receive_all() {
+    std::vector<zmq::message_t> m;
+    auto r = zmq::recv_multipart(socket, std::back_inserter(m));
+    std::vector<std::string> out;
+    if (!r) return out;
+    for (auto& f : m) out.push_back(f.to_string());
+    return out;
   }
   std::pair<std::string, std::string> hello(const std::string& hall, std::int64_t last_seq) {
     send({"HELLO", ps::encode(ps::Hello{hall, 1, last_seq, 0, "", ""})});
@@ -395,4 +409,89 @@ TEST_CASE("commands for an offline hall wait at central and are delivered in ord
   REQUIRE(eventually([&] { return again.command_count() == 1; }, 10s));
   std::lock_guard lock(again.mutex);
   CHECK_THAT(again.commands[0], Catch::Contains(R"("down_seq":3)"));
+}
+
+TEST_CASE("case files: a damaged chunk is refused and asked again, parties get the file, a third hall is denied",
+          "[central][sync][cases]") {
+  namespace pc = yiban::protocol::cases;
+  Central central;
+  // A 300 KiB PDF: three chunks.
+  std::string file = "%PDF-1.7\n";
+  for (int i = 0; file.size() < 300 * 1024; ++i) file += static_cast<char>((i * 131) & 0xFF);
+  const std::string sha = yiban::db::sha256_hex(file);
+  pc::CaseFile f;
+  f.id = "h1:20261126:C0001";
+  f.service = "X01";
+  f.service_name = "跨区户口迁移";
+  f.origin = "h1";
+  f.handler = "h2";
+  f.applicant = {"张*三", "110105********002X", std::string(64, 'b')};
+  f.contact_name = "王芳";
+  f.materials = {{sha, "申请表.pdf", "application/pdf", static_cast<std::int64_t>(file.size()), 1}};
+  f.submitted_ts = 1764141802123;
+  f.prereview_due = f.submitted_ts + 86400000;
+  const std::vector<std::string> texts{
+      yiban::protocol::encode_event("h1", 1, f.submitted_ts, pc::event::kSubmitted, pc::encode_case_file(f))};
+
+  RawLink a(central, central.h1);
+  REQUIRE(a.hello("h1", 1).first == "WELCOME");
+  a.send(events_message(texts, 1, 1));
+  // Central acknowledges the event and asks for the file in chunks.
+  std::map<std::int64_t, int> asked;  // offset → times
+  bool acked = false;
+  bool damaged_sent = false;
+  auto answer = [&](const ps::BlobGet& g, bool damage) {
+    std::string chunk = file.substr(static_cast<std::size_t>(g.offset), static_cast<std::size_t>(g.length));
+    ps::BlobData d{g.sha256, g.offset, static_cast<std::int64_t>(file.size()), yiban::db::sha256_hex(chunk)};
+    if (damage) chunk[10] ^= 0x55;
+    a.send({"BLOB_DATA", ps::encode(d), chunk});
+  };
+  auto store = yiban::db::BlobStore::open(central.dir / "blobs");
+  REQUIRE(store);
+  for (int i = 0; i < 50 && !store->has(sha); ++i) {
+    auto m = a.receive_all();
+    if (m.empty()) continue;
+    if (m[0] == "ACK") acked = true;
+    if (m[0] != "BLOB_GET") continue;
+    auto g = ps::decode_blob_get(m[1]);
+    REQUIRE(g);
+    CHECK(g->sha256 == sha);
+    ++asked[g->offset];
+    const bool damage = g->offset == 0 && !damaged_sent;
+    damaged_sent = damaged_sent || damage;
+    answer(*g, damage);
+    if (asked.size() == 3 && asked[0] == 2) {
+      // All answered once more than needed for offset 0: wait for the store.
+      REQUIRE(eventually([&] { return store->has(sha); }, 5s));
+    }
+  }
+  CHECK(acked);
+  REQUIRE(store->has(sha));
+  CHECK(asked.size() == 3);
+  CHECK(asked[0] == 2);  // the damaged chunk was asked for again
+  CHECK(store->read(sha, 0, static_cast<std::int64_t>(file.size())).value() == file);
+  CHECK(central.server->metrics().bad_chunks == 1);
+  CHECK(central.server->metrics().files_received == 1);
+  // With its file here, the case goes to h2 as a command.
+  REQUIRE(eventually([&] { return central.hall("h2").down_last == 1; }, 5s));
+
+  // h2 (the handler) may fetch the file; h3 may not, and h1 cannot fetch what is not its case.
+  RawLink b(central, central.h2);
+  REQUIRE(b.hello("h2", 0).first == "WELCOME");
+  b.send({"BLOB_GET", ps::encode(ps::BlobGet{sha, 131072, 131072})});
+  std::vector<std::string> got;
+  for (int i = 0; i < 5; ++i) {
+    got = b.receive_all();
+    if (!got.empty() && got[0] == "BLOB_DATA") break;
+  }
+  REQUIRE(got.size() == 3);
+  CHECK(got[2] == file.substr(131072, 131072));
+  CHECK(ps::decode_blob_data(got[1])->chunk_sha256 == yiban::db::sha256_hex(got[2]));
+
+  RawLink c(central, central.h3);
+  REQUIRE(c.hello("h3", 0).first == "WELCOME");
+  c.send({"BLOB_GET", ps::encode(ps::BlobGet{sha, 0, 131072})});
+  auto refused = c.receive();
+  CHECK(refused.first == "BLOB_MISSING");
+  CHECK(ps::decode_blob_missing(refused.second)->code == "denied");
 }
