@@ -262,4 +262,55 @@ TEST_CASE("a cross-region case goes from hall A through central to hall B and ba
   require_same_log(a.edge->db(), "hall-a", central);
   require_same_log(b.edge->db(), "hall-b", central);
   CHECK(query_strings(central.db(), "PRAGMA integrity_check") == std::vector<std::string>{"ok"});
+  // The case projection is rebuilt identically from the log.
+  REQUIRE(central.terminate() == 0);
+  ChildProcess rebuild(YIBAN_CENTRAL_BINARY, {"rebuild", "--db", central.db().string()}, dir / "rebuild.log");
+  CHECK(rebuild.wait_exit(60s) == 0);
+  CHECK_THAT(read_file(dir / "rebuild.log"), Catch::Contains("identical: yes"));
+  CHECK(query_int(central.db(), "SELECT count(*) FROM case_forwards WHERE down_seq IS NULL") == 0);
+}
+
+TEST_CASE("a case submitted while its hall is offline leaves when it returns, and waits at central for an offline "
+          "handling hall",
+          "[integration][cases]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "central");
+  MosquittoBroker broker(dir.path());
+  json catalog{{"services",
+                {{{"code", "X01"}, {"name", "跨区户口迁移"}, {"region", "370212"}, {"hall", "hall-b"},
+                  {"prereview_h", 24}, {"complete_days", 5}}}}};
+  std::ofstream(dir / "catalog.json") << catalog.dump();
+  std::ofstream(dir / "case.key") << "city-case-key-for-tests-0123456789abcdef\n";
+  CentralProcess central(dir / "central", {"hall-a", "hall-b"});
+  central.add_args({"--catalog", (dir / "catalog.json").string()});
+  central.start();
+  Hall a(dir, "hall-a", central, broker.uri(), dir / "case.key");
+  Hall b(dir, "hall-b", central, broker.uri(), dir / "case.key");
+  REQUIRE(eventually([&] { return json::parse(a.get("/api/v1/catalog").body)["services"].size() == 1; }, 15s));
+  // B goes away, then central: A is alone with its catalog.
+  REQUIRE(b.edge->terminate() == 0);
+  central.kill9();
+  const std::string file = pdf(2 * 1024 * 1024, 7);
+  const std::string sha = a.upload(file, "application/pdf");
+  auto submitted = a.post("/api/v1/cases", json{{"service", "X01"},
+                                                {"applicant_name", "李四"},
+                                                {"applicant_id", "E12345678"},
+                                                {"contact_name", "王芳"},
+                                                {"materials", {{{"sha256", sha}, {"name", "材料.pdf"}}}}}
+                                               .dump());
+  INFO(submitted.body);
+  REQUIRE(submitted.status == 201);
+  const std::string id = json::parse(submitted.body)["case"];
+  // Central returns: it takes the case and the file from A; B is still away, so the case waits.
+  central.start();
+  AWAIT(query_int(central.db(), "SELECT count(*) FROM blobs WHERE present = 1") == 1);
+  CHECK(json::parse(central.get("/api/v1/cases/" + id).body)["state"] == "submitted");
+  CHECK(query_int(central.db(), "SELECT count(*) FROM commands WHERE hall = 'hall-b' AND type = 'case.assign'") == 1);
+  // B returns and gets it, once, with its file.
+  b.edge->start();
+  AWAIT(b.summary_of(id)["state"] == "received");
+  AWAIT(all_present(b.case_of(id), 1));
+  CHECK(b.download(id, sha) == file);
+  AWAIT(a.summary_of(id)["state"] == "received");
+  CHECK(query_int(b.edge->db(), "SELECT count(*) FROM events WHERE type = 'case.received'") == 1);
 }
