@@ -278,9 +278,25 @@ test('central dashboard: the operator sees the accepted case, its timeline and w
     // No actions at central.
     assert.equal(await detail.locator(testid('case-action-accept')).count(), 0);
     await shot(page, 'central-detail');
+    // Completed at hall-b (API): the open detail at central follows without a reload (hall row → list → detail).
+    const t1 = Date.now();
+    const done = await http(ports.b, `/api/v1/cases/${encodeURIComponent(caseId)}/complete`, { token: MANAGER_B, method: 'POST', body: { note: '已办结，请到甲区领取' } });
+    assert.ok(done.status === 200 || done.status === 201, `complete → ${done.status} ${done.text}`);
+    await page.locator(`${testid('case-detail-state')}[data-state="completed"]`).waitFor({ timeout: 10000 });
+    await page.locator(testid('case-timeline')).filter({ hasText: '已办结，请到甲区领取' }).waitFor({ timeout: 3000 });
+    await page.locator(`${testid(`case-state-${tid(caseId)}`)}[data-state="completed"]`).waitFor({ timeout: 3000 });
+    timings.centralLive = Date.now() - t1;
+    assert.equal((await detail.locator(testid('case-detail-state')).textContent()).trim(), '已办结');
+    // The re-read detail has every view hall-b recorded before the completion. Its console read the detail
+    // when it was opened and once after the acceptance (no polling; its own live change events, case.accepted
+    // and case.viewed, caused no further audited reads), and downloaded the file once.
+    const hallB = await access.locator('tr', { hasText: 'hall-b' }).allTextContents();
+    const hallBViews = hallB.filter((x) => /查看详情/.test(x));
+    assert.equal(hallBViews.length, 2, `hall-b detail reads in the access list: ${hallBViews.join(' | ')}`);
+    assert.equal(hallB.filter((x) => /下载材料/.test(x)).length, 1, 'hall-b downloaded the file once');
     // English labels are available.
     await page.locator(testid('lang-switch')).click();
-    await page.locator(`${testid('case-detail-state')}:text("accepted")`).waitFor({ timeout: 3000 });
+    await page.locator(`${testid('case-detail-state')}:text("completed")`).waitFor({ timeout: 3000 });
     assert.match(await page.locator(testid('nav-cases')).textContent(), /Cases/);
     await shot(page, 'central-detail-en');
   } finally {
@@ -288,5 +304,5 @@ test('central dashboard: the operator sees the accepted case, its timeline and w
   }
   timings.central = Date.now() - t0;
   console.log(`# timings: daemons ${timings.daemons} ms, case routed to hall-b ${timings.routed} ms, hall-b console ${timings.hall} ms, `
-    + `central dashboard ${timings.central} ms (accepted case listed after ${timings.centralAccepted} ms)`);
+    + `central dashboard ${timings.central} ms (accepted case listed after ${timings.centralAccepted} ms; completion at hall-b shown live in ${timings.centralLive} ms)`);
 });

@@ -100,8 +100,8 @@ protocol::Expected<void> CaseDesk::add_material(const std::string& id, const std
   return s->run();
 }
 
-console::Result CaseDesk::detail(const std::string& id) {
-  auto body = case_detail_json(store_.database(), id, blobs_, 0);
+console::Result CaseDesk::detail(const std::string& id, std::int64_t now) {
+  auto body = case_detail_json(store_.database(), id, blobs_, now);
   if (!body) return store_failure(body.error());
   if (!*body) return error_result(404, "not_found", "no case " + id + " at this hall");
   return {200, **body};
@@ -190,7 +190,7 @@ console::Result CaseDesk::submit(const std::string& body, const std::string& by,
   if (!ok) return store_failure(ok.error());
   spdlog::info("case {} submitted by {}: service {} to hall {}, {} materials", f.id, by, f.service, f.handler,
                f.materials.size());
-  auto d = detail(f.id);
+  auto d = detail(f.id, now);
   if (d.status == 200) d.status = 201;
   return d;
 }
@@ -238,7 +238,7 @@ console::Result CaseDesk::resubmit(const std::string& id, const std::string& bod
   }
   if (!ok) return store_failure(ok.error());
   spdlog::info("case {} resubmitted by {} (attempt {}, {} new materials)", id, by, attempt, added.size());
-  return detail(id);
+  return detail(id, now);
 }
 
 console::Result CaseDesk::review(const std::string& id, const std::string& body, const std::string& by,
@@ -286,7 +286,7 @@ console::Result CaseDesk::review(const std::string& id, const std::string& body,
   }
   if (!ok) return store_failure(ok.error());
   spdlog::info("case {} {} by {}", id, pc::to_string(step.state), by);
-  return detail(id);
+  return detail(id, now);
 }
 
 console::Result CaseDesk::complete(const std::string& id, const std::string& body, const std::string& by,
@@ -326,7 +326,7 @@ console::Result CaseDesk::complete(const std::string& id, const std::string& bod
   }
   if (!ok) return store_failure(ok.error());
   spdlog::info("case {} completed by {}{}", id, by, step.result ? " with a result document" : "");
-  return detail(id);
+  return detail(id, now);
 }
 
 console::Result CaseDesk::viewed(const std::string& id, const std::string& by, const std::string& sha256,

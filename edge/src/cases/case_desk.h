@@ -54,7 +54,7 @@ class CaseDesk {
                                     int attempt);
   protocol::Expected<void> add_material(const std::string& id, const std::string& sha, const std::string& name,
                                         const std::string& type, std::int64_t size, int attempt);
-  console::Result detail(const std::string& id);
+  console::Result detail(const std::string& id, std::int64_t now);
 
   store::EdgeStore& store_;
   const db::BlobStore& blobs_;
