@@ -114,6 +114,24 @@ async function api(path, { method = 'GET', body } = {}) {
   }
   return data;
 }
+/** A file with the bearer token (the material downloads); errors as api(). */
+async function apiBlob(path) {
+  if (!getToken()) throw new ApiError(401, 'unauthorized', t('login_required'));
+  let res;
+  try {
+    res = await fetch(path, { headers: { Authorization: `Bearer ${getToken()}` }, cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, 'network', String(e.message || e));
+  }
+  if (!res.ok) {
+    let data = null;
+    try { data = JSON.parse(await res.text()); } catch { data = null; }
+    const message = data?.error?.message || `${res.status} ${res.statusText}`;
+    if (res.status === 401) showLogin(message);
+    throw new ApiError(res.status, data?.error?.code || `http_${res.status}`, message);
+  }
+  return res.blob();
+}
 const enc = encodeURIComponent;
 
 // ───────────────────────────── SSE client ─────────────────────────────
@@ -908,15 +926,404 @@ class HallView {
   }
 }
 
+// ───────────────────────────── cases view (both modes) ─────────────────────────────
+// Cross-region cases (跨域通办, protocol/CASES.md). Every detail read and every download is recorded
+// as an audit event, so the detail is never polled: it is read when opened, after an action, on a
+// live change: the list is re-read on the edge's "case.*" changes (not case.viewed, which a read itself
+// causes) and on central's hall rows (its stream has no case events), and the open case is re-read when
+// its row in that list has changed. A file arriving records no event: the drawer has a refresh button.
+const CASE_STATES = ['submitted', 'received', 'more_needed', 'accepted', 'rejected', 'completed'];
+const CASE_PAGE = 50;
+const caseStateBadge = { received: 'amber', more_needed: 'amber', accepted: 'green', completed: 'green', rejected: 'red' };
+/** The due time that applies in a state: pre-review while submitted/received, completion once accepted. */
+function caseDue(c) {
+  if (c.state === 'submitted' || c.state === 'received') return c.prereview_due;
+  if (c.state === 'accepted') return c.complete_due;
+  return null;
+}
+/** Bytes → "512 B", "47.1 KB", "3.2 MB". */
+function fmtSize(n) {
+  if (n == null || Number.isNaN(Number(n))) return '—';
+  const b = Number(n);
+  if (b < 1024) return `${b} B`;
+  if (b < 1024 * 1024) return `${(b / 1024).toFixed(1)} KB`;
+  return `${(b / 1024 / 1024).toFixed(1)} MB`;
+}
+/** Epoch ms → "YYYY-MM-DD HH:MM:SS". */
+function fmtStamp(ms) {
+  if (!ms) return '—';
+  const d = new Date(Number(ms));
+  const p = (v) => String(v).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+const caseKey = (c) => (c ? `${c.state}|${c.attempt}|${c.updated_ts}|${c.late}` : '');
+
+class CasesView {
+  constructor(root, who) {
+    this.root = root;
+    this.who = who;
+    this.hallMode = who.mode === 'hall';
+    this.query = { state: '', hall: '', late: false, role: '' };
+    this.list = null; // {cases, total} as loaded (pages appended)
+    this.listError = null;
+    this.selected = null; // case id of the open detail
+    this.detail = null;
+    this.detailError = null;
+    this.halls = []; // central: hall ids for the hall filter
+    this.busy = false;
+    this.panels = new Panels();
+    this.panels.add('cases', () => this.loadList(), this.hallMode ? 300 : 1000);
+    this.panels.add('detail', () => this.loadDetail(), 300);
+    this.stream = new EventStream('/api/v1/stream', {
+      onEvent: (ev, data) => this.onEvent(ev, data),
+      onState: setLive,
+      onOpen: (again) => { if (again) this.panels.invalidate('cases'); },
+    });
+  }
+  async start(prefetchedHalls) {
+    $('title').textContent = t(this.hallMode ? 'title_hall' : 'title_city');
+    this.renderShell();
+    if (!this.hallMode) {
+      Promise.resolve(prefetchedHalls || api('/api/v1/halls')).then((d) => {
+        this.halls = (d?.halls || []).map((h) => h.hall).sort();
+        this.renderHallOptions();
+      }).catch(() => {});
+    }
+    this.panels.invalidate('cases');
+    this.stream.start();
+  }
+  stop() { this.stream.stop(); this.panels.clear(); }
+
+  onEvent(ev, data) {
+    if (ev === 'change') {
+      const type = String(data?.type || '');
+      if (!type.startsWith('case.') || type === 'case.viewed') return;
+      // The list is re-read; the open case is re-read when its row changed (loadList), or at once when it is
+      // not among the rows shown (filtered out): a change of another case then costs no audited read.
+      this.panels.invalidate('cases');
+      if (this.selected && !this.list?.cases?.some((c) => c.case === this.selected)) this.panels.invalidate('detail');
+    } else if (ev === 'hall') {
+      // Central: a hall's row changed (new events from it): the list is re-read; the detail only if its row changed.
+      this.panels.invalidate('cases');
+    }
+  }
+
+  renderShell() {
+    const q = this.query;
+    const stateOpts = CASE_STATES.map((s) => `<option value="${s}" ${q.state === s ? 'selected' : ''}>${esc(tState(s, 'cs_'))}</option>`).join('');
+    const filters = this.hallMode
+      ? `<select id="cases-role" data-testid="cases-role"><option value="">${esc(t('all_roles'))}</option>
+          <option value="origin" ${q.role === 'origin' ? 'selected' : ''}>${esc(t('role_origin'))}</option>
+          <option value="handler" ${q.role === 'handler' ? 'selected' : ''}>${esc(t('role_handler'))}</option></select>`
+      : `<input id="cases-hall" data-testid="cases-hall" list="cases-hall-list" placeholder="${esc(t('all_halls'))}" value="${esc(q.hall)}">
+          <datalist id="cases-hall-list"></datalist>
+          <label><input type="checkbox" id="cases-late" data-testid="cases-late" ${q.late ? 'checked' : ''}> ${esc(t('late_only'))}</label>`;
+    this.root.innerHTML = `
+      <section class="panel cases" data-testid="cases-panel"><h2>${esc(t('cases'))} <span class="badge" data-testid="cases-total" id="cases-total"></span>
+        <span class="tools">${filters}
+          <select id="cases-state" data-testid="cases-state"><option value="">${esc(t('all_states'))}</option>${stateOpts}</select></span></h2>
+        <div id="cases-list" data-testid="cases-list"></div></section>
+      <aside class="drawer case-drawer" id="case-drawer" data-testid="case-detail" hidden></aside>`;
+    const reload = () => { this.panels.p.get('cases').last = 0; this.panels.invalidate('cases'); };
+    $('cases-state').addEventListener('change', (ev) => { q.state = ev.target.value; this.list = null; reload(); });
+    if (this.hallMode) {
+      $('cases-role').addEventListener('change', (ev) => { q.role = ev.target.value; this.list = null; reload(); });
+    } else {
+      let timer = null;
+      $('cases-hall').addEventListener('input', (ev) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => { q.hall = ev.target.value.trim(); this.list = null; reload(); }, 250);
+      });
+      $('cases-late').addEventListener('change', (ev) => { q.late = ev.target.checked; this.list = null; reload(); });
+      this.renderHallOptions();
+    }
+    $('cases-list').addEventListener('click', (ev) => {
+      if (ev.target.closest('button[data-op="more-cases"]')) { this.more(); return; }
+      const row = ev.target.closest('tr[data-case]');
+      if (row) this.open(row.dataset.case);
+    });
+    $('case-drawer').addEventListener('click', (ev) => this.onDetailClick(ev));
+    this.renderList();
+    if (this.selected) this.renderDetail();
+  }
+  renderHallOptions() {
+    const dl = $('cases-hall-list');
+    if (dl) dl.innerHTML = this.halls.map((h) => `<option value="${esc(h)}"></option>`).join('');
+  }
+
+  // ── list
+  params(limit, offset = 0) {
+    const q = this.query;
+    const p = new URLSearchParams({ limit: String(limit) });
+    if (offset) p.set('offset', String(offset));
+    if (q.state) p.set('state', q.state);
+    if (this.hallMode && q.role) p.set('role', q.role);
+    if (!this.hallMode && q.hall) p.set('hall', q.hall);
+    if (!this.hallMode && q.late) p.set('late', '1');
+    return p;
+  }
+  async loadList() {
+    // A re-read keeps the pages already shown (up to the API's 500 per request).
+    const limit = Math.min(500, Math.max(CASE_PAGE, this.list?.cases?.length || 0));
+    const params = this.params(limit);
+    let data;
+    try {
+      data = await api(`/api/v1/cases?${params}`);
+      this.listError = null;
+    } catch (e) {
+      if (e.status === 401) throw e;
+      this.listError = e;
+      this.renderList();
+      return;
+    }
+    if (params.toString() !== this.params(limit).toString()) return; // the filters changed meanwhile
+    this.list = { cases: data?.cases || [], total: data?.total ?? 0 };
+    this.renderList();
+    // The open case's row changed (central has no case events in its stream): re-read the detail once.
+    const row = this.selected && this.list.cases.find((c) => c.case === this.selected);
+    // (Not while a read of it is under way: that one brings the change.)
+    if (row && this.detail && !this.panels.p.get('detail')?.running && caseKey(row) !== caseKey(this.detail)) this.panels.invalidate('detail');
+  }
+  async more() {
+    if (!this.list) return;
+    const offset = this.list.cases.length;
+    try {
+      const data = await api(`/api/v1/cases?${this.params(CASE_PAGE, offset)}`);
+      const seen = new Set(this.list.cases.map((c) => c.case));
+      this.list = { cases: [...this.list.cases, ...(data?.cases || []).filter((c) => !seen.has(c.case))], total: data?.total ?? this.list.total };
+      this.renderList();
+    } catch (e) { if (e.status !== 401) toast(`${t('error')}: ${e.message}`, true); }
+  }
+  renderList() {
+    const el = $('cases-list');
+    if (!el) return;
+    if (this.listError) { el.innerHTML = `<div class="error" data-testid="cases-error">${esc(this.listError.message)}</div>`; return; }
+    if (!this.list) return;
+    const list = this.list.cases;
+    $('cases-total').textContent = num(this.list.total);
+    if (!list.length) { el.innerHTML = `<div class="na" data-testid="cases-empty">${esc(t('no_cases'))}</div>`; return; }
+    el.innerHTML = `<table class="cases-table"><thead><tr><th>${esc(t('case_id'))}</th><th>${esc(t('service'))}</th><th>${esc(t('origin_handler'))}</th>
+        <th>${esc(t('state'))}</th><th class="num">${esc(t('attempt'))}</th><th>${esc(t('applicant'))}</th><th>${esc(t('due'))}</th></tr></thead>
+      <tbody data-testid="cases-body">${list.map((c) => {
+        const id = tid(c.case);
+        return `<tr data-case="${esc(c.case)}" data-testid="case-row-${id}" data-state="${esc(c.state)}" class="clickable${c.late ? ' late' : ''}${this.selected === c.case ? ' selected' : ''}">
+          <td class="mono">${esc(c.case)}</td><td>${esc(c.service_name || '')} <span class="muted">${esc(c.service)}</span></td>
+          <td title="${esc(c.origin_name || '')}">${esc(c.origin)} → ${esc(c.handler)}</td>
+          <td data-testid="case-state-${id}" data-state="${esc(c.state)}"><span class="badge ${caseStateBadge[c.state] || ''}">${esc(tState(c.state, 'cs_'))}</span></td>
+          <td class="num">${num(c.attempt)}</td><td>${esc(c.applicant?.name || '')}</td>
+          <td>${fmtTime(caseDue(c))}${c.late ? ` <span class="badge red" data-testid="case-late-${id}">${esc(t('late'))}</span>` : ''}</td></tr>`;
+      }).join('')}</tbody></table>
+      <div class="pager"><span class="muted" data-testid="cases-shown">${esc(t('loaded_of'))} ${num(list.length)} / ${num(this.list.total)}</span>
+      ${list.length < this.list.total ? `<button data-op="more-cases" data-testid="cases-more">${esc(t('more'))}</button>` : ''}</div>`;
+  }
+
+  // ── detail
+  open(id) {
+    this.selected = id;
+    this.detail = null;
+    this.detailError = null;
+    this.root.querySelectorAll('tr[data-case].selected').forEach((r) => r.classList.remove('selected'));
+    this.root.querySelector(`tr[data-testid="case-row-${tid(id)}"]`)?.classList.add('selected');
+    this.renderDetail();
+    this.panels.p.get('detail').last = 0;
+    this.panels.invalidate('detail');
+  }
+  close() {
+    this.selected = null;
+    this.detail = null;
+    const d = $('case-drawer');
+    d.hidden = true; d.innerHTML = '';
+    this.root.querySelectorAll('tr[data-case].selected').forEach((r) => r.classList.remove('selected'));
+  }
+  async loadDetail() {
+    const id = this.selected;
+    if (!id) return;
+    let data;
+    try {
+      data = await api(`/api/v1/cases/${enc(id)}`);
+    } catch (e) {
+      if (e.status === 401) throw e;
+      if (this.selected !== id) return;
+      this.detailError = e;
+      this.renderDetail();
+      return;
+    }
+    if (this.selected !== id) return;
+    this.detail = data;
+    this.detailError = null;
+    this.renderDetail();
+  }
+  materialRows(list, withAttempt = true) {
+    return list.map((m) => {
+      const sha = tid(m.sha256);
+      const here = m.present !== false;
+      return `<tr data-testid="case-material-${sha}" data-present="${here}"><td>${esc(m.name)}</td><td>${esc(m.type || '')}</td>
+        <td class="num">${fmtSize(m.size)}</td>${withAttempt ? `<td class="num">${num(m.attempt)}</td>` : ''}
+        <td>${here ? `<span class="badge green">${esc(t('present'))}</span>` : `<span class="badge amber" data-testid="case-material-transit-${sha}">${esc(t('in_transit'))}</span>`}</td>
+        <td><button data-op="download" data-sha="${esc(m.sha256)}" data-name="${esc(m.name || '')}" data-testid="case-download-${sha}" ${here ? '' : 'disabled'}>${esc(t('download'))}</button></td></tr>`;
+    }).join('');
+  }
+  actionsHtml(d) {
+    if (!this.hallMode || d.role !== 'handler') return '';
+    const decide = d.state === 'received';
+    if (!decide && d.state !== 'accepted') return '';
+    const buttons = decide
+      ? ['accept', 'more_needed', 'reject'].map((x) => `<button data-op="review" data-decision="${x}" data-testid="case-action-${x}" class="${x === 'accept' ? 'primary' : ''}">${esc(t(x))}</button>`).join('')
+      : `<button data-op="complete" data-testid="case-action-complete" class="primary">${esc(t('complete'))}</button>`;
+    return `<section class="panel wide case-actions" data-testid="case-actions"><h2>${esc(t(decide ? 'review' : 'complete'))}</h2>
+      <textarea id="case-note" data-testid="case-action-note" rows="2" placeholder="${esc(t(decide ? 'note' : 'complete_note'))}"></textarea>
+      <div class="actions">${buttons}</div><div class="error" id="case-action-error" data-testid="case-action-error"></div></section>`;
+  }
+  renderDetail() {
+    const el = $('case-drawer');
+    if (!el || !this.selected) return;
+    const keepNote = $('case-note')?.value || '';
+    el.hidden = false;
+    const d = this.detail;
+    const head = `<div class="head"><h2 class="mono" data-testid="case-detail-id">${esc(this.selected)}</h2>
+      ${d ? `<span class="badge ${caseStateBadge[d.state] || ''}" data-testid="case-detail-state" data-state="${esc(d.state)}">${esc(tState(d.state, 'cs_'))}</span>` : ''}
+      ${d?.late ? `<span class="badge red" data-testid="case-detail-late">${esc(t('late'))}</span>` : ''}
+      <span class="spacer"></span><button data-op="refresh-case" data-testid="case-refresh">${esc(t('refresh'))}</button>
+      <button data-op="close-case" data-testid="case-close">${esc(t('close'))}</button></div>`;
+    if (!d) {
+      el.innerHTML = head + (this.detailError ? `<div class="panel error" data-testid="case-detail-error">${esc(this.detailError.message)}</div>` : '');
+      return;
+    }
+    const field = (label, value, id = '') => `<div><span>${esc(label)}</span><b ${id ? `data-testid="${id}"` : ''}>${value}</b></div>`;
+    const due = caseDue(d);
+    const contact = d.contact || {};
+    const timeline = d.timeline || [];
+    const materials = d.materials || [];
+    el.innerHTML = `${head}
+      <div class="fields" data-testid="case-fields">
+        ${field(t('service'), `${esc(d.service_name || '')} <span class="muted">${esc(d.service)}</span>`)}
+        ${field(t('origin'), `${esc(d.origin_name || d.origin)} <span class="muted">${esc(d.origin)}</span>`)}
+        ${field(t('handler'), esc(d.handler))}
+        ${d.role ? field(t('role'), esc(t(`role_${d.role}`))) : ''}
+        ${field(t('attempt'), num(d.attempt))}
+        ${field(t('applicant'), `${esc(d.applicant?.name || '')} <span class="muted">${esc(d.applicant?.id || '')}</span>`, 'case-applicant')}
+        ${field(t('submitted_at'), fmtStamp(d.submitted_ts))}
+        ${field(t('updated_at'), fmtStamp(d.updated_ts))}
+        ${field(t('due'), `${due ? fmtStamp(due) : '—'}${d.late ? ` <span class="badge red">${esc(t('late'))}</span>` : ''}`, 'case-due')}
+        ${d.complete_days ? field(t('complete_days'), `${num(d.complete_days)} ${esc(t('days'))}`) : ''}
+        ${field(t('contact'), `${esc(contact.name || '—')}${contact.phone ? ` · ${esc(contact.phone)}` : ''}`, 'case-contact')}
+      </div>
+      ${d.note ? `<div class="panel case-note" data-testid="case-note"><span class="muted">${esc(t('note'))}</span> ${esc(d.note)}</div>` : ''}
+      <div class="grid2">
+        ${this.actionsHtml(d)}
+        <section class="panel wide"><h2>${esc(t('timeline'))}</h2><table class="wrap" data-testid="case-timeline"><thead><tr><th>${esc(t('time'))}</th><th>${esc(t('step'))}</th>
+          <th>${esc(t('hall'))}</th><th>${esc(t('by'))}</th><th>${esc(t('note'))}</th><th class="num">${esc(t('attempt'))}</th></tr></thead><tbody>
+          ${timeline.map((s) => `<tr data-step="${esc(s.step)}"><td>${fmtStamp(s.ts)}</td><td>${esc(tState(s.step, 'cs_'))}</td><td>${esc(s.hall)}</td>
+            <td>${esc(s.by || '')}</td><td class="msg">${esc(s.note || '')}</td><td class="num">${num(s.attempt)}</td></tr>`).join('')}</tbody></table></section>
+        <section class="panel wide"><h2>${esc(t('materials'))} <span class="badge">${materials.length}</span></h2>
+          ${materials.length ? `<table data-testid="case-materials"><thead><tr><th>${esc(t('file_name'))}</th><th>${esc(t('type'))}</th><th class="num">${esc(t('size'))}</th>
+            <th class="num">${esc(t('attempt'))}</th><th></th><th></th></tr></thead><tbody>${this.materialRows(materials)}</tbody></table>` : `<div class="na">${esc(t('none'))}</div>`}</section>
+        <section class="panel wide" data-testid="case-result"><h2>${esc(t('result'))}</h2>
+          ${d.result ? `<table><tbody>${this.materialRows([d.result], false)}</tbody></table>` : `<div class="na">${esc(t('none'))}</div>`}</section>
+        ${Array.isArray(d.access) ? `<section class="panel wide"><h2>${esc(t('access'))} <span class="badge">${d.access.length}</span></h2>
+          <div class="scroll"><table class="wrap" data-testid="case-access"><thead><tr><th>${esc(t('time'))}</th><th>${esc(t('hall'))}</th><th>${esc(t('by'))}</th><th>${esc(t('what'))}</th></tr></thead><tbody>
+          ${d.access.map((a) => `<tr><td>${fmtStamp(a.ts)}</td><td>${esc(a.hall || '')}</td><td>${esc(a.by || '')}</td>
+            <td>${esc(tState(a.what, 'what_'))}${a.sha256 ? ` <span class="muted mono" title="${esc(a.sha256)}">${esc(String(a.sha256).slice(0, 12))}…</span>` : ''}</td></tr>`).join('')}</tbody></table></div></section>` : ''}
+      </div>`;
+    if (keepNote && $('case-note')) $('case-note').value = keepNote;
+  }
+  async onDetailClick(ev) {
+    const b = ev.target.closest('button[data-op]');
+    if (!b) return;
+    const op = b.dataset.op;
+    if (op === 'close-case') { this.close(); return; }
+    if (op === 'refresh-case') { this.panels.p.get('detail').last = 0; this.panels.invalidate('detail'); this.panels.invalidate('cases'); return; }
+    if (op === 'download') { this.download(b.dataset.sha, b.dataset.name, b); return; }
+    if (op !== 'review' && op !== 'complete') return;
+    const id = this.selected;
+    const note = ($('case-note')?.value || '').trim();
+    const err = $('case-action-error');
+    err.textContent = '';
+    const decision = b.dataset.decision;
+    if (op === 'review' && decision !== 'accept' && !note) {
+      err.textContent = t('note_required');
+      $('case-note')?.focus();
+      return;
+    }
+    if (this.busy) return;
+    this.busy = true;
+    this.root.querySelectorAll('.case-actions button').forEach((x) => { x.disabled = true; });
+    try {
+      if (op === 'review') await api(`/api/v1/cases/${enc(id)}/review`, { method: 'POST', body: { decision, note } });
+      else await api(`/api/v1/cases/${enc(id)}/complete`, { method: 'POST', body: note ? { note } : {} });
+      toast(t('done'));
+      if ($('case-note')) $('case-note').value = '';
+      this.panels.p.get('detail').last = 0;
+      this.panels.invalidate('detail');
+      this.panels.invalidate('cases');
+    } catch (e) {
+      this.root.querySelectorAll('.case-actions button').forEach((x) => { x.disabled = false; });
+      if (e.status !== 401) { if ($('case-action-error')) $('case-action-error').textContent = e.message; toast(`${t('error')}: ${e.message}`, true); }
+    } finally {
+      this.busy = false;
+    }
+  }
+  /** The API needs the Authorization header: fetch the file, then save it through a blob URL. */
+  async download(sha, name, button) {
+    const id = this.selected;
+    button.disabled = true;
+    try {
+      const blob = await apiBlob(`/api/v1/cases/${enc(id)}/materials/${enc(sha)}`);
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = name || sha;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 30000);
+    } catch (e) {
+      if (e.status !== 401) toast(`${t('error')}: ${e.code === 'not_here_yet' ? `${t('in_transit')} · ` : ''}${e.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
+
 // ───────────────────────────── boot ─────────────────────────────
 const app = {
   view: null,
+  who: null,
+  // overview (the city's halls or the hall console) or cases; remembered for the tab
+  tab: (() => { try { return sessionStorage.getItem('yiban.tab') === 'cases' ? 'cases' : 'overview'; } catch { return 'overview'; } })(),
   stop() { this.view?.stop(); this.view = null; setLive('offline'); },
 };
+
+function renderNav() {
+  for (const b of $('nav').querySelectorAll('button[data-tab]')) {
+    b.textContent = t(`nav_${b.dataset.tab}`);
+    b.classList.toggle('active', b.dataset.tab === app.tab);
+    b.setAttribute('aria-pressed', String(b.dataset.tab === app.tab));
+  }
+}
+function createView(who) {
+  if (app.tab === 'cases') return new CasesView($('main'), who);
+  return who.mode === 'hall' ? new HallView($('main'), who) : new CityView($('main'));
+}
+async function openTab(tab) {
+  if (tab === app.tab && app.view) return;
+  app.tab = tab === 'cases' ? 'cases' : 'overview';
+  try { sessionStorage.setItem('yiban.tab', app.tab); } catch { /* ignore */ }
+  renderNav();
+  if (!app.who || !getToken()) { boot(); return; }
+  app.stop();
+  app.view = createView(app.who);
+  try {
+    await app.view.start();
+  } catch (e) {
+    if (e.status !== 401) toast(`${t('error')}: ${e.message}`, true);
+  }
+}
 
 function renderChrome() {
   $('lang').textContent = t('lang_switch');
   $('logout').textContent = t('logout');
+  renderNav();
   setLive($('live').dataset.state || 'offline');
 }
 
@@ -940,10 +1347,12 @@ async function boot() {
   }
   if (!getToken()) return; // a parallel request was refused (401): the login form is up
   $('logout').hidden = false;
+  $('nav').hidden = false;
+  app.who = who;
   document.body.dataset.mode = who.mode === 'hall' ? 'hall' : 'city';
   try { sessionStorage.setItem('yiban.mode', document.body.dataset.mode); } catch { /* ignore */ }
   $('subtitle').textContent = who.role ? `${who.role}${who.hall ? ` · ${who.hall}` : ''}` : '';
-  app.view = who.mode === 'hall' ? new HallView($('main'), who) : new CityView($('main'));
+  app.view = createView(who);
   try {
     await app.view.start(halls);
   } catch (e) {
@@ -962,11 +1371,15 @@ function init() {
     renderChrome();
     const v = app.view;
     if (v) {
-      $('title').textContent = t(v instanceof HallView ? 'title_hall' : 'title_city');
+      $('title').textContent = t(document.body.dataset.mode === 'hall' ? 'title_hall' : 'title_city');
       v.renderShell();
     }
   });
   $('logout').addEventListener('click', () => showLogin(''));
+  $('nav').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-tab]');
+    if (b) openTab(b.dataset.tab);
+  });
   boot().finally(() => requestAnimationFrame(() => setTimeout(loadECharts, 0)));
 }
 

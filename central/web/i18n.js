@@ -33,6 +33,17 @@ const zh = {
   sync_off: '未启用', sync_connected: '已连接', sync_disconnected: '已断开', sync_streaming: '同步中', sync_connecting: '连接中',
   sh_wait: '最长', sh_occ: '在场', sh_alerts: '告警', sh_lag: '滞后', sh_int: '链',
   error: '错误', done: '完成', min: '分', s: '秒', people: '人',
+  // cross-region cases (跨域通办)
+  nav_overview: '总览', nav_cases: '跨域案件', cases: '跨域通办案件', case_id: '案件编号', origin: '受理大厅', handler: '办理大厅',
+  origin_handler: '受理 → 办理', attempt: '次数', applicant: '申请人', applicant_id: '证件号', due: '办理时限', late: '超时',
+  late_only: '只看超时', all_halls: '全部大厅', all_roles: '全部', role: '本厅角色', role_origin: '本厅受理', role_handler: '本厅办理',
+  submitted_at: '提交时间', updated_at: '更新时间', complete_days: '办结时限', days: '个工作日', contact: '联系人', phone: '电话', note: '备注',
+  timeline: '办理过程', time: '时间', step: '环节', by: '经办人', materials: '申请材料', file_name: '文件名', type: '类型', size: '大小',
+  present: '已到达', in_transit: '传输中', download: '下载', result: '办理结果', access: '查阅记录', what: '操作', no_cases: '无案件',
+  review: '预审', accept: '受理', more_needed: '要求补件', reject: '不予受理', complete: '办结', complete_note: '办结说明',
+  note_required: '请填写备注（补件或不予受理须说明原因）', loaded_of: '已显示', refresh: '刷新',
+  cs_submitted: '已提交', cs_resubmitted: '已补件重交', cs_received: '已接收', cs_more_needed: '待补件', cs_accepted: '已受理',
+  cs_rejected: '不予受理', cs_completed: '已办结', what_detail: '查看详情', what_material: '下载材料',
 };
 
 const en = {
@@ -67,6 +78,17 @@ const en = {
   sync_off: 'off', sync_connected: 'connected', sync_disconnected: 'disconnected', sync_streaming: 'streaming', sync_connecting: 'connecting',
   sh_wait: 'max', sh_occ: 'occ', sh_alerts: 'al', sh_lag: 'lag', sh_int: 'chain',
   error: 'Error', done: 'Done', min: 'min', s: 's', people: 'people',
+  // cross-region cases
+  nav_overview: 'Overview', nav_cases: 'Cases', cases: 'Cross-region cases', case_id: 'Case', origin: 'Origin hall', handler: 'Handling hall',
+  origin_handler: 'Origin → handler', attempt: 'Attempt', applicant: 'Applicant', applicant_id: 'ID number', due: 'Due', late: 'late',
+  late_only: 'Late only', all_halls: 'All halls', all_roles: 'All', role: 'Our role', role_origin: 'we took it', role_handler: 'we handle it',
+  submitted_at: 'Submitted', updated_at: 'Updated', complete_days: 'Completion time', days: 'working days', contact: 'Contact', phone: 'Phone', note: 'Note',
+  timeline: 'Timeline', time: 'Time', step: 'Step', by: 'By', materials: 'Materials', file_name: 'Name', type: 'Type', size: 'Size',
+  present: 'here', in_transit: 'on the way', download: 'Download', result: 'Result document', access: 'Access log', what: 'What', no_cases: 'No cases',
+  review: 'Pre-review', accept: 'Accept', more_needed: 'More needed', reject: 'Reject', complete: 'Complete', complete_note: 'Completion note',
+  note_required: 'A note is required (what is missing, or why it is rejected)', loaded_of: 'Showing', refresh: 'Refresh',
+  cs_submitted: 'submitted', cs_resubmitted: 'resubmitted', cs_received: 'received', cs_more_needed: 'more needed', cs_accepted: 'accepted',
+  cs_rejected: 'rejected', cs_completed: 'completed', what_detail: 'viewed the detail', what_material: 'downloaded a file',
 };
 
 const dicts = { zh, en };
@@ -87,7 +109,7 @@ export function t(key) {
   return dicts[lang][key] ?? zh[key] ?? key;
 }
 
-/** Label of a state/severity value (st_*, sev_*), or the raw value. */
+/** Label of a state/severity value (st_*, sev_*, cs_*, …), or the raw value. */
 export function tState(value, prefix = 'st_') {
   if (value == null) return '';
   const k = prefix + value;

@@ -105,6 +105,17 @@ Expected<void> CaseTables::add_step(const std::string& id, std::string_view hall
 
 Expected<void> CaseTables::apply(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
                                  const json& data) {
+  // A hall's data of the wrong JSON type must never stop ingest.
+  try {
+    return apply_checked(hall, seq, ts, type, data);
+  } catch (const json::exception& e) {
+    skip(hall, seq, type, std::string("malformed data: ") + e.what());
+    return {};
+  }
+}
+
+Expected<void> CaseTables::apply_checked(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                         std::string_view type, const json& data) {
   const std::string text = data.dump();
   if (type == pc::event::kSubmitted) {
     auto f = pc::decode_case_file(text);

@@ -59,6 +59,8 @@ class CaseTables {
   protocol::Expected<std::vector<nlohmann::json>> open_alerts(std::optional<std::string_view> hall);
 
  private:
+  protocol::Expected<void> apply_checked(std::string_view hall, std::int64_t seq, std::int64_t ts,
+                                         std::string_view type, const nlohmann::json& data);
   protocol::Expected<void> add_forward(std::string_view hall, std::int64_t seq, const std::string& id,
                                        const std::string& to_hall, std::string_view type, const std::string& data,
                                        const std::vector<std::string>& needs);

@@ -729,3 +729,86 @@ TEST_CASE("a rating without a ticket counts on its day in China time", "[central
   CHECK(kpi["rows"][1]["satisfaction"] == 0.0);
   CHECK(kpi["total"]["satisfaction"] == 0.5);
 }
+
+TEST_CASE("case events: projected from the right party only, forwarded once their files are here, SLA alerts",
+          "[central][store][cases]") {
+  TempDir dir;
+  auto store = open_store(dir);
+  const std::string sha(64, 'a');
+  const std::string id = "hall-a:20250115:C0001";
+  json file{{"case", id},
+            {"attempt", 1},
+            {"service", "X01"},
+            {"service_name", "跨区户口迁移"},
+            {"origin", "hall-a"},
+            {"origin_name", "A"},
+            {"handler", "hall-b"},
+            {"handler_region", "370212"},
+            {"applicant", {{"name", "张*三"}, {"id", "110105********002X"}, {"id_hash", std::string(64, 'c')}}},
+            {"contact", {{"name", "王芳"}, {"phone", ""}}},
+            {"note", ""},
+            {"by", "hall-manager:1"},
+            {"materials", {{{"sha256", sha}, {"name", "a.pdf"}, {"type", "application/pdf"}, {"size", 1000}, {"attempt", 1}}}},
+            {"submitted_ts", kT0},
+            {"prereview_due", kT0 + 3600000},
+            {"complete_days", 5}};
+  HallLog a{"hall-a", {}};
+  a.add("case.submitted", file);
+  a.add("case.viewed", {{"case", id}, {"by", 17}, {"what", "detail"}});  // malformed: skipped, not an ingest error
+  append_all(*store, a);
+  HallLog c{"hall-c", {}};
+  c.add("case.accepted", {{"case", id}, {"state", "accepted"}, {"hall", "hall-c"}, {"ts", kT0}, {"attempt", 1},
+                          {"by", "x"}, {"note", ""}});  // not the handler: skipped
+  append_all(*store, c);
+  auto detail = [&] { return json::parse(store->case_json(id, kT0).value().value()); };
+  CHECK(detail()["state"] == "submitted");
+  CHECK(detail()["materials"][0]["present"] == false);
+  CHECK(store->blobs_wanted_from("hall-a").value().size() == 1);
+  CHECK(store->blob_allowed("hall-b", sha).value());
+  CHECK_FALSE(store->blob_allowed("hall-c", sha).value());
+  CHECK_FALSE(store->case_parties("hall-c:20250115:C0001").value());
+
+  auto route = [&] {
+    REQUIRE(store->begin());
+    auto r = store->route_cases(kT0, [](std::string_view) { return true; });
+    REQUIRE(store->commit());
+    return r.value();
+  };
+  CHECK(route().empty());  // the file is not here yet
+  REQUIRE(store->begin());
+  REQUIRE(store->set_blob_present(sha, kT0));
+  REQUIRE(store->commit());
+  auto routed = route();
+  REQUIRE(routed.size() == 1);
+  CHECK(routed[0].hall == "hall-b");
+  CHECK(route().empty());  // once
+  auto commands = store->commands_after("hall-b", 0, 10).value();
+  REQUIRE(commands.size() == 1);
+  CHECK_THAT(commands[0].text, Catch::Contains(R"("type":"case.assign")"));
+
+  // Late pre-review: central raises its own alert, and resolves it when B accepts.
+  auto sweep = [&](std::int64_t now) {
+    REQUIRE(store->begin());
+    auto n = store->sweep_case_sla(now).value();
+    REQUIRE(store->commit());
+    return n;
+  };
+  CHECK(sweep(kT0 + 1000) == 0);
+  CHECK(sweep(kT0 + 3600000 + 1000) == 1);
+  CHECK_THAT(store->alerts_json(std::nullopt).value(), Catch::Contains("case_prereview_late"));
+  HallLog b{"hall-b", {}};
+  b.add("case.received", {{"case", id}, {"attempt", 1}, {"origin", "hall-a"}, {"handler", "hall-b"},
+                          {"service", "X01"}, {"prereview_due", kT0 + 3600000}});
+  b.add("case.accepted", {{"case", id}, {"state", "accepted"}, {"hall", "hall-b"}, {"ts", kT0 + 7200000},
+                          {"attempt", 1}, {"by", "hall-manager:2"}, {"note", ""}, {"complete_due", kT0 + 86400000}});
+  append_all(*store, b);
+  CHECK(detail()["state"] == "accepted");
+  CHECK(sweep(kT0 + 7300000) == 1);  // resolved
+  CHECK_THAT(store->alerts_json(std::nullopt).value(), !Catch::Contains("case_prereview_late"));
+  CHECK(route().size() == 2);  // received and accepted go to A
+  // The projection is rebuilt identically; forwards are not made again.
+  auto before = store->projection_digest().value();
+  REQUIRE(store->rebuild());
+  CHECK(store->projection_digest().value() == before);
+  CHECK(route().empty());
+}
