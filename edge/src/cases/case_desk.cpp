@@ -362,7 +362,7 @@ protocol::Expected<void> CaseDesk::apply_assign(const std::string& data_json, st
   for (const auto& m : r.file.materials) {
     if (ok) ok = add_material(r.id, m.sha256, m.name, m.type, m.size, m.attempt);
   }
-  if (ok) ok = add_step(r.id, now, "received", config_.hall, "", r.file.note, r.file.attempt);
+  if (ok) ok = add_step(r.id, now, "received", config_.hall, "", "", r.file.attempt);
   if (ok) {
     auto seq = store_.append_event(now, pc::event::kReceived, pc::encode_received(r.file));
     if (!seq) ok = std::unexpected(seq.error());

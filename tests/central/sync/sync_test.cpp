@@ -9,6 +9,7 @@
 #include <zmq_addon.hpp>
 
 #include <mutex>
+#include <set>
 
 #include "store/edge_store.h"
 #include "support/edge_process.h"
@@ -494,4 +495,71 @@ TEST_CASE("case files: a damaged chunk is refused and asked again, parties get t
   auto refused = c.receive();
   CHECK(refused.first == "BLOB_MISSING");
   CHECK(ps::decode_blob_missing(refused.second)->code == "denied");
+}
+
+TEST_CASE("a case file transfer cut by a lost link and a central restart resumes where it stopped",
+          "[central][sync][cases]") {
+  namespace pc = yiban::protocol::cases;
+  Central central;
+  std::string file = "%PDF-1.7\n";
+  for (int i = 0; file.size() < 300 * 1024; ++i) file += static_cast<char>((i * 17 + 3) & 0xFF);
+  const std::string sha = yiban::db::sha256_hex(file);
+  pc::CaseFile f;
+  f.id = "h1:20261126:C0002";
+  f.service = "X01";
+  f.service_name = "跨区户口迁移";
+  f.origin = "h1";
+  f.handler = "h2";
+  f.applicant = {"李*", "E1*****78", std::string(64, 'b')};
+  f.contact_name = "王芳";
+  f.materials = {{sha, "档案.pdf", "application/pdf", static_cast<std::int64_t>(file.size()), 1}};
+  f.submitted_ts = 1764141802123;
+  f.prereview_due = f.submitted_ts + 86400000;
+  const std::vector<std::string> texts{
+      yiban::protocol::encode_event("h1", 1, f.submitted_ts, pc::event::kSubmitted, pc::encode_case_file(f))};
+  auto answer = [&](RawLink& link, const ps::BlobGet& g) {
+    std::string chunk = file.substr(static_cast<std::size_t>(g.offset), static_cast<std::size_t>(g.length));
+    ps::BlobData d{g.sha256, g.offset, static_cast<std::int64_t>(file.size()), yiban::db::sha256_hex(chunk)};
+    link.send({"BLOB_DATA", ps::encode(d), chunk});
+  };
+  {
+    RawLink a(central, central.h1);
+    REQUIRE(a.hello("h1", 1).first == "WELCOME");
+    a.send(events_message(texts, 1, 1));
+    // Only the first chunk is answered; then the link goes away.
+    for (int i = 0; i < 20; ++i) {
+      auto m = a.receive_all();
+      if (m.empty()) break;
+      if (m[0] != "BLOB_GET") continue;
+      auto g = ps::decode_blob_get(m[1]);
+      REQUIRE(g);
+      if (g->offset == 0) {
+        answer(a, *g);
+        break;
+      }
+    }
+    REQUIRE(eventually([&] {
+      return std::filesystem::exists(central.dir / "blobs" / "partial" / sha) &&
+             std::filesystem::file_size(central.dir / "blobs" / "partial" / sha) == 131072;
+    }, 5s));
+  }
+  central.stop();
+  central.start();
+  RawLink again(central, central.h1);
+  REQUIRE(again.hello("h1", 1).first == "WELCOME");
+  std::set<std::int64_t> asked;
+  auto store = yiban::db::BlobStore::open(central.dir / "blobs");
+  REQUIRE(store);
+  for (int i = 0; i < 20 && !store->has(sha); ++i) {
+    auto m = again.receive_all();
+    if (m.empty() || m[0] != "BLOB_GET") continue;
+    auto g = ps::decode_blob_get(m[1]);
+    REQUIRE(g);
+    asked.insert(g->offset);
+    answer(again, *g);
+    if (asked.size() == 2) REQUIRE(eventually([&] { return store->has(sha); }, 5s));
+  }
+  CHECK(asked == std::set<std::int64_t>{131072, 262144});  // nothing asked twice
+  REQUIRE(store->has(sha));
+  CHECK(store->read(sha, 0, static_cast<std::int64_t>(file.size())).value() == file);
 }
