@@ -355,10 +355,13 @@ protocol::Expected<void> CaseDesk::apply_assign(const std::string& data_json, st
     r.id = f->id;
     r.role = kHandler;
   }
+  const bool first = r.file.id.empty();
   r.file = std::move(*f);
   r.state = pc::State::kReceived;
   r.updated_ts = now;
   auto ok = save(r);
+  // The handling hall's timeline starts with the submission at the origin.
+  if (ok && first) ok = add_step(r.id, r.file.submitted_ts, "submitted", r.file.origin, r.file.by, r.file.note, 1);
   for (const auto& m : r.file.materials) {
     if (ok) ok = add_material(r.id, m.sha256, m.name, m.type, m.size, m.attempt);
   }
