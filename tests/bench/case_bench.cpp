@@ -14,8 +14,6 @@
 //   build-dev/tests/bench/case_bench
 // Figures are printed next to the goals, never asserted.
 
-#include <sys/utsname.h>
-
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -46,21 +44,6 @@ constexpr const char* kManager = "bench-manager-0123456789";
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-void print_machine() {
-  utsname u{};
-  uname(&u);
-  std::ifstream cpu("/proc/cpuinfo");
-  std::string line, model;
-  while (std::getline(cpu, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  std::printf("machine: %u CPUs, %s, %s %s\n", std::thread::hardware_concurrency(), model.c_str(), u.sysname,
-              u.release);
 }
 
 struct Lags {

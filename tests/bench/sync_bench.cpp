@@ -50,24 +50,6 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void print_machine() {
-  static bool done = false;
-  if (done) return;
-  done = true;
-  utsname u{};
-  uname(&u);
-  std::ifstream cpu("/proc/cpuinfo");
-  std::string line, model;
-  while (std::getline(cpu, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  std::printf("machine: %u CPUs, %s, %s %s\n", std::thread::hardware_concurrency(), model.c_str(), u.sysname,
-              u.release);
-}
-
 long rss_kb(pid_t pid, const char* field = "VmRSS:") {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;

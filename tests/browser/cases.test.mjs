@@ -5,13 +5,13 @@
 // Run: node --test tests/browser/cases.test.mjs   (env as in dashboard.test.mjs)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, rmSync, openSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { freePort, startProcess, stopProcess, until as untilDone, httpRequest } from './daemons.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -32,49 +32,10 @@ let tmp; let ports; let browser;
 let caseId; let material; // the case submitted at hall-a, and its one material
 const timings = {};
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-function start(name, cmd, args) {
-  const log = openSync(path.join(tmp, `${name}.log`), 'a');
-  const p = spawn(cmd, args, { cwd: tmp, stdio: ['ignore', log, log] });
-  p.name = name;
-  p.exited = new Promise((r) => p.once('exit', (code, sig) => { p.dead = true; r({ code, sig }); }));
-  procs.push(p);
-  return p;
-}
-async function stop(p) {
-  if (!p || p.dead) return;
-  try { process.kill(p.pid, 'SIGTERM'); } catch { return; }
-  const t = setTimeout(() => { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000);
-  await p.exited;
-  clearTimeout(t);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, fn, timeoutMs = 10000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await sleep(100);
-  }
-}
-async function http(port, p, { token = ADMIN, method = 'GET', body, type } = {}) {
-  const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['Content-Type'] = type || 'application/json';
-  const res = await fetch(`http://127.0.0.1:${port}${p}`, {
-    method, headers, body: body === undefined ? undefined : (type ? body : JSON.stringify(body)),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
+const start = (name, cmd, args) => startProcess(procs, tmp, name, cmd, args);
+const stop = stopProcess;
+const until = (what, fn, timeoutMs = 10000) => untilDone(what, fn, timeoutMs, 100);
+const http = (port, p, opts = {}) => httpRequest(port, p, { token: ADMIN, ...opts });
 async function shot(page, name) {
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, `cases-${name}.png`), fullPage: false });

@@ -4,13 +4,13 @@
 //      CHROMIUM (default /usr/bin/chromium).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync, existsSync, openSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { freePort, startProcess, stopProcess, sleep, until as untilDone, httpRequest } from './daemons.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -41,48 +41,10 @@ const procs = [];
 let tmp; let ports; let browser; let edgeHasWeb = false; let edgeHasHttp = false; let knownHalls = 1;
 let consolePort; // where the hall console is loaded from: the edge itself (--web)
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-function start(name, cmd, args) {
-  const log = openSync(path.join(tmp, `${name}.log`), 'a');
-  const p = spawn(cmd, args, { cwd: tmp, stdio: ['ignore', log, log] });
-  p.name = name;
-  p.exited = new Promise((r) => p.once('exit', (code, sig) => { p.dead = true; r({ code, sig }); }));
-  procs.push(p);
-  return p;
-}
-async function stop(p) {
-  if (!p || p.dead) return;
-  try { process.kill(p.pid, 'SIGTERM'); } catch { return; }
-  const t = setTimeout(() => { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000);
-  await p.exited;
-  clearTimeout(t);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, fn, timeoutMs = 10000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    await sleep(50);
-  }
-}
-async function http(port, p, { token = ADMIN, method = 'GET', body } = {}) {
-  const res = await fetch(`http://127.0.0.1:${port}${p}`, {
-    method, headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
+const start = (name, cmd, args) => startProcess(procs, tmp, name, cmd, args);
+const stop = stopProcess;
+const until = (what, fn, timeoutMs = 10000) => untilDone(what, fn, timeoutMs, 50);
+const http = (port, p, opts = {}) => httpRequest(port, p, { token: ADMIN, ...opts });
 /** Does the server route this path? (our APIs answer JSON errors; an unrouted path gets an empty 404) */
 async function routed(port, p, opts) {
   const r = await http(port, p, opts);

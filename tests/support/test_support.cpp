@@ -1,5 +1,9 @@
 #include "support/test_support.h"
 
+#include <sys/utsname.h>
+#include <cstdio>
+#include <thread>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -231,6 +235,24 @@ std::filesystem::path write_test_hall_config(const std::filesystem::path& dir) {
   out.close();
   if (!out) throw std::runtime_error("cannot write " + path.string());
   return path;
+}
+
+void print_machine() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  utsname u{};
+  uname(&u);
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line, model;
+  while (std::getline(cpu, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  std::printf("machine: %u CPUs, %s, %s %s\n", std::thread::hardware_concurrency(), model.c_str(), u.sysname,
+              u.release);
 }
 
 }  // namespace yiban::test

@@ -84,4 +84,7 @@ std::filesystem::path example_hall_config();
 // into dir/hall.json and returns its path.
 std::filesystem::path write_test_hall_config(const std::filesystem::path& dir);
 
+// Benchmarks: prints the machine (CPUs, model, kernel) once per process.
+void print_machine();
+
 }  // namespace yiban::test

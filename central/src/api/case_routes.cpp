@@ -24,32 +24,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-std::optional<int> parse_int(const std::string& text, int max) {
-  if (text.empty() || text.size() > 9) return std::nullopt;
-  int v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  if (v > max) return std::nullopt;
-  return v;
-}
-
-std::string disposition(const std::string& name) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string encoded;
-  for (unsigned char c : name) {
-    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += '%';
-      encoded += kHex[c >> 4];
-      encoded += kHex[c & 15];
-    }
-  }
-  return "attachment; filename*=UTF-8''" + encoded;
-}
-
 std::string holder(const protocol::TokenGrant& g) { return "central:" + protocol::holder_of(g); }
 
 }  // namespace
@@ -120,16 +94,10 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
       q.state = state;
     }
     if (req.has_param("late")) q.late_only = req.get_param_value("late") == "1" || req.get_param_value("late") == "true";
-    if (req.has_param("limit")) {
-      auto v = parse_int(req.get_param_value("limit"), 500);
-      if (!v || *v == 0) return send_error(res, 400, "bad_request", "limit: 1–500");
-      q.limit = *v;
-    }
-    if (req.has_param("offset")) {
-      auto v = parse_int(req.get_param_value("offset"), 100000000);
-      if (!v) return send_error(res, 400, "bad_request", "offset: a count");
-      q.offset = *v;
-    }
+    db::Page page;
+    if (auto bad = db::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
+    q.limit = page.limit;
+    q.offset = page.offset;
     protocol::Expected<std::string> body;
     {
       std::lock_guard lock(*ctx->reader_mutex);
@@ -176,7 +144,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
                auto bytes = size ? ctx->blobs->read(sha, 0, *size) : std::unexpected(size.error());
                if (!bytes) return send_error(res, 500, "internal", bytes.error().message);
                if (!record(id, *g, "material", sha, res)) return;
-               res.set_header("Content-Disposition", disposition((*info)->first));
+               res.set_header("Content-Disposition", db::attachment_disposition((*info)->first));
                res.set_content(std::move(*bytes), (*info)->second);
              });
 }

@@ -51,16 +51,6 @@ std::optional<int> parse_day(const std::string& text) {
   return day;
 }
 
-std::optional<std::int64_t> parse_int(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
 }  // namespace
 
 struct HttpApi::Impl {
@@ -172,7 +162,7 @@ void HttpApi::Impl::routes() {
     std::string after = req.has_param("after") ? req.get_param_value("after") : "";
     std::int64_t limit = 1000;
     if (req.has_param("limit")) {
-      auto v = parse_int(req.get_param_value("limit"));
+      auto v = db::parse_count(req.get_param_value("limit"));
       if (!v || *v < 1 || *v > 5000) return send_error(res, 400, "bad_request", "limit: an integer from 1 to 5000");
       limit = *v;
     }
@@ -410,12 +400,12 @@ void HttpApi::Impl::routes() {
     std::int64_t after = 0;
     std::int64_t limit = 100;
     if (req.has_param("after")) {
-      auto v = parse_int(req.get_param_value("after"));
+      auto v = db::parse_count(req.get_param_value("after"));
       if (!v) return send_error(res, 400, "bad_request", "after: not a non-negative integer");
       after = *v;
     }
     if (req.has_param("limit")) {
-      auto v = parse_int(req.get_param_value("limit"));
+      auto v = db::parse_count(req.get_param_value("limit"));
       if (!v || *v < 1 || *v > kMaxEventsPage)
         return send_error(res, 400, "bad_request", "limit: an integer from 1 to 1000");
       limit = *v;

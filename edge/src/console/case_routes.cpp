@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cases/case_views.h"
+#include "yiban/db/http_server.h"
 #include "console/console_actions.h"
 #include "yiban/protocol/cases.h"
 
@@ -26,33 +27,6 @@ void send_error(httplib::Response& res, int status, std::string_view code, std::
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::optional<int> parse_int(const std::string& text, int max) {
-  if (text.empty() || text.size() > 9) return std::nullopt;
-  int v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  if (v > max) return std::nullopt;
-  return v;
-}
-
-// RFC 5987 filename* for a UTF-8 name.
-std::string disposition(const std::string& name) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string encoded;
-  for (unsigned char c : name) {
-    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += '%';
-      encoded += kHex[c >> 4];
-      encoded += kHex[c & 15];
-    }
-  }
-  return "attachment; filename*=UTF-8''" + encoded;
 }
 
 }  // namespace
@@ -117,16 +91,10 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
         return send_error(res, 400, "bad_request", "role: origin or handler");
       q.role = role;
     }
-    if (req.has_param("limit")) {
-      auto v = parse_int(req.get_param_value("limit"), 500);
-      if (!v || *v == 0) return send_error(res, 400, "bad_request", "limit: 1–500");
-      q.limit = *v;
-    }
-    if (req.has_param("offset")) {
-      auto v = parse_int(req.get_param_value("offset"), 100000000);
-      if (!v) return send_error(res, 400, "bad_request", "offset: a count");
-      q.offset = *v;
-    }
+    db::Page page;
+    if (auto bad = db::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
+    q.limit = page.limit;
+    q.offset = page.offset;
     protocol::Expected<std::string> body;
     {
       std::lock_guard lock(*ctx->db_mutex);
@@ -182,7 +150,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
                audit.by = protocol::holder_of(*g);
                auto recorded = ctx->ask(std::move(audit));
                if (recorded.status != 200) return send(res, recorded);
-               res.set_header("Content-Disposition", disposition((*info)->name));
+               res.set_header("Content-Disposition", db::attachment_disposition((*info)->name));
                res.set_content(std::move(*bytes), (*info)->type);
              });
 

@@ -38,16 +38,6 @@ void send_error(httplib::Response& res, int status, std::string_view code, std::
 json opt(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(); }
 json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(); }
 
-std::optional<std::int64_t> parse_count(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
 }  // namespace
 
 struct Api::Impl {
@@ -314,7 +304,7 @@ void Api::Impl::routes() {
   db::configure_server(server, kMaxUploadBytes, "the hall");
   server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     if (req.path == "/api/v1/blobs") return httplib::Server::HandlerResponse::Unhandled;
-    auto length = parse_count(req.get_header_value("Content-Length"));
+    auto length = db::parse_count(req.get_header_value("Content-Length"));
     if (length && *length > static_cast<std::int64_t>(kMaxBodyBytes)) {
       send_error(res, 413, "too_large", "body larger than " + std::to_string(kMaxBodyBytes / 1024) + " KiB");
       return httplib::Server::HandlerResponse::Handled;
@@ -443,12 +433,12 @@ void Api::Impl::routes() {
     if (!authenticate(req, res)) return;
     std::int64_t limit = 100, after = 0;
     if (req.has_param("limit")) {
-      auto v = parse_count(req.get_param_value("limit"));
+      auto v = db::parse_count(req.get_param_value("limit"));
       if (!v || *v < 1 || *v > 500) return send_error(res, 400, "bad_request", "limit: an integer from 1 to 500");
       limit = *v;
     }
     if (req.has_param("after")) {
-      auto v = parse_count(req.get_param_value("after"));
+      auto v = db::parse_count(req.get_param_value("after"));
       if (!v) return send_error(res, 400, "bad_request", "after: not a non-negative integer");
       after = *v;
     }

@@ -55,6 +55,46 @@ void configure_server(httplib::Server& server, std::size_t max_body_bytes, std::
   });
 }
 
+std::optional<std::int64_t> parse_count(std::string_view text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::optional<std::string> parse_page(const httplib::Request& req, Page& page, int max_limit) {
+  if (req.has_param("limit")) {
+    auto v = parse_count(req.get_param_value("limit"));
+    if (!v || *v == 0 || *v > max_limit) return "limit: 1–" + std::to_string(max_limit);
+    page.limit = static_cast<int>(*v);
+  }
+  if (req.has_param("offset")) {
+    auto v = parse_count(req.get_param_value("offset"));
+    if (!v || *v > 100000000) return std::string("offset: a count up to 100,000,000");
+    page.offset = static_cast<int>(*v);
+  }
+  return std::nullopt;
+}
+
+std::string attachment_disposition(std::string_view file_name) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string encoded;
+  for (unsigned char c : file_name) {
+    if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '.' || c == '-' ||
+        c == '_') {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += '%';
+      encoded += kHex[c >> 4];
+      encoded += kHex[c & 15];
+    }
+  }
+  return "attachment; filename*=UTF-8''" + encoded;
+}
+
 protocol::Expected<int> bind_server(httplib::Server& server, const std::string& host, int port,
                                     const std::string& web_dir) {
   if (!web_dir.empty() && !server.set_mount_point("/", web_dir))

@@ -6,6 +6,7 @@
 // behave alike.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,20 @@ std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, ht
 // Body limit, JSON errors for exceptions (500, logged with `who`), unknown
 // paths (404), oversize bodies (413) and malformed requests (400).
 void configure_server(httplib::Server& server, std::size_t max_body_bytes, std::string_view who);
+
+// A non-negative decimal count (at most 18 digits), or nothing.
+std::optional<std::int64_t> parse_count(std::string_view text);
+
+// limit (1..max_limit, default kept) and offset query parameters; an error
+// message naming the parameter when one is malformed.
+struct Page {
+  int limit = 50;
+  int offset = 0;
+};
+std::optional<std::string> parse_page(const httplib::Request& req, Page& page, int max_limit);
+
+// Content-Disposition for a download keeping a UTF-8 file name (RFC 5987).
+std::string attachment_disposition(std::string_view file_name);
 
 // Mounts web_dir at / (when set) and binds host:port (0: any free port);
 // returns the port. Errors name the directory or the address.
