@@ -1249,12 +1249,19 @@ class CasesView {
     this.busy = true;
     this.root.querySelectorAll('.case-actions button').forEach((x) => { x.disabled = true; });
     try {
-      if (op === 'review') await api(`/api/v1/cases/${enc(id)}/review`, { method: 'POST', body: { decision, note } });
-      else await api(`/api/v1/cases/${enc(id)}/complete`, { method: 'POST', body: note ? { note } : {} });
+      // The answer is the case as it now is: shown as it is, without another (audited) read.
+      const changed = op === 'review'
+        ? await api(`/api/v1/cases/${enc(id)}/review`, { method: 'POST', body: { decision, note } })
+        : await api(`/api/v1/cases/${enc(id)}/complete`, { method: 'POST', body: note ? { note } : {} });
       toast(t('done'));
       if ($('case-note')) $('case-note').value = '';
-      this.panels.p.get('detail').last = 0;
-      this.panels.invalidate('detail');
+      if (this.selected === id && changed?.case === id) {
+        this.detail = changed;
+        this.detailError = null;
+        this.renderDetail();
+      } else {
+        this.panels.invalidate('detail');
+      }
       this.panels.invalidate('cases');
     } catch (e) {
       this.root.querySelectorAll('.case-actions button').forEach((x) => { x.disabled = false; });

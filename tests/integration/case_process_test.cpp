@@ -146,6 +146,21 @@ TEST_CASE("a cross-region case goes from hall A through central to hall B and ba
   const std::string file2 = png(3 * 1024 * 1024 + 17, 2);
   const std::string sha1 = a.upload(file1, "application/pdf");
   const std::string sha2 = a.upload(file2, "image/png");
+  {
+    // Uploads: a known token, a material's type, and a content that is what it says.
+    httplib::Client client("127.0.0.1", a.port);
+    auto anonymous = client.Post("/api/v1/blobs", file1, "application/pdf");
+    REQUIRE(anonymous);
+    CHECK(anonymous->status == 401);
+    httplib::Headers auth{{"Authorization", std::string("Bearer ") + kManagerA}};
+    auto text = client.Post("/api/v1/blobs", auth, "hello", "text/plain");
+    REQUIRE(text);
+    CHECK(text->status == 415);
+    auto mismatch = client.Post("/api/v1/blobs", auth, file2, "application/pdf");
+    REQUIRE(mismatch);
+    CHECK(mismatch->status == 415);
+    CHECK_THAT(mismatch->body, Catch::Contains("type_mismatch"));
+  }
   json submit{{"service", "X01"},
               {"applicant_name", "张小三"},
               {"applicant_id", "11010519491231002X"},

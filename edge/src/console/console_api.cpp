@@ -302,8 +302,11 @@ void Api::Impl::routes() {
   // Bodies are small except material uploads; the large limit is checked
   // before the body is read.
   db::configure_server(server, kMaxUploadBytes, "the hall");
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/api/v1/blobs") return httplib::Server::HandlerResponse::Unhandled;
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // An upload is read only for a caller whose token is known.
+    if (req.path == "/api/v1/blobs")
+      return authenticate(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                    : httplib::Server::HandlerResponse::Handled;
     auto length = db::parse_count(req.get_header_value("Content-Length"));
     if (length && *length > static_cast<std::int64_t>(kMaxBodyBytes)) {
       send_error(res, 413, "too_large", "body larger than " + std::to_string(kMaxBodyBytes / 1024) + " KiB");
