@@ -14,6 +14,8 @@
 #include "sync/allow_list.h"
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
+#include "booking/booking_service.h"
+#include "yiban/protocol/bookings.h"
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/curve_cert.h"
 #include "yiban/protocol/ids.h"
@@ -51,12 +53,14 @@ struct CentralServer::Impl {
   std::string catalog_text;
   std::string catalog_version;
   std::unique_ptr<sync::SyncServer> sync;
+  std::unique_ptr<booking::BookingService> bookings;
   std::unique_ptr<api::HttpApi> http;
 };
 
 CentralServer::CentralServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CentralServer::~CentralServer() {
   if (impl_->http) impl_->http->stop();
+  if (impl_->bookings) impl_->bookings->stop();
   if (impl_->sync) impl_->sync->stop();
 }
 
@@ -108,6 +112,24 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
   impl->sync = std::move(*server);
   impl->catalog_text = catalog_text;
   impl->catalog_version = catalog_version;
+  if (!o.booking.empty()) {
+    auto text = read_file(o.booking);
+    if (!text) return std::unexpected(text.error());
+    auto config = protocol::bookings::parse_booking_config(*text);
+    if (!config) return protocol::error("--booking " + o.booking.string() + ": " + config.error().message);
+    if (o.case_key_file.empty()) return protocol::error("--booking needs --case-key-file (the city's key that hashes IDs)");
+    auto key = read_file(o.case_key_file);
+    if (!key) return std::unexpected(key.error());
+    std::string k = *key;
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r' || k.back() == ' ')) k.pop_back();
+    booking::BookingServiceOptions bo;
+    bo.config = std::move(*config);
+    bo.case_key = std::move(k);
+    bo.rebalance_every_ms = o.rebalance_every_ms;
+    auto service = booking::BookingService::create(std::move(bo), *impl->sync);
+    if (!service) return protocol::error("--booking: " + service.error().message);
+    impl->bookings = std::move(*service);
+  }
   if (!o.http.empty()) {
     if (o.tokens.empty()) return protocol::error("--tokens is required with --http");
     auto text = read_file(o.tokens);
@@ -126,6 +148,7 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
     ho.catalog_path = o.catalog.string();
     ho.catalog_text = catalog_text;
     ho.blob_dir = so_blob_dir;
+    ho.bookings = impl->bookings.get();
     auto http = api::HttpApi::create(std::move(ho), std::move(*reader), *impl->sync);
     if (!http) return std::unexpected(http.error());
     impl->http = std::move(*http);
@@ -144,12 +167,14 @@ int CentralServer::run(const std::atomic<bool>& stop) {
     if (!queued) spdlog::error("city catalog: {}", queued.error().message);
     else spdlog::info("city catalog {} loaded; sent to {} halls that lacked it", impl_->catalog_version.substr(0, 12), *queued);
   }
+  if (impl_->bookings) impl_->bookings->start();
   if (impl_->http) impl_->http->start();
   spdlog::info("central ready: sync {}{}", impl_->sync->endpoint(),
                impl_->http ? ", http port " + std::to_string(impl_->http->port()) : std::string());
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("stopping");
   if (impl_->http) impl_->http->stop();
+  if (impl_->bookings) impl_->bookings->stop();
   impl_->sync->stop();
   spdlog::info("stopped cleanly");
   return 0;

@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
       ("web", po::value<std::string>(), "dashboard static files served at /")
       ("catalog", po::value<std::string>(), "city service catalog (JSON): which region and hall handle which service")
       ("blob-dir", po::value<std::string>(), "where case files are kept (default: next to --db, <stem>.blobs)")
+      ("booking", po::value<std::string>(), "bookable slots of every hall (JSON, protocol/BOOKINGS.md)")
+      ("case-key-file", po::value<std::string>(), "the city's key that hashes applicants' IDs (needed with --booking)")
+      ("rebalance-every", po::value<int>()->default_value(30), "seconds between moves of unused central seats to halls")
       ("session-timeout", po::value<int>()->default_value(10), "seconds of silence before a hall counts as disconnected")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
   po::variables_map vm;
@@ -142,6 +145,9 @@ int main(int argc, char** argv) {
   if (vm.count("web")) o.web = vm["web"].as<std::string>();
   if (vm.count("catalog")) o.catalog = vm["catalog"].as<std::string>();
   if (vm.count("blob-dir")) o.blob_dir = vm["blob-dir"].as<std::string>();
+  if (vm.count("booking")) o.booking = vm["booking"].as<std::string>();
+  if (vm.count("case-key-file")) o.case_key_file = vm["case-key-file"].as<std::string>();
+  o.rebalance_every_ms = std::max(1, vm["rebalance-every"].as<int>()) * 1000;
   o.session_timeout_ms = vm["session-timeout"].as<int>() * 1000;
 
   // SQLite's memory statistics take a global lock on every allocation

@@ -13,7 +13,9 @@
 #include "store/edge_store.h"
 #include "console/console_actions.h"
 #include "console/console_api.h"
+#include "bookings/booking_desk.h"
 #include "cases/case_desk.h"
+#include "yiban/protocol/bookings.h"
 #include "yiban/db/blob_store.h"
 #include "yiban/protocol/cases.h"
 #include "sync/sync_client.h"
@@ -66,6 +68,7 @@ struct EdgeDaemon::Impl {
   console::Link console_link;
   std::unique_ptr<db::BlobStore> blobs;
   std::unique_ptr<cases::CaseDesk> cases;
+  std::unique_ptr<bookings::BookingDesk> bookings;
   std::unique_ptr<console::Api> api;
   std::int64_t next_console_ms = 0;
 
@@ -180,6 +183,8 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
                                                   impl->engine->config(), impl->engine->zone());
   impl->alerts = std::make_unique<alerts::AlertEngine>(impl->engine->config(), *impl->store);
   if (auto ok = impl->alerts->load(); !ok) return protocol::error("loading alerts: " + ok.error().message);
+  impl->bookings = std::make_unique<bookings::BookingDesk>(*impl->store, *impl->alerts, impl->options.case_key,
+                                                           impl->engine->config(), impl->engine->zone());
 
   gateway::MqttOptions mqtt{impl->options.mqtt_uri, impl->options.mqtt_client_id, impl->options.mqtt_user,
                             impl->options.mqtt_password};
@@ -494,6 +499,13 @@ void EdgeDaemon::Impl::tick() {
         raised = alerts->evaluate(conditions, engine->zone().local_day(now), now);
       }
       if (written && raised) escalated = alerts->escalate(now);
+      if (written && raised && escalated) {
+        if (auto no_shows = bookings->mark_no_shows(now); !no_shows) {
+          escalated = std::unexpected(protocol::Failure{protocol::ErrorCode::kInternal, no_shows.error().message});
+        } else if (*no_shows > 0) {
+          spdlog::info("{} bookings were not checked in: no-shows", *no_shows);
+        }
+      }
       if (!written || !raised || !escalated || !store->commit()) {
         store->rollback();
         reload(now);
@@ -600,6 +612,14 @@ void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, 
                      : alerts->resolve(target->alert, "central:" + target->by, target->comment, now);
       if (!row) failure = row.error().message;
     }
+  } else if (command->type == protocol::bookings::kAddCommand) {
+    if (auto done = bookings->apply_add(command->data_json, now); !done) failure = done.error().message;
+  } else if (command->type == protocol::bookings::kCancelCommand) {
+    if (auto done = bookings->apply_cancel(command->data_json, now); !done) failure = done.error().message;
+  } else if (command->type == protocol::bookings::kQuotaCommand) {
+    if (auto done = bookings->apply_quota(command->data_json, now); !done) failure = done.error().message;
+  } else if (command->type == protocol::bookings::kConfigCommand) {
+    if (auto done = bookings->apply_config(command->data_json, now); !done) failure = done.error().message;
   } else if (command->type == protocol::cases::kAssignCommand) {
     if (auto done = cases->apply_assign(command->data_json, now); !done) failure = done.error().message;
   } else if (command->type == protocol::cases::kUpdateCommand) {
@@ -670,6 +690,17 @@ void EdgeDaemon::Impl::apply_console(console::Request& request, std::int64_t now
     keep_staged(staged, ps);
     answer({200, console::counter_body(*engine, request.target)});
     spdlog::info("console: counter {} services changed by {}", request.target, request.by);
+    return;
+  }
+  if (request.action == "booking.walk_up") {
+    auto r = bookings->walk_up(request.body, request.by, now);
+    if (r.status >= 300) {
+      store->rollback_to_savepoint();
+      (void)alerts->load();
+    } else {
+      (void)store->release();
+    }
+    answer(std::move(r));
     return;
   }
   if (request.action.starts_with("case.")) {

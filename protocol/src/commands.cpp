@@ -1,5 +1,6 @@
 #include "yiban/protocol/commands.h"
 
+#include "yiban/protocol/bookings.h"
 #include "yiban/protocol/cases.h"
 
 #include <nlohmann/json.hpp>
@@ -92,8 +93,25 @@ Expected<void> check_data(std::string_view type, const json& data) {
     if (!s) return error("case.update: " + s.error().message);
     return {};
   }
+  if (type == bookings::kAddCommand) {
+    if (auto a = bookings::decode_booking_add(data.dump()); !a) return std::unexpected(a.error());
+    return {};
+  }
+  if (type == bookings::kCancelCommand) {
+    if (auto c = bookings::decode_booking_cancel(data.dump()); !c) return std::unexpected(c.error());
+    return {};
+  }
+  if (type == bookings::kQuotaCommand) {
+    if (auto q = bookings::decode_booking_quota(data.dump()); !q) return std::unexpected(q.error());
+    return {};
+  }
+  if (type == bookings::kConfigCommand) {
+    if (auto c = bookings::parse_booking_config(data.dump()); !c) return error("booking.config: " + c.error().message);
+    return {};
+  }
   return error("command type " + std::string(type) +
-               " unknown (notice, config.set, alert.ack, alert.resolve, catalog.set, case.assign, case.update)");
+               " unknown (notice, config.set, alert.ack, alert.resolve, catalog.set, case.assign, case.update, "
+               "booking.add, booking.cancel, booking.quota, booking.config)");
 }
 
 }  // namespace

@@ -479,7 +479,7 @@ Expected<HallConfig> read_hall_config(const Json& root) {
   if (auto ok = check_keys(root, "",
                            {"hall", "name", "region", "timezone", "capacity", "priority_classes",
                             "recall_limit", "services", "counters", "devices", "sensing",
-                            "alerts"});
+                            "alerts", "appointments"});
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -581,6 +581,25 @@ Expected<HallConfig> read_hall_config(const Json& root) {
       !ok)
     return std::unexpected(ok.error());
   if (al.temp_min_c >= al.temp_max_c) return fail_at("alerts.temp_min_c", "must be below alerts.temp_max_c");
+  if (const Json* ap = find_member(root, "appointments")) {
+    if (!ap->is_object()) return fail_at("appointments", "must be an object");
+    Json ints = *ap;
+    if (const Json* ow = find_member(*ap, "outside_window")) {
+      if (!ow->is_string() || (ow->get<std::string>() != "refuse" && ow->get<std::string>() != "normal_ticket"))
+        return fail_at("appointments.outside_window", "must be \"refuse\" or \"normal_ticket\"");
+      config.appointments.normal_ticket_outside_window = ow->get<std::string>() == "normal_ticket";
+      ints.erase("outside_window");
+    }
+    Json wrapped = Json::object();
+    wrapped["appointments"] = std::move(ints);
+    auto& apc = config.appointments;
+    if (auto ok = read_ints(wrapped, "appointments",
+                            {{"early_min", 0, 240, &apc.early_min},
+                             {"late_min", 0, 240, &apc.late_min},
+                             {"turn_near_places", 1, 50, &apc.turn_near_places}});
+        !ok)
+      return std::unexpected(ok.error());
+  }
 
   auto services_member = require_member(root, "", "services");
   if (!services_member) return std::unexpected(services_member.error());

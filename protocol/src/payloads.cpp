@@ -47,7 +47,9 @@ T get_or(const json& j, const char* key, T fallback) {
 std::string encode_ok() { return R"({"ok":true})"; }
 
 std::string encode_ok_ticket(const TicketView& ticket) {
-  return json{{"ok", true}, {"ticket", ticket_json(ticket)}}.dump();
+  json j{{"ok", true}, {"ticket", ticket_json(ticket)}};
+  if (ticket.message) j["message"] = *ticket.message;
+  return j.dump();
 }
 
 std::string encode_ok_counter(const CounterView& c) {
@@ -93,6 +95,7 @@ Expected<Reply> decode_reply(std::string_view payload) {
       v.recalls = get_or<int>(*t, "recalls", 0);
       v.waiting_ahead = get_or<int>(*t, "waiting_ahead", 0);
       v.estimated_wait_s = get_or<int>(*t, "estimated_wait_s", 0);
+      v.message = opt_string(j, "message");
       out.ticket = v;
     }
     if (auto c = j.find("counter"); c != j.end() && c->is_object()) {

@@ -137,6 +137,11 @@ void HttpApi::Impl::routes() {
   add_case_routes(server, CaseRouteContext{
                               [this](const httplib::Request& req, httplib::Response& res) { return authenticate(req, res); },
                               &reader_mutex, reader.get(), &sync, blobs.get()});
+  if (options.bookings) {
+    options.bookings->add_routes(
+        server, [this](const httplib::Request& req, httplib::Response& res) { return authenticate(req, res); },
+        booking::ReaderAccess{&reader_mutex, reader.get()});
+  }
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, R"({"ok":true})");
@@ -499,7 +504,7 @@ void HttpApi::Impl::routes() {
       if (key != "type" && key != "data") return send_error(res, 400, "bad_request", "unknown field " + key);
     }
     const std::string& type_text = type->get_ref<const std::string&>();
-    if (type_text.starts_with("case.") || type_text == "catalog.set")
+    if (type_text.starts_with("case.") || type_text.starts_with("booking.") || type_text == "catalog.set")
       return send_error(res, 400, "bad_request",
                         type_text + " commands are sent by central itself (case routing, PUT /api/v1/catalog)");
     auto queued = sync.enqueue_command(hall, type->get<std::string>(), data->dump()).get();

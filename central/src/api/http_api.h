@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "booking/booking_service.h"
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
 #include "yiban/protocol/tokens.h"
@@ -24,6 +25,7 @@ struct HttpApiOptions {
   std::string catalog_path;  // the city catalog's file, rewritten by PUT /api/v1/catalog (empty: none)
   std::string catalog_text;  // its canonical text ("" without a catalog)
   std::string blob_dir;  // case files (read only here)
+  booking::BookingService* bookings = nullptr;  // its routes are served too (null: no bookings)
 };
 
 class HttpApi {

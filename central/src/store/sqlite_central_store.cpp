@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "store/booking_tables.h"
 #include "store/case_tables.h"
 #include "store/projector.h"
 #include "yiban/central/central_store.h"
@@ -35,7 +36,7 @@ using protocol::Expected;
 // times the ticket was called; 0 → first call) and wait_service (the service
 // the ticket waited in at its first call, which is where kpi_daily counts its
 // wait, so the p90 in kpi_json agrees with the mean after a transfer).
-constexpr std::array<std::string_view, 4> kMigrations{R"sql(
+constexpr std::array<std::string_view, 5> kMigrations{R"sql(
 CREATE TABLE events(
   hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL,
   PRIMARY KEY(hall, seq)) WITHOUT ROWID;
@@ -137,6 +138,22 @@ CREATE TABLE case_alerts(
 CREATE TABLE central_access(
   id TEXT NOT NULL, ts INTEGER NOT NULL, by_whom TEXT NOT NULL, what TEXT NOT NULL, sha256 TEXT);
 CREATE INDEX central_access_case ON central_access(id, ts);
+)sql",
+                                                        // 5: appointments (store/booking_tables.h).
+                                                        R"sql(
+CREATE TABLE bookings(
+  code TEXT PRIMARY KEY, hall TEXT NOT NULL, service TEXT NOT NULL, slot_start INTEGER NOT NULL,
+  slot_end INTEGER NOT NULL, id_hash TEXT NOT NULL, person_day INTEGER NOT NULL, name TEXT NOT NULL, phone TEXT,
+  special_need TEXT, state TEXT NOT NULL, source TEXT NOT NULL, created_ts INTEGER NOT NULL,
+  updated_ts INTEGER NOT NULL, ticket TEXT) WITHOUT ROWID;
+CREATE INDEX bookings_slot ON bookings(hall, service, slot_start, source) WHERE state IN ('booked', 'checked_in');
+CREATE INDEX bookings_person ON bookings(id_hash, service, person_day) WHERE state IN ('booked', 'checked_in');
+CREATE INDEX bookings_time ON bookings(slot_start);
+CREATE TABLE booking_moves(
+  hall TEXT NOT NULL, service TEXT NOT NULL, slot_start INTEGER NOT NULL, moved INTEGER NOT NULL,
+  ts INTEGER NOT NULL, PRIMARY KEY(hall, service, slot_start)) WITHOUT ROWID;
+CREATE TABLE booking_no_shows(code TEXT PRIMARY KEY, id_hash TEXT NOT NULL, ts INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX booking_no_shows_person ON booking_no_shows(id_hash, ts);
 )sql"};
 
 // Projection tables in digest order, each with its columns in primary-key order first.
@@ -320,6 +337,25 @@ class SqliteCentralStore final : public CentralStore {
                                                                              std::string_view sha256) override {
     return cases_->material(id, sha256);
   }
+  Expected<BookingOutcome> book(const NewBooking& b) override { return bookings_->book(b); }
+  Expected<BookingOutcome> cancel_booking(std::string_view code, std::int64_t now) override {
+    return bookings_->cancel(code, now);
+  }
+  Expected<BookingOutcome> reschedule_booking(std::string_view code, const NewBooking& to) override {
+    return bookings_->reschedule(code, to);
+  }
+  Expected<void> add_moved_seats(std::string_view hall, std::string_view service, std::int64_t slot_start, int seats,
+                                 std::int64_t now) override {
+    return bookings_->add_moved(hall, service, slot_start, seats, now);
+  }
+  Expected<std::vector<SlotCount>> slot_counts(std::string_view hall, std::string_view service, std::int64_t from,
+                                               std::int64_t to) override {
+    return bookings_->slot_counts(hall, service, from, to);
+  }
+  Expected<std::optional<std::string>> booking_json(std::string_view code) override {
+    return bookings_->booking_json(code);
+  }
+  Expected<std::string> bookings_json(const BookingQuery& q) override { return bookings_->bookings_json(q); }
 
  private:
   explicit SqliteCentralStore(Database db) : db_(std::move(db)) {}
@@ -335,6 +371,7 @@ class SqliteCentralStore final : public CentralStore {
   Database db_;
   std::optional<store::Projector> projector_;
   std::optional<store::CaseTables> cases_;
+  std::optional<store::BookingTables> bookings_;
   Statement begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   Statement ensure_hall_, insert_event_, set_acked_, note_contact_, set_integrity_, next_down_,
       insert_command_, set_down_applied_;
@@ -393,6 +430,7 @@ Expected<void> SqliteCentralStore::prepare_statements() {
   if (!projector) return std::unexpected(projector.error());
   projector_.emplace(std::move(*projector));
   cases_.emplace(db_);
+  bookings_.emplace(db_);
   const std::string alerts_select =
       fmt::format("SELECT {} FROM alerts WHERE state IN ('raised', 'acknowledged')", kAlertColumns);
   struct Item {
@@ -625,6 +663,8 @@ Expected<void> SqliteCentralStore::append_in_savepoint(std::string_view hall, st
       return bad(ok.error().message);
     if (type_text.starts_with("case.")) {
       if (auto ok = cases_->apply(hall, seq, ts_ms, type_text, *data); !ok) return bad(ok.error().message);
+    } else if (type_text.starts_with("appointment.")) {
+      if (auto ok = bookings_->apply(hall, seq, ts_ms, type_text, *data); !ok) return bad(ok.error().message);
     }
     ++seq;
   }

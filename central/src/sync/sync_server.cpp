@@ -308,6 +308,39 @@ std::future<protocol::Expected<int>> SyncServer::push_catalog(std::string text, 
   return future;
 }
 
+std::future<protocol::Expected<std::string>> SyncServer::transact(Transaction fn) {
+  auto promise = std::make_shared<std::promise<protocol::Expected<std::string>>>();
+  auto future = promise->get_future();
+  auto result = std::make_shared<protocol::Expected<std::string>>(std::string());
+  auto queued = std::make_shared<std::vector<RoutedCommand>>();
+  Impl* impl = impl_.get();
+  Task task;
+  task.apply = [fn = std::move(fn), result, queued](CentralStore& store) -> protocol::Expected<void> {
+    *result = fn(store, *queued);
+    if (!*result) return std::unexpected(result->error());
+    return {};
+  };
+  task.done = [impl, promise, result, queued](const protocol::Expected<void>& committed) {
+    if (!committed) {
+      promise->set_value(std::unexpected(committed.error()));
+      return;
+    }
+    for (const auto& q : *queued) {
+      auto& s = impl->session_for(q.hall);
+      s.state.down_last = std::max(s.state.down_last, q.down_seq);
+      impl->send_down(s);
+    }
+    promise->set_value(std::move(*result));
+  };
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->tasks.push_back(std::move(task));
+  }
+  std::uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);
+  return future;
+}
+
 std::future<protocol::Expected<void>> SyncServer::record_case_access(std::string id, std::string by,
                                                                      std::string what, std::string sha256) {
   auto promise = std::make_shared<std::promise<protocol::Expected<void>>>();

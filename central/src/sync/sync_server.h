@@ -32,6 +32,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -109,6 +110,13 @@ class SyncServer {
   // hall of the allow-list that was not yet sent this version; the future
   // gives how many were queued.
   std::future<protocol::Expected<int>> push_catalog(std::string text, std::string version);
+  // Any thread. Runs fn inside the next turn's transaction (group commit);
+  // commands fn queues through the store are listed in `queued` and sent
+  // after the commit; the future gives fn's result once it is durable (or
+  // the commit's error).
+  using Transaction =
+      std::function<protocol::Expected<std::string>(CentralStore& store, std::vector<RoutedCommand>& queued)>;
+  std::future<protocol::Expected<std::string>> transact(Transaction fn);
   // Any thread. Records a view or download at central (what: detail or
   // material); the future completes once it is durable.
   std::future<protocol::Expected<void>> record_case_access(std::string id, std::string by, std::string what,

@@ -21,7 +21,9 @@ using store::internal;
 std::string key_of(const std::string& rule, const std::string& subject) { return rule + "/" + subject; }
 
 // Follow-ups are closed by staff, never by a condition clearing.
-bool is_follow_up(const std::string& rule) { return rule == "bad_rating" || rule == "help"; }
+bool is_follow_up(const std::string& rule) {
+  return rule == "bad_rating" || rule == "help" || rule == "special_need";
+}
 
 }  // namespace
 

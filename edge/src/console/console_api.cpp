@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <mutex>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -578,6 +579,61 @@ void Api::Impl::routes() {
       }
     }
     res.set_content(out.dump(), "application/json");
+  });
+
+  // Appointments (protocol/BOOKINGS.md): walk-up bookings against the hall's seats, and the day's bookings.
+  server.Post("/api/v1/bookings", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate_change(req, res);
+    if (!g) return;
+    Request r;
+    r.action = "booking.walk_up";
+    r.body = req.body;
+    r.by = protocol::holder_of(*g);
+    change(std::move(r), res);
+  });
+
+  server.Get("/api/v1/bookings", [this](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    if (g->role == Role::kViewer) return send_error(res, 403, "forbidden", "bookings hold personal data");
+    std::int64_t from = 0, to = INT64_MAX;
+    if (req.has_param("day")) {
+      auto s = link.snapshot();
+      const std::string d = req.get_param_value("day");
+      if (d.size() != 10 || d[4] != '-' || d[7] != '-') return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
+      std::tm tm{};
+      try {
+        tm.tm_year = std::stoi(d.substr(0, 4)) - 1900;
+        tm.tm_mon = std::stoi(d.substr(5, 2)) - 1;
+        tm.tm_mday = std::stoi(d.substr(8, 2));
+      } catch (const std::exception&) {
+        return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
+      }
+      // The hall's local day: its midnight is UTC midnight less the zone's offset.
+      from = static_cast<std::int64_t>(timegm(&tm)) * 1000 - static_cast<std::int64_t>(s.utc_offset_s) * 1000;
+      to = from + 86400000;
+    }
+    json list = json::array();
+    {
+      std::lock_guard lock(db_mutex);
+      auto st = db.prepare(
+          "SELECT code, service, slot_start, slot_end, state, ticket, name, special_need, source FROM appointments "
+          "WHERE slot_start >= ?1 AND slot_start < ?2 ORDER BY slot_start, code LIMIT 2000");
+      if (!st) return send_error(res, 500, "internal", st.error().message);
+      st->bind(1, from).bind(2, to);
+      for (auto row = st->step(); row && *row; row = st->step()) {
+        list.push_back({{"code", st->column_text(0)},
+                        {"service", st->column_text(1)},
+                        {"slot_start", st->column_int(2)},
+                        {"slot_end", st->column_int(3)},
+                        {"state", st->column_text(4)},
+                        {"ticket", opt(st->column_optional_text(5))},
+                        {"name", st->column_text(6)},
+                        {"special_need", opt(st->column_optional_text(7))},
+                        {"source", st->column_text(8)}});
+      }
+    }
+    res.set_content(json{{"bookings", std::move(list)}}.dump(), "application/json");
   });
 
   server.Get("/api/v1/stats", [this](const httplib::Request& req, httplib::Response& res) {

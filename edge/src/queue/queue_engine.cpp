@@ -266,20 +266,33 @@ Result<TicketView> QueueEngine::take_ticket(const protocol::TicketTake& request,
 
 Result<TicketView> QueueEngine::check_in(const protocol::AppointmentCheckin& request, std::string_view device,
                                          std::int64_t now) {
-  // Check-in window: from 30 minutes before the slot until 15 minutes after its start.
-  constexpr std::int64_t kEarlyMs = 30 * 60 * 1000;
-  constexpr std::int64_t kLateMs = 15 * 60 * 1000;
+  // The check-in window (hall config "appointments"): from early_min before
+  // the slot until late_min after its start.
+  const auto& rules = config_.appointments;
+  const std::int64_t early_ms = static_cast<std::int64_t>(rules.early_min) * 60000;
+  const std::int64_t late_ms = static_cast<std::int64_t>(rules.late_min) * 60000;
   auto found = store_.appointment(request.code);
   if (!found) return internal(found.error());
   if (!*found) return fail(ErrorCode::kBadRequest, "code: no booking \"" + request.code + "\" at this hall");
   auto a = **found;
+  if (a.state == "checked_in")
+    return fail(ErrorCode::kInvalidState, "booking " + a.code + " is already checked in (ticket " + a.ticket.value_or("?") + ")");
   if (a.state != "booked")
-    return fail(ErrorCode::kInvalidState, "booking " + a.code + " is " + a.state + ", not bookable for check-in");
-  if (now < a.slot_start - kEarlyMs)
-    return fail(ErrorCode::kInvalidState, "booking " + a.code + ": too early, check-in opens 30 minutes before the slot");
-  if (now > a.slot_start + kLateMs)
-    return fail(ErrorCode::kInvalidState, "booking " + a.code + ": too late, check-in closed 15 minutes after the slot began");
-  auto ticket = issue(a.service, std::nullopt, std::nullopt, a.code, a.slot_start, device, now);
+    return fail(ErrorCode::kInvalidState, "booking " + a.code + " is " + a.state + "; it cannot be checked in");
+  std::string outside;
+  if (now < a.slot_start - early_ms)
+    outside = "too early: check-in opens " + std::to_string(rules.early_min) + " minutes before the slot";
+  else if (now > a.slot_start + late_ms)
+    outside = "too late: check-in closed " + std::to_string(rules.late_min) + " minutes after the slot began";
+  if (!outside.empty()) {
+    if (!rules.normal_ticket_outside_window) return fail(ErrorCode::kInvalidState, "booking " + a.code + ": " + outside);
+    // A normal ticket instead; the booking stays as it is.
+    auto ticket = issue(a.service, std::nullopt, a.phone, std::nullopt, std::nullopt, device, now);
+    if (!ticket) return ticket;
+    ticket->message = now < a.slot_start ? "未到预约签到时间，已为您取普通号" : "已过预约签到时间，已为您取普通号";
+    return ticket;
+  }
+  auto ticket = issue(a.service, std::nullopt, a.phone, a.code, a.slot_start, device, now);
   if (!ticket) return ticket;
   a.state = "checked_in";
   a.ticket = ticket->id;

@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, 6> kTicketStates{"waiting", "called", "se
 
 // Migration N brings user_version from N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<std::string_view, 4> kMigrations{R"sql(
+constexpr std::array<std::string_view, 5> kMigrations{R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE events(
   seq INTEGER PRIMARY KEY,
@@ -96,6 +96,20 @@ CREATE TABLE case_materials(
   id TEXT NOT NULL, sha256 TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
   attempt INTEGER NOT NULL, PRIMARY KEY(id, sha256)) WITHOUT ROWID;
 CREATE INDEX case_materials_sha ON case_materials(sha256);
+)sql",
+                                                    // 5: bookings from central and walk-ups (protocol/BOOKINGS.md).
+                                                    R"sql(
+ALTER TABLE appointments ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE appointments ADD COLUMN phone TEXT;
+ALTER TABLE appointments ADD COLUMN special_need TEXT;
+ALTER TABLE appointments ADD COLUMN source TEXT NOT NULL DEFAULT 'central';
+ALTER TABLE appointments ADD COLUMN id_hash TEXT;
+ALTER TABLE appointments ADD COLUMN day INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX appointments_slot ON appointments(service, slot_start, source) WHERE state IN ('booked', 'checked_in');
+CREATE INDEX appointments_due ON appointments(slot_end) WHERE state = 'booked';
+CREATE TABLE booking_quota(
+  service TEXT NOT NULL, slot_start INTEGER NOT NULL, moved INTEGER NOT NULL, PRIMARY KEY(service, slot_start))
+  WITHOUT ROWID;
 )sql"};
 
 constexpr std::string_view kTicketColumns =
@@ -240,10 +254,12 @@ Expected<void> EdgeStore::prepare_statements() {
       {&st_->prune_replies, "DELETE FROM requests WHERE ts < ?1"},
       {&st_->insert_rating, "INSERT INTO ratings(ts, counter, ticket, score, device) VALUES(?1, ?2, ?3, ?4, ?5)"},
       {&st_->insert_help, "INSERT INTO help_requests(id, ts, device, counter, need) VALUES(?1, ?2, ?3, ?4, ?5)"},
-      {&st_->appointment, "SELECT code, service, slot_start, slot_end, state, ticket FROM appointments WHERE code = ?1"},
+      {&st_->appointment,
+       "SELECT code, service, slot_start, slot_end, state, ticket, name, phone, special_need, source, id_hash, day "
+       "FROM appointments WHERE code = ?1"},
       {&st_->save_appointment,
-       "INSERT OR REPLACE INTO appointments(code, service, slot_start, slot_end, state, ticket) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+       "INSERT OR REPLACE INTO appointments(code, service, slot_start, slot_end, state, ticket, name, phone, "
+       "special_need, source, id_hash, day) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
       {&st_->insert_sample, "INSERT INTO telemetry(device, received_ts, ts, metrics) VALUES(?1, ?2, ?3, ?4)"},
       {&st_->samples_since,
        "SELECT device, received_ts, metrics FROM telemetry WHERE received_ts >= ?1 ORDER BY id"},
@@ -543,8 +559,15 @@ Expected<void> EdgeStore::insert_help(std::string_view id, std::int64_t ts, std:
 Expected<std::optional<AppointmentRow>> EdgeStore::appointment(std::string_view code) {
   st_->appointment.bind(1, code);
   auto rows = collect(st_->appointment, [](Statement& s) -> Expected<AppointmentRow> {
-    return AppointmentRow{s.column_text(0), s.column_text(1), s.column_int(2),
-                          s.column_int(3), s.column_text(4), s.column_optional_text(5)};
+    AppointmentRow a{s.column_text(0), s.column_text(1), s.column_int(2),
+                     s.column_int(3), s.column_text(4), s.column_optional_text(5)};
+    a.name = s.column_text(6);
+    a.phone = s.column_optional_text(7);
+    a.special_need = s.column_optional_text(8);
+    a.source = s.column_text(9);
+    a.id_hash = s.column_optional_text(10);
+    a.day = static_cast<int>(s.column_int(11));
+    return a;
   });
   if (!rows) return std::unexpected(rows.error());
   if (rows->empty()) return std::optional<AppointmentRow>{};
@@ -554,7 +577,8 @@ Expected<std::optional<AppointmentRow>> EdgeStore::appointment(std::string_view 
 Expected<void> EdgeStore::save_appointment(const AppointmentRow& a) {
   auto& s = st_->save_appointment;
   return s.bind(1, a.code).bind(2, a.service).bind(3, a.slot_start).bind(4, a.slot_end).bind(5, a.state)
-      .bind(6, a.ticket).run();
+      .bind(6, a.ticket).bind(7, a.name).bind(8, a.phone).bind(9, a.special_need).bind(10, a.source)
+      .bind(11, a.id_hash).bind(12, a.day).run();
 }
 
 Expected<void> EdgeStore::insert_sample(std::string_view device, std::int64_t received_ts, std::int64_t ts,

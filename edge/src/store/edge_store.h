@@ -75,8 +75,14 @@ struct AppointmentRow {
   std::string service;
   std::int64_t slot_start = 0;
   std::int64_t slot_end = 0;
-  std::string state;  // booked, checked_in, cancelled
+  std::string state;  // booked, checked_in, cancelled, no_show
   std::optional<std::string> ticket;
+  std::string name;  // masked
+  std::optional<std::string> phone;  // never leaves the hall
+  std::optional<std::string> special_need;
+  std::string source = "central";  // central, hall (a walk-up booking)
+  std::optional<std::string> id_hash;
+  int day = 0;  // yyyymmdd of the slot
 };
 
 struct AlertRow {
@@ -105,7 +111,7 @@ struct StoredEvent {
   protocol::ChainHash chain{};
 };
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // A store failure as the answer a device gets: internal, naming the cause.
 inline std::unexpected<protocol::Failure> internal(const protocol::Error& e) {

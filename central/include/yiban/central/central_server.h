@@ -23,6 +23,9 @@ struct CentralOptions {
   std::filesystem::path web;  // static files served at / (optional)
   std::filesystem::path catalog;  // the city service catalog (optional)
   std::filesystem::path blob_dir;  // case files; empty: "<db dir>/<db stem>.blobs"
+  std::filesystem::path booking;  // slots of every hall (protocol/BOOKINGS.md); empty: no bookings
+  std::filesystem::path case_key_file;  // the city's key that hashes applicants' IDs (bookings need it)
+  int rebalance_every_ms = 30000;
   int session_timeout_ms = 10000;
 };
 

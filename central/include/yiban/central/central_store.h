@@ -73,6 +73,45 @@ struct CaseParties {
   std::string handler;
 };
 
+// Appointments (protocol/BOOKINGS.md).
+struct NewBooking {
+  std::string code;
+  std::string hall;
+  std::string service;
+  std::int64_t slot_start = 0;
+  std::int64_t slot_end = 0;
+  int person_day = 0;  // yyyymmdd of the slot (one booking per person, service and day)
+  std::string id_hash;
+  std::string name;  // masked
+  std::string phone;  // central's bookings only; for its own reminders
+  std::string special_need;
+  std::int64_t now = 0;
+  int central_quota = 0;  // seats central owns in the slot before any moved to the hall
+  int no_show_count = 3;  // the no-show rule
+  std::int64_t no_show_within_ms = 0;
+  std::int64_t no_show_block_ms = 0;
+};
+struct BookingOutcome {
+  int status = 200;  // HTTP status
+  std::string error;  // code when status >= 300: full, duplicate, blocked, not_found, invalid_state
+  std::string message;
+  std::string booking;  // the booking's JSON when it succeeded
+};
+struct SlotCount {
+  std::int64_t slot_start = 0;
+  int central = 0;  // active bookings central took
+  int hall = 0;  // active walk-ups the hall took
+  int moved = 0;  // central seats moved to the hall
+};
+struct BookingQuery {
+  std::optional<std::string> hall;
+  std::optional<std::string> state;
+  std::int64_t from = 0;  // slot_start range, UTC ms; 0: open
+  std::int64_t to = 0;
+  int limit = 50;
+  int offset = 0;
+};
+
 class CentralStore {
  public:
   virtual ~CentralStore() = default;
@@ -145,6 +184,22 @@ class CentralStore {
   // A case's material: {name, type} or nullopt when the case does not name it.
   virtual protocol::Expected<std::optional<std::pair<std::string, std::string>>> case_material(
       std::string_view id, std::string_view sha256) = 0;
+
+  // ---- appointments (inside a transaction, the sync thread) ---------------
+  // One booking with the rules checked in the same transaction; an outcome
+  // with status >= 300 wrote nothing.
+  virtual protocol::Expected<BookingOutcome> book(const NewBooking& booking) = 0;
+  virtual protocol::Expected<BookingOutcome> cancel_booking(std::string_view code, std::int64_t now) = 0;
+  // Moves a booking to another slot (the same checks, the same code).
+  virtual protocol::Expected<BookingOutcome> reschedule_booking(std::string_view code, const NewBooking& to) = 0;
+  virtual protocol::Expected<void> add_moved_seats(std::string_view hall, std::string_view service,
+                                                   std::int64_t slot_start, int seats, std::int64_t now) = 0;
+  // ---- appointments (read side) -------------------------------------------
+  // Per slot in [from, to): bookings by source and seats moved (slots without any are absent).
+  virtual protocol::Expected<std::vector<SlotCount>> slot_counts(std::string_view hall, std::string_view service,
+                                                                 std::int64_t from, std::int64_t to) = 0;
+  virtual protocol::Expected<std::optional<std::string>> booking_json(std::string_view code) = 0;
+  virtual protocol::Expected<std::string> bookings_json(const BookingQuery& query) = 0;
 
   // ---- read side --------------------------------------------------------
   virtual protocol::Expected<std::optional<std::string>> get_setting(std::string_view key) = 0;

@@ -60,6 +60,14 @@ struct AlertConfig {
   int rating_resolve_s = 86400;  // and resolve within, or it becomes critical
 };
 
+// Check-in of bookings (issue 7, protocol/BOOKINGS.md).
+struct AppointmentConfig {
+  int early_min = 30;  // check-in opens this long before the slot
+  int late_min = 15;  // and closes this long after it began
+  bool normal_ticket_outside_window = false;  // "outside_window": "refuse" (default) or "normal_ticket"
+  int turn_near_places = 3;  // "your turn is near" when this many are ahead
+};
+
 struct HallConfig {
   std::string hall;
   std::string name;
@@ -73,6 +81,7 @@ struct HallConfig {
   std::vector<DeviceConfig> devices;
   SensingConfig sensing;
   AlertConfig alerts;
+  AppointmentConfig appointments;
 
   const ServiceConfig* find_service(std::string_view code) const;
   const CounterConfig* find_counter(std::string_view id) const;

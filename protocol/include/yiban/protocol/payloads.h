@@ -25,6 +25,9 @@ struct TicketView {
   int recalls = 0;
   int waiting_ahead = 0;
   int estimated_wait_s = 0;
+  // For the person (Chinese), sent as the reply's "message": e.g. why a
+  // booking's check-in gave a normal ticket.
+  std::optional<std::string> message;
 };
 
 struct CounterView {

@@ -1,0 +1,465 @@
+#include "booking/booking_service.h"
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "yiban/db/http_server.h"
+#include "yiban/protocol/cases.h"
+#include "yiban/protocol/ids.h"
+
+namespace yiban::central::booking {
+namespace {
+
+using nlohmann::json;
+using protocol::Role;
+namespace pb = protocol::bookings;
+
+void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+  db::send_json_error(res, status, code, message);
+}
+
+void send_json(httplib::Response& res, std::string body, int status = 200) {
+  res.status = status;
+  res.set_content(std::move(body), "application/json");
+}
+
+// "2026-11-26" → 20261126.
+std::optional<int> parse_day(const std::string& text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  int v = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i == 4 || i == 7) continue;
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    v = v * 10 + (text[i] - '0');
+  }
+  if (v / 100 % 100 < 1 || v / 100 % 100 > 12 || v % 100 < 1 || v % 100 > 31) return std::nullopt;
+  return v;
+}
+
+bool may_book(const protocol::TokenGrant& g) { return g.role == Role::kCentralOperator || g.role == Role::kAdmin; }
+
+}  // namespace
+
+struct BookingService::Impl {
+  BookingServiceOptions options;
+  sync::SyncServer& sync;
+  protocol::TimeZone zone;
+  std::mt19937_64 rng{std::random_device{}()};
+  std::mutex rng_mutex;
+  std::thread thread;
+  std::mutex mutex;
+  std::condition_variable wake;  // guarded by mutex
+  bool stopping = false;  // guarded by mutex
+
+  Impl(BookingServiceOptions o, sync::SyncServer& s, protocol::TimeZone z)
+      : options(std::move(o)), sync(s), zone(std::move(z)) {}
+
+  std::int64_t now() const { return options.clock(); }
+  std::string new_code() {
+    std::lock_guard lock(rng_mutex);
+    return pb::booking_code(rng());
+  }
+  const pb::BookingConfig& config() const { return options.config; }
+  // [local midnight, next local midnight) of a yyyymmdd day in UTC ms (the
+  // zone's offset within ±12 h).
+  std::pair<std::int64_t, std::int64_t> day_bounds(int day) const {
+    std::tm tm{};
+    tm.tm_year = day / 10000 - 1900;
+    tm.tm_mon = day / 100 % 100 - 1;
+    tm.tm_mday = day % 100;
+    tm.tm_hour = 12;
+    const std::int64_t end = zone.next_midnight_ms(static_cast<std::int64_t>(timegm(&tm)) * 1000);
+    return {end - 86400000, end};
+  }
+
+  // Checks a slot of the request; an error message when it cannot be booked.
+  std::optional<std::string> check_slot(const pb::HallSlots& hall, const pb::ServiceSlots& service,
+                                        std::int64_t start, pb::Slot& slot) const {
+    auto found = pb::slot_at(hall, service, start, zone);
+    if (!found) return "slot_start: hall " + hall.hall + " has no " + service.code + " slot starting then";
+    const std::int64_t t = now();
+    if (found->start <= t) return std::string("slot_start: the slot has begun or is past");
+    if (found->start > t + static_cast<std::int64_t>(config().horizon_days) * 86400000)
+      return "slot_start: beyond the booking horizon of " + std::to_string(config().horizon_days) + " days";
+    slot = *found;
+    return std::nullopt;
+  }
+
+  NewBooking rules_for(const pb::ServiceSlots& service) const {
+    NewBooking b;
+    b.now = now();
+    b.central_quota = service.central_quota();
+    b.no_show_count = config().no_show_limit.count;
+    b.no_show_within_ms = static_cast<std::int64_t>(config().no_show_limit.within_days) * 86400000;
+    b.no_show_block_ms = static_cast<std::int64_t>(config().no_show_limit.block_days) * 86400000;
+    return b;
+  }
+
+  // Runs one booking change on the sync thread; sends its command(s) to the hall.
+  BookingOutcome run(std::function<protocol::Expected<BookingOutcome>(CentralStore&, std::vector<RoutedCommand>&)> fn) {
+    auto outcome = std::make_shared<BookingOutcome>();
+    auto done = sync.transact([fn = std::move(fn), outcome](CentralStore& store, std::vector<RoutedCommand>& queued)
+                                  -> protocol::Expected<std::string> {
+      auto r = fn(store, queued);
+      if (!r) return std::unexpected(r.error());
+      *outcome = std::move(*r);
+      return std::string();
+    }).get();
+    if (!done) return BookingOutcome{503, "unavailable", "the booking could not be recorded: " + done.error().message, {}};
+    return *outcome;
+  }
+
+  void push_configs() {
+    auto done = sync.transact([this](CentralStore& store, std::vector<RoutedCommand>& queued)
+                                  -> protocol::Expected<std::string> {
+      int sent = 0;
+      for (const auto& hall : config().halls) {
+        const std::string text = pb::encode_booking_config(config(), hall.hall);
+        const std::string version = pb::text_version(text);
+        const std::string key = "booking:" + hall.hall;
+        auto known = store.get_setting(key);
+        if (!known) return std::unexpected(known.error());
+        if (*known && **known == version) continue;
+        auto seq = store.enqueue_command(hall.hall, now(), pb::kConfigCommand, text);
+        if (!seq) return std::unexpected(seq.error());
+        queued.push_back({hall.hall, *seq});
+        if (auto ok = store.set_setting(key, version); !ok) return std::unexpected(ok.error());
+        ++sent;
+      }
+      return std::to_string(sent);
+    }).get();
+    if (!done) spdlog::error("booking: cannot send the halls their slots: {}", done.error().message);
+    else if (*done != "0") spdlog::info("booking: slot configuration queued for {} halls", *done);
+  }
+
+  protocol::Expected<int> rebalance() {
+    std::set<std::string> connected;
+    for (const auto& h : sync.metrics().halls)
+      if (h.connected) connected.insert(h.hall);
+    auto moved = std::make_shared<int>(0);
+    auto done = sync.transact([this, connected, moved](CentralStore& store, std::vector<RoutedCommand>& queued)
+                                  -> protocol::Expected<std::string> {
+      const std::int64_t t = now();
+      const std::int64_t until = t + static_cast<std::int64_t>(config().rebalance_before_min) * 60000;
+      for (const auto& hall : config().halls) {
+        if (!connected.contains(hall.hall)) continue;
+        for (const auto& service : hall.services) {
+          auto counts = store.slot_counts(hall.hall, service.code, t, until + 1);
+          if (!counts) return std::unexpected(counts.error());
+          std::map<std::int64_t, SlotCount> by_start;
+          for (const auto& c : *counts) by_start[c.slot_start] = c;
+          for (int day : {zone.local_day(t), zone.local_day(until)}) {
+            for (const auto& slot : pb::slots_of_day(hall, service, day, zone)) {
+              if (slot.start <= t || slot.start > until) continue;
+              const auto c = by_start[slot.start];
+              const int unused = service.central_quota() - c.moved - c.central;
+              if (unused <= 0) continue;
+              if (auto ok = store.add_moved_seats(hall.hall, service.code, slot.start, unused, t); !ok)
+                return std::unexpected(ok.error());
+              auto seq = store.enqueue_command(hall.hall, t, pb::kQuotaCommand,
+                                               pb::encode_booking_quota({service.code, slot.start, unused}));
+              if (!seq) return std::unexpected(seq.error());
+              queued.push_back({hall.hall, *seq});
+              *moved += unused;
+              by_start[slot.start].moved += unused;
+            }
+            if (zone.local_day(t) == zone.local_day(until)) break;
+          }
+        }
+      }
+      return std::string();
+    }).get();
+    if (!done) return std::unexpected(done.error());
+    if (*moved > 0) spdlog::info("booking: {} unused central seats moved to their halls before their slots", *moved);
+    return *moved;
+  }
+
+  void run_thread() {
+    push_configs();
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      wake.wait_for(lock, std::chrono::milliseconds(options.rebalance_every_ms), [&] { return stopping; });
+      if (stopping) break;
+      lock.unlock();
+      if (auto r = rebalance(); !r) spdlog::error("booking: rebalancing failed: {}", r.error().message);
+      lock.lock();
+    }
+  }
+};
+
+BookingService::BookingService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BookingService::~BookingService() { stop(); }
+
+protocol::Expected<std::unique_ptr<BookingService>> BookingService::create(BookingServiceOptions options,
+                                                                           sync::SyncServer& sync) {
+  auto zone = protocol::TimeZone::load(options.config.timezone, options.zoneinfo_root);
+  if (!zone) return protocol::error("booking config timezone: " + zone.error().message);
+  if (options.case_key.size() < 32)
+    return protocol::error("bookings need the city's case key (--case-key-file, at least 32 bytes) to hash IDs");
+  if (!options.clock) {
+    options.clock = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+  return std::unique_ptr<BookingService>(
+      new BookingService(std::make_unique<Impl>(std::move(options), sync, std::move(*zone))));
+}
+
+void BookingService::start() {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run_thread(); });
+}
+
+void BookingService::stop() {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+protocol::Expected<int> BookingService::rebalance() { return impl_->rebalance(); }
+
+void BookingService::add_routes(
+    httplib::Server& server,
+    std::function<std::optional<protocol::TokenGrant>(const httplib::Request&, httplib::Response&)> authenticate,
+    ReaderAccess reader) {
+  Impl* d = impl_.get();
+
+  server.Get("/api/v1/booking/slots", [d, authenticate, reader](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    const auto* hall = d->config().find(req.get_param_value("hall"));
+    if (!hall) return send_error(res, 404, "not_found", "hall: no bookable hall \"" + req.get_param_value("hall") + "\"");
+    const auto* service = hall->find(req.get_param_value("service"));
+    if (!service) return send_error(res, 404, "not_found", "service: not bookable at " + hall->hall);
+    auto day = parse_day(req.get_param_value("day"));
+    if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
+    auto slots = pb::slots_of_day(*hall, *service, *day, d->zone);
+    std::vector<SlotCount> counts;
+    if (!slots.empty()) {
+      std::lock_guard lock(*reader.mutex);
+      auto c = reader.store->slot_counts(hall->hall, service->code, slots.front().start, slots.back().end);
+      if (!c) return send_error(res, 500, "internal", c.error().message);
+      counts = std::move(*c);
+    }
+    json out = json::array();
+    const std::int64_t t = d->now();
+    for (const auto& s : slots) {
+      SlotCount c{};
+      for (const auto& x : counts)
+        if (x.slot_start == s.start) c = x;
+      const int central = service->central_quota() - c.moved;
+      const bool open = s.start > t && s.start <= t + static_cast<std::int64_t>(d->config().horizon_days) * 86400000;
+      out.push_back({{"start", s.start},
+                     {"end", s.end},
+                     {"capacity", service->capacity},
+                     {"central_quota", central},
+                     {"hall_quota", service->hall_quota() + c.moved},
+                     {"booked_central", c.central},
+                     {"booked_hall", c.hall},
+                     {"available", open ? std::max(0, central - c.central) : 0}});
+    }
+    send_json(res, json{{"hall", hall->hall}, {"service", service->code}, {"day", req.get_param_value("day")},
+                        {"slots", std::move(out)}}
+                       .dump());
+  });
+
+  server.Get("/api/v1/booking/heatmap", [d, authenticate, reader](const httplib::Request& req, httplib::Response& res) {
+    if (!authenticate(req, res)) return;
+    auto day = parse_day(req.get_param_value("day"));
+    if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
+    json rows = json::array();
+    for (const auto& hall : d->config().halls) {
+      for (const auto& service : hall.services) {
+        auto slots = pb::slots_of_day(hall, service, *day, d->zone);
+        std::vector<SlotCount> counts;
+        if (!slots.empty()) {
+          std::lock_guard lock(*reader.mutex);
+          auto c = reader.store->slot_counts(hall.hall, service.code, slots.front().start, slots.back().end);
+          if (!c) return send_error(res, 500, "internal", c.error().message);
+          counts = std::move(*c);
+        }
+        json cells = json::array();
+        for (const auto& s : slots) {
+          int booked = 0;
+          for (const auto& x : counts)
+            if (x.slot_start == s.start) booked = x.central + x.hall;
+          cells.push_back({{"start", s.start}, {"capacity", service.capacity}, {"booked", booked}});
+        }
+        rows.push_back({{"hall", hall.hall}, {"service", service.code}, {"slots", std::move(cells)}});
+      }
+    }
+    send_json(res, json{{"day", req.get_param_value("day")}, {"rows", std::move(rows)}}.dump());
+  });
+
+  server.Post("/api/v1/bookings", [d, authenticate](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are made with a central-operator token");
+    auto r = pb::decode_book(req.body);
+    if (!r) return send_error(res, 400, "bad_request", r.error().message);
+    const auto* hall = d->config().find(r->hall);
+    if (!hall) return send_error(res, 404, "not_found", "hall: " + r->hall + " takes no bookings");
+    const auto* service = hall->find(r->service);
+    if (!service) return send_error(res, 404, "not_found", "service: " + r->service + " is not bookable at " + r->hall);
+    pb::Slot slot;
+    if (auto bad = d->check_slot(*hall, *service, r->slot_start, slot)) return send_error(res, 400, "bad_request", *bad);
+    auto id = protocol::cases::normalise_id(r->applicant_id);
+    if (!id) return send_error(res, 400, "bad_request", id.error().message);
+    auto phone = pb::normalise_phone(r->phone);
+    if (!phone) return send_error(res, 400, "bad_request", phone.error().message);
+    NewBooking b = d->rules_for(*service);
+    b.hall = hall->hall;
+    b.service = service->code;
+    b.slot_start = slot.start;
+    b.slot_end = slot.end;
+    b.person_day = d->zone.local_day(slot.start);
+    b.id_hash = protocol::cases::keyed_hash(d->options.case_key, *id);
+    b.name = protocol::cases::mask_name(r->applicant_name);
+    b.phone = *phone;
+    b.special_need = r->special_need;
+    std::vector<std::string> codes{d->new_code(), d->new_code(), d->new_code()};
+    auto outcome = d->run([b, codes](CentralStore& store, std::vector<RoutedCommand>& queued)
+                              -> protocol::Expected<BookingOutcome> {
+      NewBooking nb = b;
+      for (const auto& code : codes) {
+        auto taken = store.booking_json(code);
+        if (!taken) return std::unexpected(taken.error());
+        if (*taken) continue;  // 40 random bits collided: the next code
+        nb.code = code;
+        auto o = store.book(nb);
+        if (!o || o->status >= 300) return o;
+        auto seq = store.enqueue_command(nb.hall, nb.now, pb::kAddCommand,
+                                         pb::encode_booking_add({nb.code, nb.service, nb.slot_start, nb.slot_end,
+                                                                 nb.name, nb.phone, nb.special_need}));
+        if (!seq) return std::unexpected(seq.error());
+        queued.push_back({nb.hall, *seq});
+        return o;
+      }
+      return BookingOutcome{503, "unavailable", "no free booking code; try again", {}};
+    });
+    if (outcome.status >= 300) return send_error(res, outcome.status, outcome.error, outcome.message);
+    send_json(res, outcome.booking, 201);
+  });
+
+  server.Get("/api/v1/bookings", [d, authenticate, reader](const httplib::Request& req, httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    BookingQuery q;
+    if (g->role == Role::kHallManager) q.hall = g->hall;
+    else if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings hold personal data; not for viewers");
+    if (req.has_param("hall")) {
+      if (q.hall && *q.hall != req.get_param_value("hall"))
+        return send_error(res, 403, "forbidden", "this token covers hall " + *q.hall + " only");
+      q.hall = req.get_param_value("hall");
+    }
+    if (req.has_param("state")) q.state = req.get_param_value("state");
+    if (req.has_param("day")) {
+      auto day = parse_day(req.get_param_value("day"));
+      if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
+      auto [from, to] = d->day_bounds(*day);
+      q.from = from;
+      q.to = to;
+    }
+    db::Page page;
+    if (auto bad = db::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
+    q.limit = page.limit;
+    q.offset = page.offset;
+    std::lock_guard lock(*reader.mutex);
+    auto body = reader.store->bookings_json(q);
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    send_json(res, *body);
+  });
+
+  server.Get(R"(/api/v1/bookings/([A-Z0-9]{8}))", [authenticate, reader](const httplib::Request& req,
+                                                                         httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    if (!may_book(*g) && g->role != Role::kHallManager)
+      return send_error(res, 403, "forbidden", "bookings hold personal data; not for viewers");
+    std::lock_guard lock(*reader.mutex);
+    auto body = reader.store->booking_json(std::string(req.matches[1]));
+    if (!body) return send_error(res, 500, "internal", body.error().message);
+    if (!*body) return send_error(res, 404, "not_found", "no booking " + std::string(req.matches[1]));
+    if (g->role == Role::kHallManager && json::parse(**body)["hall"] != g->hall)
+      return send_error(res, 404, "not_found", "no booking " + std::string(req.matches[1]));
+    send_json(res, **body);
+  });
+
+  server.Delete(R"(/api/v1/bookings/([A-Z0-9]{8}))", [d, authenticate](const httplib::Request& req,
+                                                                       httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are changed with a central-operator token");
+    const std::string code = req.matches[1];
+    const std::int64_t t = d->now();
+    auto outcome = d->run([code, t](CentralStore& store, std::vector<RoutedCommand>& queued)
+                              -> protocol::Expected<BookingOutcome> {
+      auto o = store.cancel_booking(code, t);
+      if (!o || o->status >= 300) return o;
+      const std::string hall = json::parse(o->booking)["hall"];
+      auto seq = store.enqueue_command(hall, t, pb::kCancelCommand, json{{"code", code}}.dump());
+      if (!seq) return std::unexpected(seq.error());
+      queued.push_back({hall, *seq});
+      return o;
+    });
+    if (outcome.status >= 300) return send_error(res, outcome.status, outcome.error, outcome.message);
+    send_json(res, outcome.booking);
+  });
+
+  server.Post(R"(/api/v1/bookings/([A-Z0-9]{8})/reschedule)", [d, authenticate, reader](const httplib::Request& req,
+                                                                                         httplib::Response& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are changed with a central-operator token");
+    const std::string code = req.matches[1];
+    auto body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("slot_start") || !body["slot_start"].is_number_integer())
+      return send_error(res, 400, "bad_request", "slot_start: missing or not a time (UTC ms)");
+    std::optional<std::string> existing;
+    {
+      std::lock_guard lock(*reader.mutex);
+      auto e = reader.store->booking_json(code);
+      if (!e) return send_error(res, 500, "internal", e.error().message);
+      existing = *e;
+    }
+    if (!existing) return send_error(res, 404, "not_found", "no booking " + code);
+    const json e = json::parse(*existing);
+    const auto* hall = d->config().find(e["hall"].get<std::string>());
+    const auto* service = hall ? hall->find(e["service"].get<std::string>()) : nullptr;
+    if (!service) return send_error(res, 409, "invalid_state", "the booking's hall or service takes no bookings now");
+    pb::Slot slot;
+    if (auto bad = d->check_slot(*hall, *service, body["slot_start"].get<std::int64_t>(), slot))
+      return send_error(res, 400, "bad_request", *bad);
+    NewBooking to = d->rules_for(*service);
+    to.slot_start = slot.start;
+    to.slot_end = slot.end;
+    to.person_day = d->zone.local_day(slot.start);
+    auto outcome = d->run([code, to](CentralStore& store, std::vector<RoutedCommand>& queued)
+                              -> protocol::Expected<BookingOutcome> {
+      auto o = store.reschedule_booking(code, to);
+      if (!o || o->status >= 300) return o;
+      const json b = json::parse(o->booking);
+      auto seq = store.enqueue_command(
+          b["hall"].get<std::string>(), to.now, pb::kAddCommand,
+          pb::encode_booking_add({code, b["service"], to.slot_start, to.slot_end, b["name"], "",
+                                  b["special_need"].is_string() ? b["special_need"].get<std::string>() : ""}));
+      if (!seq) return std::unexpected(seq.error());
+      queued.push_back({b["hall"].get<std::string>(), *seq});
+      o->status = 200;
+      return o;
+    });
+    if (outcome.status >= 300) return send_error(res, outcome.status, outcome.error, outcome.message);
+    send_json(res, outcome.booking);
+  });
+}
+
+}  // namespace yiban::central::booking
