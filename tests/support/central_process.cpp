@@ -71,9 +71,10 @@ HttpResponse http_request(int port, const std::string& method, const std::string
   client.set_read_timeout(5);
   httplib::Headers headers;
   if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-  httplib::Result r = method == "GET"   ? client.Get(path.c_str(), headers)
-                      : method == "PUT" ? client.Put(path.c_str(), headers, body, "application/json")
-                                        : client.Post(path.c_str(), headers, body, "application/json");
+  httplib::Result r = method == "GET"      ? client.Get(path.c_str(), headers)
+                      : method == "PUT"    ? client.Put(path.c_str(), headers, body, "application/json")
+                      : method == "DELETE" ? client.Delete(path.c_str(), headers)
+                                           : client.Post(path.c_str(), headers, body, "application/json");
   if (!r) return {};
   return {r->status, r->body};
 }

@@ -22,7 +22,7 @@ struct HttpResponse {
   int status = 0;  // 0: no answer
   std::string body;
 };
-// One request to a daemon on loopback (GET, POST or PUT), with a bearer token unless empty.
+// One request to a daemon on loopback (GET, POST, PUT or DELETE), with a bearer token unless empty.
 HttpResponse http_request(int port, const std::string& method, const std::string& path, const std::string& body,
                           const std::string& token);
 

@@ -453,3 +453,73 @@ TEST_CASE("a help request gets a daily id and an event", "[edge][queue]") {
   REQUIRE(events.size() == 1);
   CHECK(events[0]["data"]["need"] == "轮椅");
 }
+
+TEST_CASE("check-in of a booking: inside its window an appointment ticket; outside refused or a normal ticket as "
+          "the hall says (fake clock)",
+          "[edge][queue][bookings]") {
+  auto run = [](bool normal_ticket_outside) {
+    yiban::test::TempDir dir;
+    auto j = nlohmann::json::parse(kHall);
+    j["appointments"] = {{"early_min", 30}, {"late_min", 15},
+                         {"outside_window", normal_ticket_outside ? "normal_ticket" : "refuse"}};
+    auto config = yiban::protocol::parse_hall_config(j.dump());
+    REQUIRE(config);
+    auto zone = yiban::protocol::TimeZone::load("Asia/Shanghai");
+    REQUIRE(zone);
+    auto store = std::move(*EdgeStore::open((dir / "edge.db").string(), "test-hall"));
+    QueueEngine engine(*config, *zone, *store);
+    REQUIRE(engine.load());
+    const std::int64_t slot = kMorning + 60 * kMinute;  // 10:00
+    auto book = [&](const std::string& code, const std::string& state) {
+      yiban::edge::store::AppointmentRow a{code, "A", slot, slot + 30 * kMinute, state, std::nullopt};
+      a.phone = "13800138000";
+      REQUIRE(store->begin());
+      REQUIRE(store->save_appointment(a));
+      REQUIRE(store->commit());
+    };
+    auto check_in = [&](const std::string& code, std::int64_t now) {
+      REQUIRE(store->begin());
+      auto r = engine.check_in(yiban::protocol::AppointmentCheckin{code}, "kiosk-1", now);
+      REQUIRE(store->commit());
+      return r;
+    };
+    book("EARLY234", "booked");
+    book("INSIDE23", "booked");
+    book("LATE2345", "booked");
+    book("GONE2345", "cancelled");
+    auto early = check_in("EARLY234", slot - 31 * kMinute);
+    auto inside = check_in("INSIDE23", slot - 30 * kMinute);
+    auto late = check_in("LATE2345", slot + 15 * kMinute + 1);
+    REQUIRE(inside);
+    CHECK(inside->appointment == "INSIDE23");
+    CHECK_FALSE(inside->message);
+    auto again = check_in("INSIDE23", slot);
+    REQUIRE_FALSE(again);
+    CHECK_THAT(again.error().message, Catch::Contains("already checked in"));
+    auto cancelled = check_in("GONE2345", slot);
+    REQUIRE_FALSE(cancelled);
+    CHECK_THAT(cancelled.error().message, Catch::Contains("cancelled"));
+    auto unknown = check_in("ZZZZ2345", slot);
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().code == ErrorCode::kBadRequest);
+    if (normal_ticket_outside) {
+      REQUIRE(early);
+      CHECK_FALSE(early->appointment);
+      CHECK_THAT(*early->message, Catch::Contains("未到预约签到时间"));
+      REQUIRE(late);
+      CHECK_FALSE(late->appointment);
+      CHECK_THAT(*late->message, Catch::Contains("已过预约签到时间"));
+      // The bookings outside their window stay booked (they become no-shows if nobody comes back).
+      CHECK(store->appointment("EARLY234").value()->state == "booked");
+    } else {
+      REQUIRE_FALSE(early);
+      CHECK(early.error().code == ErrorCode::kInvalidState);
+      CHECK_THAT(early.error().message, Catch::Contains("too early"));
+      REQUIRE_FALSE(late);
+      CHECK_THAT(late.error().message, Catch::Contains("too late"));
+    }
+    CHECK(store->appointment("INSIDE23").value()->state == "checked_in");
+  };
+  SECTION("refuse") { run(false); }
+  SECTION("normal ticket") { run(true); }
+}

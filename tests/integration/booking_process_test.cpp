@@ -1,0 +1,219 @@
+// Appointments as processes (issue 7): real yiban-central with --booking,
+// a real yiban-edge and broker; many bookers racing for the last seat, the
+// quota split while the hall is cut off, check-in at a disconnected hall, and
+// unused central seats moving to the hall before the slot.
+
+#include <catch2/catch.hpp>
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/central_process.h"
+#include "support/edge_process.h"
+#include "support/mosquitto_broker.h"
+#include "support/mqtt_test_client.h"
+#include "support/test_support.h"
+
+using namespace yiban::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kHall = "test-hall";
+constexpr const char* kEdgeManager = "edge-manager-0123456789";
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Every day open around the clock in hourly slots (Shanghai hours are whole UTC hours).
+std::string booking_config(int capacity, double hall_share, int rebalance_before_min) {
+  json hours = json::object();
+  for (const char* d : {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}) hours[d] = {"00:00-24:00"};
+  return json{{"timezone", "Asia/Shanghai"},
+              {"horizon_days", 7},
+              {"rebalance_before_min", rebalance_before_min},
+              {"halls",
+               {{{"hall", kHall},
+                 {"services",
+                  {{{"code", "A"}, {"slot_min", 60}, {"capacity", capacity}, {"hall_share", hall_share},
+                    {"hours", hours}}}}}}}}
+      .dump();
+}
+
+// The next hour's slot that starts at least 10 minutes from now.
+std::int64_t next_slot() {
+  std::int64_t s = (wall_ms() / 3600000 + 1) * 3600000;
+  if (s - wall_ms() < 10 * 60000) s += 3600000;
+  return s;
+}
+
+json book_body(std::int64_t slot, const std::string& id) {
+  return json{{"hall", kHall}, {"service", "A"}, {"slot_start", slot}, {"applicant_id", id},
+              {"applicant_name", "张小三"}, {"phone", "138 0013 8000"}};
+}
+
+struct City {
+  TempDir dir;
+  std::unique_ptr<MosquittoBroker> broker;
+  std::unique_ptr<CentralProcess> central;
+  std::unique_ptr<EdgeProcess> edge;
+  int edge_port = free_tcp_port();
+
+  City(const std::string& config, std::vector<std::string> central_args = {}) {
+    std::filesystem::create_directories(dir / "central");
+    std::filesystem::create_directories(dir / "edge");
+    std::ofstream(dir / "booking.json") << config;
+    std::ofstream(dir / "case.key") << "city-case-key-for-tests-0123456789abcdef\n";
+    central = std::make_unique<CentralProcess>(dir / "central", std::vector<std::string>{kHall});
+    central->add_args({"--booking", (dir / "booking.json").string(), "--case-key-file", (dir / "case.key").string()});
+    central->add_args(central_args);
+    central->start();
+  }
+  void start_edge(bool with_central = true) {
+    if (!broker) broker = std::make_unique<MosquittoBroker>(dir.path());
+    auto hall = json::parse(read_file(write_test_hall_config(dir.path())));
+    hall["appointments"] = {{"early_min", 120}, {"late_min", 15}};
+    std::ofstream(dir / "hall.json") << hall.dump();
+    std::ofstream(dir / "edge-tokens.txt") << kEdgeManager << " hall-manager " << kHall << "\n";
+    std::vector<std::string> args{"--http", "127.0.0.1:" + std::to_string(edge_port), "--tokens",
+                                  (dir / "edge-tokens.txt").string(), "--case-key-file", (dir / "case.key").string()};
+    if (with_central) {
+      auto c = central->edge_args(kHall);
+      args.insert(args.end(), c.begin(), c.end());
+    }
+    edge = std::make_unique<EdgeProcess>(dir / "edge", dir / "hall.json", broker->uri(), args);
+    edge->start();
+  }
+  HttpResponse walk_up(std::int64_t slot, const std::string& id) {
+    auto body = book_body(slot, id);
+    body.erase("hall");
+    return http_request(edge_port, "POST", "/api/v1/bookings", body.dump(), kEdgeManager);
+  }
+  long long edge_count(const std::string& sql) { return query_int(edge->db(), sql); }
+  long long central_count(const std::string& sql) { return query_int(central->db(), sql); }
+};
+
+}  // namespace
+
+TEST_CASE("fifty bookers racing for the last seat: exactly one gets it", "[integration][bookings]") {
+  City city(booking_config(2, 0.5, 0));  // one central seat per slot
+  const std::int64_t slot = next_slot();
+  std::atomic<int> created{0}, full{0}, other{0};
+  std::vector<std::thread> bookers;
+  for (int i = 0; i < 50; ++i) {
+    bookers.emplace_back([&, i] {
+      auto r = city.central->post("/api/v1/bookings", book_body(slot, "E" + std::to_string(10000000 + i)).dump(),
+                                  kOperatorToken);
+      if (r.status == 201) ++created;
+      else if (r.status == 409 && r.body.find("\"full\"") != std::string::npos) ++full;
+      else ++other;
+    });
+  }
+  for (auto& t : bookers) t.join();
+  CHECK(created == 1);
+  CHECK(full == 49);
+  CHECK(other == 0);
+  CHECK(city.central_count("SELECT count(*) FROM bookings WHERE state = 'booked'") == 1);
+  CHECK(city.central_count("SELECT count(*) FROM commands WHERE type = 'booking.add'") == 1);
+  // The seat is gone for the app; the same person cannot book the service twice that day.
+  auto slots = json::parse(city.central->get("/api/v1/booking/slots?hall=test-hall&service=A&day=" +
+                                             [&] {
+                                               std::time_t t = (slot + 8 * 3600000) / 1000;
+                                               char b[11];
+                                               std::strftime(b, sizeof b, "%Y-%m-%d", std::gmtime(&t));
+                                               return std::string(b);
+                                             }())
+                               .body);
+  bool seen = false;
+  for (const auto& s : slots["slots"]) {
+    if (s["start"] != slot) continue;
+    seen = true;
+    CHECK(s["available"] == 0);
+    CHECK(s["booked_central"] == 1);
+  }
+  CHECK(seen);
+  auto winner = json::parse(city.central->get("/api/v1/bookings?state=booked", kOperatorToken).body);
+  REQUIRE(winner["bookings"].size() == 1);
+  const std::string code = winner["bookings"][0]["code"];
+  // Refusals: a viewer cannot book; a slot beyond the horizon; a past slot.
+  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E99999999").dump(), kViewerToken).status == 403);
+  CHECK(city.central->post("/api/v1/bookings", book_body(slot + 8 * 86400000LL, "E99999999").dump(), kOperatorToken)
+            .status == 400);
+  CHECK(city.central->post("/api/v1/bookings", book_body(slot - 2 * 3600000, "E99999999").dump(), kOperatorToken)
+            .status == 400);
+  // Cancelled: the seat is free again.
+  CHECK(city.central->request("DELETE", "/api/v1/bookings/" + code, "", kOperatorToken).status == 200);
+  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E20000000").dump(), kOperatorToken).status == 201);
+}
+
+TEST_CASE("cut off from central, the hall checks bookings in and takes walk-ups on its own seats; together never "
+          "more than capacity",
+          "[integration][bookings]") {
+  City city(booking_config(4, 0.5, 0));  // 2 central seats, 2 hall seats, no rebalancing
+  const std::int64_t slot = next_slot();
+  city.start_edge();
+  REQUIRE(eventually([&] { return city.edge_count("SELECT count(*) FROM meta WHERE key = 'booking_config'") == 1; },
+                     15s));
+  auto first = city.central->post("/api/v1/bookings", book_body(slot, "E10000001").dump(), kOperatorToken);
+  INFO(first.body);
+  REQUIRE(first.status == 201);
+  const std::string code = json::parse(first.body)["code"];
+  REQUIRE(eventually([&] { return city.edge_count("SELECT count(*) FROM appointments WHERE code = '" + code + "'") == 1; },
+                     15s));
+
+  // The partition: central goes away.
+  city.central->kill9();
+  MqttTestClient kiosk(city.broker->uri(), "kiosk-test");
+  auto reply = kiosk.request(kHall, "kiosk-1", "appointment.checkin", json{{"code", code}}.dump(), 3000ms);
+  REQUIRE(reply);
+  auto checked = json::parse(*reply);
+  INFO(*reply);
+  CHECK(checked["ok"] == true);
+  CHECK(checked["ticket"]["appointment"] == code);
+  auto bad = json::parse(kiosk.request(kHall, "kiosk-1", "appointment.checkin", R"({"code":"ZZZZZZZZ"})", 3000ms).value());
+  CHECK(bad["ok"] == false);
+  // The hall's own two seats; the third walk-up is refused.
+  CHECK(city.walk_up(slot, "E20000001").status == 201);
+  CHECK(city.walk_up(slot, "E20000002").status == 201);
+  auto third = city.walk_up(slot, "E20000003");
+  CHECK(third.status == 409);
+  CHECK_THAT(third.body, Catch::Contains("full"));
+  // Central, on the other side, sells only its own remaining seat.
+  city.central->start();
+  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E10000002").dump(), kOperatorToken).status == 201);
+  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E10000003").dump(), kOperatorToken).status == 409);
+  // Once connected again both sides know all four: exactly the capacity.
+  REQUIRE(eventually(
+      [&] {
+        return city.central_count("SELECT count(*) FROM bookings WHERE slot_start = " + std::to_string(slot) +
+                                  " AND state IN ('booked', 'checked_in')") == 4 &&
+               city.edge_count("SELECT count(*) FROM appointments WHERE slot_start = " + std::to_string(slot) +
+                               " AND state IN ('booked', 'checked_in')") == 4;
+      },
+      20s));
+  CHECK(city.central_count("SELECT count(*) FROM bookings WHERE code = '" + code + "' AND state = 'checked_in'") == 1);
+  CHECK(city.central_count("SELECT count(*) FROM bookings WHERE source = 'hall'") == 2);
+  // No phone number left the hall.
+  CHECK(query_int(city.central->db(), "SELECT count(*) FROM events WHERE text LIKE '%13800138000%'") == 0);
+}
+
+TEST_CASE("unused central seats move to a connected hall before the slot, one way", "[integration][bookings]") {
+  City city(booking_config(4, 0.5, 180), {"--rebalance-every", "1"});
+  const std::int64_t slot = next_slot();
+  city.start_edge();
+  // Within 180 minutes of the slot, central's two unused seats go to the hall.
+  REQUIRE(eventually(
+      [&] {
+        return city.edge_count("SELECT coalesce(sum(moved), 0) FROM booking_quota WHERE slot_start = " +
+                               std::to_string(slot)) == 2;
+      },
+      20s));
+  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E10000001").dump(), kOperatorToken).status == 409);
+  for (int i = 0; i < 4; ++i) CHECK(city.walk_up(slot, "E3000000" + std::to_string(i)).status == 201);
+  CHECK(city.walk_up(slot, "E30000009").status == 409);
+  CHECK(city.central_count("SELECT moved FROM booking_moves WHERE slot_start = " + std::to_string(slot)) == 2);
+}
