@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "cli_internal.h"
+#include "booking_commands.h"
 #include "case_commands.h"
 #include "hall_commands.h"
 
@@ -747,6 +748,8 @@ const std::vector<Command>& commands() {
     std::vector<Command> all = central_commands();
     const auto& cases = case_commands();
     all.insert(all.end(), cases.begin(), cases.end());
+    const auto& bookings = booking_commands();
+    all.insert(all.end(), bookings.begin(), bookings.end());
     const auto& hall = hall_commands();
     all.insert(all.end(), hall.begin(), hall.end());
     return all;

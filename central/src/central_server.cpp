@@ -15,6 +15,7 @@
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
 #include "booking/booking_service.h"
+#include "yiban/db/notifier.h"
 #include "yiban/protocol/bookings.h"
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/curve_cert.h"
@@ -53,6 +54,7 @@ struct CentralServer::Impl {
   std::string catalog_text;
   std::string catalog_version;
   std::unique_ptr<sync::SyncServer> sync;
+  std::unique_ptr<db::Notifier> notifier;
   std::unique_ptr<booking::BookingService> bookings;
   std::unique_ptr<api::HttpApi> http;
 };
@@ -61,6 +63,7 @@ CentralServer::CentralServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 CentralServer::~CentralServer() {
   if (impl_->http) impl_->http->stop();
   if (impl_->bookings) impl_->bookings->stop();
+  if (impl_->notifier) impl_->notifier->stop();
   if (impl_->sync) impl_->sync->stop();
 }
 
@@ -122,7 +125,23 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
     if (!key) return std::unexpected(key.error());
     std::string k = *key;
     while (!k.empty() && (k.back() == '\n' || k.back() == '\r' || k.back() == ' ')) k.pop_back();
+    if (!o.notify_url.empty()) {
+      if (o.notify_secret_file.empty()) return protocol::error("--notify-url needs --notify-secret-file");
+      auto secret = read_file(o.notify_secret_file);
+      if (!secret) return std::unexpected(secret.error());
+      std::string sk = *secret;
+      while (!sk.empty() && (sk.back() == '\n' || sk.back() == '\r' || sk.back() == ' ')) sk.pop_back();
+      db::Notifier::Options no;
+      no.db_path = o.db.string();
+      no.url = o.notify_url;
+      no.secret = sk;
+      auto notifier = db::Notifier::create(std::move(no));
+      if (!notifier) return protocol::error("--notify-url: " + notifier.error().message);
+      impl->notifier = std::move(*notifier);
+    }
     booking::BookingServiceOptions bo;
+    bo.notify = impl->notifier != nullptr;
+    if (impl->notifier) bo.notify_wake = [n = impl->notifier.get()] { n->wake(); };
     bo.config = std::move(*config);
     bo.case_key = std::move(k);
     bo.rebalance_every_ms = o.rebalance_every_ms;
@@ -167,6 +186,7 @@ int CentralServer::run(const std::atomic<bool>& stop) {
     if (!queued) spdlog::error("city catalog: {}", queued.error().message);
     else spdlog::info("city catalog {} loaded; sent to {} halls that lacked it", impl_->catalog_version.substr(0, 12), *queued);
   }
+  if (impl_->notifier) impl_->notifier->start();
   if (impl_->bookings) impl_->bookings->start();
   if (impl_->http) impl_->http->start();
   spdlog::info("central ready: sync {}{}", impl_->sync->endpoint(),
@@ -175,6 +195,7 @@ int CentralServer::run(const std::atomic<bool>& stop) {
   spdlog::info("stopping");
   if (impl_->http) impl_->http->stop();
   if (impl_->bookings) impl_->bookings->stop();
+  if (impl_->notifier) impl_->notifier->stop();
   impl_->sync->stop();
   spdlog::info("stopped cleanly");
   return 0;

@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
       ("booking", po::value<std::string>(), "bookable slots of every hall (JSON, protocol/BOOKINGS.md)")
       ("case-key-file", po::value<std::string>(), "the city's key that hashes applicants' IDs (needed with --booking)")
       ("rebalance-every", po::value<int>()->default_value(30), "seconds between moves of unused central seats to halls")
+      ("notify-url", po::value<std::string>(), "the city's message sender (webhook) for booking confirmations and reminders")
+      ("notify-secret-file", po::value<std::string>(), "file whose first line signs the webhook calls (HMAC-SHA256)")
       ("session-timeout", po::value<int>()->default_value(10), "seconds of silence before a hall counts as disconnected")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
   po::variables_map vm;
@@ -147,6 +149,8 @@ int main(int argc, char** argv) {
   if (vm.count("blob-dir")) o.blob_dir = vm["blob-dir"].as<std::string>();
   if (vm.count("booking")) o.booking = vm["booking"].as<std::string>();
   if (vm.count("case-key-file")) o.case_key_file = vm["case-key-file"].as<std::string>();
+  if (vm.count("notify-url")) o.notify_url = vm["notify-url"].as<std::string>();
+  if (vm.count("notify-secret-file")) o.notify_secret_file = vm["notify-secret-file"].as<std::string>();
   o.rebalance_every_ms = std::max(1, vm["rebalance-every"].as<int>()) * 1000;
   o.session_timeout_ms = vm["session-timeout"].as<int>() * 1000;
 

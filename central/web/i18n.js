@@ -44,6 +44,10 @@ const zh = {
   note_required: '请填写备注（补件或不予受理须说明原因）', loaded_of: '已显示', refresh: '刷新',
   cs_submitted: '已提交', cs_resubmitted: '已补件重交', cs_received: '已接收', cs_more_needed: '待补件', cs_accepted: '已受理',
   cs_rejected: '不予受理', cs_completed: '已办结', what_detail: '查看详情', what_material: '下载材料',
+  // appointments (青易约)
+  nav_bookings: '预约', bookings_heatmap: '预约热力图', today: '今天', tomorrow: '明天',
+  heat_legend: '已约/容量，颜色表示预约率：', bookings_disabled: '预约功能未启用（中心未配置 --booking）',
+  no_slots_day: '当天无可预约时段（休息日或节假日）', no_bookable: '没有可预约的大厅或业务',
 };
 
 const en = {
@@ -89,6 +93,10 @@ const en = {
   note_required: 'A note is required (what is missing, or why it is rejected)', loaded_of: 'Showing', refresh: 'Refresh',
   cs_submitted: 'submitted', cs_resubmitted: 'resubmitted', cs_received: 'received', cs_more_needed: 'more needed', cs_accepted: 'accepted',
   cs_rejected: 'rejected', cs_completed: 'completed', what_detail: 'viewed the detail', what_material: 'downloaded a file',
+  // appointments
+  nav_bookings: 'Bookings', bookings_heatmap: 'Booking heat map', today: 'today', tomorrow: 'tomorrow',
+  heat_legend: 'booked/capacity, colour by how full:', bookings_disabled: 'Bookings are not enabled (central runs without --booking)',
+  no_slots_day: 'No slots on this day (closed, or a holiday)', no_bookable: 'No hall or service takes bookings',
 };
 
 const dicts = { zh, en };

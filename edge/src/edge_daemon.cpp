@@ -1,5 +1,6 @@
 #include "yiban/edge/edge_daemon.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gateway/board_publisher.h"
@@ -17,6 +18,7 @@
 #include "cases/case_desk.h"
 #include "yiban/protocol/bookings.h"
 #include "yiban/db/blob_store.h"
+#include "yiban/db/notifier.h"
 #include "yiban/protocol/cases.h"
 #include "sync/sync_client.h"
 #include "yiban/protocol/city_catalog.h"
@@ -69,6 +71,10 @@ struct EdgeDaemon::Impl {
   std::unique_ptr<db::BlobStore> blobs;
   std::unique_ptr<cases::CaseDesk> cases;
   std::unique_ptr<bookings::BookingDesk> bookings;
+  std::unique_ptr<db::Notifier> notifier;
+  // Queues "your turn is near" for tickets with a phone number that reached
+  // the front (inside the open transaction); returns how many.
+  protocol::Expected<int> queue_turn_near(std::int64_t now);
   std::unique_ptr<console::Api> api;
   std::int64_t next_console_ms = 0;
 
@@ -183,6 +189,15 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
                                                   impl->engine->config(), impl->engine->zone());
   impl->alerts = std::make_unique<alerts::AlertEngine>(impl->engine->config(), *impl->store);
   if (auto ok = impl->alerts->load(); !ok) return protocol::error("loading alerts: " + ok.error().message);
+  if (!impl->options.notify_url.empty()) {
+    db::Notifier::Options no;
+    no.db_path = impl->options.db.string();
+    no.url = impl->options.notify_url;
+    no.secret = impl->options.notify_secret;
+    auto notifier = db::Notifier::create(std::move(no));
+    if (!notifier) return protocol::error("--notify-url: " + notifier.error().message);
+    impl->notifier = std::move(*notifier);
+  }
   impl->bookings = std::make_unique<bookings::BookingDesk>(*impl->store, *impl->alerts, impl->options.case_key,
                                                            impl->engine->config(), impl->engine->zone());
 
@@ -258,6 +273,7 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
     d.sync_notified_seq = d.store->last_seq();
   }
   d.bus->start();
+  if (d.notifier) d.notifier->start();
   if (d.api) {
     d.publish_console(d.clock->now_ms());
     d.api->start();
@@ -281,6 +297,7 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
     spdlog::info("sync: central holds {} of {} events; {} batches acknowledged, slowest {:.1f} ms", st.acked,
                  d.store->last_seq(), st.batches_acked, st.ack_ms_max);
   }
+  if (d.notifier) d.notifier->stop();
   d.checkpointer->stop();
   d.store->checkpoint();
   spdlog::info("answered {} requests, arrival to reply: mean {:.3f} ms, max {:.3f} ms", d.requests_answered,
@@ -499,6 +516,10 @@ void EdgeDaemon::Impl::tick() {
         raised = alerts->evaluate(conditions, engine->zone().local_day(now), now);
       }
       if (written && raised) escalated = alerts->escalate(now);
+      if (written && raised && escalated && notifier) {
+        if (auto near = queue_turn_near(now); !near)
+          escalated = std::unexpected(protocol::Failure{protocol::ErrorCode::kInternal, near.error().message});
+      }
       if (written && raised && escalated) {
         if (auto no_shows = bookings->mark_no_shows(now); !no_shows) {
           escalated = std::unexpected(protocol::Failure{protocol::ErrorCode::kInternal, no_shows.error().message});
@@ -509,8 +530,9 @@ void EdgeDaemon::Impl::tick() {
       if (!written || !raised || !escalated || !store->commit()) {
         store->rollback();
         reload(now);
-      } else if (*written + *raised + *escalated > 0) {
-        checkpointer->notify();
+      } else {
+        if (*written + *raised + *escalated > 0) checkpointer->notify();
+        if (notifier) notifier->wake();
       }
     }
   }
@@ -756,6 +778,29 @@ void EdgeDaemon::Impl::publish_console(std::int64_t now) {
   s.slow_batches = slow_batches;
   console_link.publish(std::move(s));
   next_console_ms = now;
+}
+
+protocol::Expected<int> EdgeDaemon::Impl::queue_turn_near(std::int64_t now) {
+  const int places = engine->config().appointments.turn_near_places;
+  int queued = 0;
+  for (const auto& [rowid, ahead] : engine->fronts(places + 1, now)) {
+    if (ahead > places) continue;
+    auto row = store->ticket_by_rowid(rowid);
+    if (!row) return std::unexpected(row.error());
+    if (!*row || !(*row)->phone) continue;
+    const auto& t = **row;
+    auto sent = store->database().prepare("INSERT INTO turn_near_sent(ticket, ts) VALUES(?1, ?2) ON CONFLICT DO NOTHING");
+    if (!sent) return std::unexpected(sent.error());
+    if (auto ok = sent->bind(1, t.id).bind(2, now).run(); !ok) return std::unexpected(ok.error());
+    if (store->database().changes() == 0) continue;  // told already
+    nlohmann::json body{{"hall", config.hall}, {"hall_name", config.name}, {"ticket", t.id}, {"number", t.number},
+                        {"service", t.service}, {"waiting_ahead", ahead}, {"phone", *t.phone},
+                        {"text", "【一办】您的号码 " + t.number + " 前面还有 " + std::to_string(ahead) + " 人，请留意叫号。"}};
+    auto id = db::enqueue_notification(store->database(), "ticket.turn_near", body.dump(), now);
+    if (!id) return std::unexpected(id.error());
+    ++queued;
+  }
+  return queued;
 }
 
 }  // namespace yiban::edge

@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
       ("tokens", po::value<std::string>(), "bearer token file (TOKEN ROLE [HALL] per line)")
       ("web", po::value<std::string>(), "the console's static files (central/web), served at /")
       ("blob-dir", po::value<std::string>(), "where case files are kept (default: next to --db, <stem>.blobs)")
+      ("notify-url", po::value<std::string>(), "the hall's message sender (webhook) for \"your turn is near\"")
+      ("notify-secret-file", po::value<std::string>(), "file whose first line signs the webhook calls (HMAC-SHA256)")
       ("case-key-file", po::value<std::string>(),
        "the city's case key (a secret shared by every hall; at least 32 bytes): hashes applicants' IDs")
       ("zoneinfo", po::value<std::string>()->default_value("/usr/share/zoneinfo"), "time zone database")
@@ -102,6 +104,19 @@ int main(int argc, char** argv) {
   if (vm.count("mqtt-user")) opts.mqtt_user = vm["mqtt-user"].as<std::string>();
   if (vm.count("mqtt-client-id")) opts.mqtt_client_id = vm["mqtt-client-id"].as<std::string>();
   if (vm.count("blob-dir")) opts.blob_dir = vm["blob-dir"].as<std::string>();
+  if (vm.count("notify-url")) {
+    if (!vm.count("notify-secret-file")) {
+      spdlog::critical("--notify-url needs --notify-secret-file (the webhook signing secret)");
+      return 2;
+    }
+    opts.notify_url = vm["notify-url"].as<std::string>();
+    try {
+      opts.notify_secret = read_secret(vm["notify-secret-file"].as<std::string>());
+    } catch (const std::exception& e) {
+      spdlog::critical("{}", e.what());
+      return 2;
+    }
+  }
   try {
     if (vm.count("case-key-file")) {
       opts.case_key = read_secret(vm["case-key-file"].as<std::string>());

@@ -179,15 +179,29 @@ struct BookingService::Impl {
     return *moved;
   }
 
+  void remind() {
+    auto done = sync.transact([this](CentralStore& store, std::vector<RoutedCommand>&) -> protocol::Expected<std::string> {
+      auto n = store.queue_booking_reminders(now());
+      if (!n) return std::unexpected(n.error());
+      return std::to_string(*n);
+    }).get();
+    if (!done) {
+      spdlog::error("booking: queuing reminders failed: {}", done.error().message);
+    } else if (*done != "0") {
+      spdlog::info("booking: {} day-before reminders queued", *done);
+      if (options.notify_wake) options.notify_wake();
+    }
+  }
+
   void run_thread() {
     push_configs();
     std::unique_lock lock(mutex);
     while (!stopping) {
-      wake.wait_for(lock, std::chrono::milliseconds(options.rebalance_every_ms), [&] { return stopping; });
-      if (stopping) break;
       lock.unlock();
       if (auto r = rebalance(); !r) spdlog::error("booking: rebalancing failed: {}", r.error().message);
+      if (options.notify) remind();
       lock.lock();
+      wake.wait_for(lock, std::chrono::milliseconds(options.rebalance_every_ms), [&] { return stopping; });
     }
   }
 };
@@ -327,7 +341,8 @@ void BookingService::add_routes(
     b.phone = *phone;
     b.special_need = r->special_need;
     std::vector<std::string> codes{d->new_code(), d->new_code(), d->new_code()};
-    auto outcome = d->run([b, codes](CentralStore& store, std::vector<RoutedCommand>& queued)
+    const bool notify = d->options.notify;
+    auto outcome = d->run([b, codes, notify](CentralStore& store, std::vector<RoutedCommand>& queued)
                               -> protocol::Expected<BookingOutcome> {
       NewBooking nb = b;
       for (const auto& code : codes) {
@@ -342,10 +357,18 @@ void BookingService::add_routes(
                                                                  nb.name, nb.phone, nb.special_need}));
         if (!seq) return std::unexpected(seq.error());
         queued.push_back({nb.hall, *seq});
+        if (notify) {
+          json note{{"code", nb.code}, {"hall", nb.hall}, {"service", nb.service}, {"slot_start", nb.slot_start},
+                    {"slot_end", nb.slot_end}, {"name", nb.name}, {"phone", nb.phone},
+                    {"text", "【一办】预约成功，预约码 " + nb.code + "，请按时到厅签到。"}};
+          if (auto id = store.enqueue_notification("booking.confirmed", note.dump(), nb.now); !id)
+            return std::unexpected(id.error());
+        }
         return o;
       }
       return BookingOutcome{503, "unavailable", "no free booking code; try again", {}};
     });
+    if (notify && outcome.status < 300 && d->options.notify_wake) d->options.notify_wake();
     if (outcome.status >= 300) return send_error(res, outcome.status, outcome.error, outcome.message);
     send_json(res, outcome.booking, 201);
   });

@@ -29,6 +29,10 @@ struct BookingServiceOptions {
   std::string zoneinfo_root = "/usr/share/zoneinfo";
   int rebalance_every_ms = 30000;
   std::function<std::int64_t()> clock;  // ms since the epoch; default: the system clock
+  // Reminders: confirmations and day-before reminders go to the outbox when
+  // set; notify_wake is called after they are committed.
+  bool notify = false;
+  std::function<void()> notify_wake;
 };
 
 struct ReaderAccess {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "yiban/db/notifier.h"
+
 namespace yiban::central::store {
 namespace {
 
@@ -234,6 +236,29 @@ Expected<void> BookingTables::apply_checked(std::string_view hall, std::int64_t 
       "ON CONFLICT(code) DO NOTHING");
   if (!n) return std::unexpected(n.error());
   return n->bind(1, code).bind(2, ts).run();
+}
+
+Expected<int> BookingTables::queue_reminders(std::int64_t now) {
+  auto s = db_.prepare(
+      "SELECT code, hall, service, slot_start, slot_end, name, phone FROM bookings WHERE state = 'booked' AND "
+      "source = 'central' AND phone IS NOT NULL AND reminded_ts IS NULL AND slot_start > ?1 AND slot_start <= ?2 "
+      "LIMIT 1000");
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, now).bind(2, now + std::int64_t{24} * 3600000);
+  std::vector<json> due;
+  for (auto r = s->step(); r && *r; r = s->step())
+    due.push_back({{"code", s->column_text(0)}, {"hall", s->column_text(1)}, {"service", s->column_text(2)},
+                   {"slot_start", s->column_int(3)}, {"slot_end", s->column_int(4)}, {"name", s->column_text(5)},
+                   {"phone", s->column_text(6)}});
+  s->reset();
+  auto mark = db_.prepare("UPDATE bookings SET reminded_ts = ?2 WHERE code = ?1");
+  if (!mark) return std::unexpected(mark.error());
+  for (const auto& b : due) {
+    if (auto id = db::enqueue_notification(db_, "booking.reminder", b.dump(), now); !id)
+      return std::unexpected(id.error());
+    if (auto ok = mark->bind(1, b["code"].get<std::string>()).bind(2, now).run(); !ok) return std::unexpected(ok.error());
+  }
+  return static_cast<int>(due.size());
 }
 
 }  // namespace yiban::central::store

@@ -29,6 +29,7 @@ class BookingTables {
                                      int seats, std::int64_t now);
   protocol::Expected<std::optional<std::string>> booking_json(std::string_view code);
   protocol::Expected<std::string> bookings_json(const BookingQuery& q);
+  protocol::Expected<int> queue_reminders(std::int64_t now);
 
   // A hall's appointment.* event (inside the ingest transaction).
   protocol::Expected<void> apply(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,

@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "store/booking_tables.h"
+#include "yiban/db/notifier.h"
 #include "store/case_tables.h"
 #include "store/projector.h"
 #include "yiban/central/central_store.h"
@@ -36,7 +37,7 @@ using protocol::Expected;
 // times the ticket was called; 0 → first call) and wait_service (the service
 // the ticket waited in at its first call, which is where kpi_daily counts its
 // wait, so the p90 in kpi_json agrees with the mean after a transfer).
-constexpr std::array<std::string_view, 5> kMigrations{R"sql(
+const std::array<std::string_view, 7> kMigrations{R"sql(
 CREATE TABLE events(
   hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL,
   PRIMARY KEY(hall, seq)) WITHOUT ROWID;
@@ -154,6 +155,12 @@ CREATE TABLE booking_moves(
   ts INTEGER NOT NULL, PRIMARY KEY(hall, service, slot_start)) WITHOUT ROWID;
 CREATE TABLE booking_no_shows(code TEXT PRIMARY KEY, id_hash TEXT NOT NULL, ts INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX booking_no_shows_person ON booking_no_shows(id_hash, ts);
+)sql",
+                                                        // 6: the notification outbox (yiban/db/notifier.h).
+                                                        db::notify_schema(),
+                                                        // 7: day-before reminders sent.
+                                                        R"sql(
+ALTER TABLE bookings ADD COLUMN reminded_ts INTEGER;
 )sql"};
 
 // Projection tables in digest order, each with its columns in primary-key order first.
@@ -356,6 +363,11 @@ class SqliteCentralStore final : public CentralStore {
     return bookings_->booking_json(code);
   }
   Expected<std::string> bookings_json(const BookingQuery& q) override { return bookings_->bookings_json(q); }
+  Expected<std::int64_t> enqueue_notification(std::string_view type, std::string_view json_object,
+                                              std::int64_t now) override {
+    return db::enqueue_notification(db_, type, json_object, now);
+  }
+  Expected<int> queue_booking_reminders(std::int64_t now) override { return bookings_->queue_reminders(now); }
 
  private:
   explicit SqliteCentralStore(Database db) : db_(std::move(db)) {}

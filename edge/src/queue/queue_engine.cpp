@@ -716,4 +716,22 @@ std::vector<protocol::CatalogEntry> QueueEngine::catalog() const {
 
 Changes QueueEngine::take_changes() { return std::exchange(changes_, Changes{}); }
 
+std::vector<std::pair<std::int64_t, int>> QueueEngine::fronts(int count, std::int64_t now) const {
+  std::vector<std::pair<std::int64_t, int>> out;
+  for (const auto& [code, s] : services_) {
+    int ahead = 0;
+    auto take = [&](const std::set<Entry>& set, bool due_only) {
+      for (const auto& e : set) {
+        if (ahead >= count) return;
+        if (due_only && e.key > now) continue;
+        out.emplace_back(e.rowid, ahead++);
+      }
+    };
+    take(s.priority, false);
+    take(s.appointments, true);
+    take(s.normal, false);
+  }
+  return out;
+}
+
 }  // namespace yiban::edge::queue

@@ -104,6 +104,10 @@ class QueueEngine {
   // When the longest-waiting ticket of the service took its place, if anyone waits.
   std::optional<std::int64_t> oldest_waiting(std::string_view service) const;
   std::optional<protocol::CounterView> counter_view(std::string_view counter) const;
+  // The first `count` tickets of every service in the order they would be
+  // called (priority, appointments whose slot began, the rest), each with how
+  // many are ahead of it: (ticket rowid, ahead).
+  std::vector<std::pair<std::int64_t, int>> fronts(int count, std::int64_t now) const;
 
   Changes take_changes();
 

@@ -1,5 +1,7 @@
 #include "store/edge_store.h"
 
+#include "yiban/db/notifier.h"
+
 #include <array>
 #include <memory>
 
@@ -13,7 +15,7 @@ constexpr std::array<std::string_view, 6> kTicketStates{"waiting", "called", "se
 
 // Migration N brings user_version from N-1 to N. Never edit a released step;
 // add a new one.
-constexpr std::array<std::string_view, 5> kMigrations{R"sql(
+const std::array<std::string_view, 7> kMigrations{R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE events(
   seq INTEGER PRIMARY KEY,
@@ -110,6 +112,12 @@ CREATE INDEX appointments_due ON appointments(slot_end) WHERE state = 'booked';
 CREATE TABLE booking_quota(
   service TEXT NOT NULL, slot_start INTEGER NOT NULL, moved INTEGER NOT NULL, PRIMARY KEY(service, slot_start))
   WITHOUT ROWID;
+)sql",
+                                                    // 6: the notification outbox (yiban/db/notifier.h).
+                                                    db::notify_schema(),
+                                                    // 7: tickets already told their turn is near.
+                                                    R"sql(
+CREATE TABLE turn_near_sent(ticket TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;
 )sql"};
 
 constexpr std::string_view kTicketColumns =

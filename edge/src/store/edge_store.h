@@ -111,7 +111,7 @@ struct StoredEvent {
   protocol::ChainHash chain{};
 };
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 7;
 
 // A store failure as the answer a device gets: internal, naming the cause.
 inline std::unexpected<protocol::Failure> internal(const protocol::Error& e) {

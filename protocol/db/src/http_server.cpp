@@ -30,6 +30,12 @@ std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, ht
 
 void configure_server(httplib::Server& server, std::size_t max_body_bytes, std::string_view who) {
   server.set_payload_max_length(max_body_bytes);
+  // A worker stays with an idle keep-alive connection this long: short, so a
+  // client pool holding many connections open cannot starve the others.
+  server.set_keep_alive_timeout(1);
+  // Debian builds cpp-httplib as a library: its worker count is fixed there,
+  // whatever a header macro says; the pool is set here instead.
+  server.new_task_queue = [] { return new httplib::ThreadPool(64); };
   std::string name(who);
   server.set_exception_handler([name](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unknown";

@@ -26,6 +26,8 @@ struct CentralOptions {
   std::filesystem::path booking;  // slots of every hall (protocol/BOOKINGS.md); empty: no bookings
   std::filesystem::path case_key_file;  // the city's key that hashes applicants' IDs (bookings need it)
   int rebalance_every_ms = 30000;
+  std::string notify_url;  // the city's message sender (webhook); empty: no reminders
+  std::filesystem::path notify_secret_file;
   int session_timeout_ms = 10000;
 };
 

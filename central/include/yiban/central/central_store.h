@@ -194,6 +194,12 @@ class CentralStore {
   virtual protocol::Expected<BookingOutcome> reschedule_booking(std::string_view code, const NewBooking& to) = 0;
   virtual protocol::Expected<void> add_moved_seats(std::string_view hall, std::string_view service,
                                                    std::int64_t slot_start, int seats, std::int64_t now) = 0;
+  // Queues a notification (the webhook outbox, yiban/db/notifier.h).
+  virtual protocol::Expected<std::int64_t> enqueue_notification(std::string_view type, std::string_view json_object,
+                                                                std::int64_t now) = 0;
+  // Day-before reminders for central's bookings whose slot starts within
+  // the next 24 hours (once each); returns how many were queued.
+  virtual protocol::Expected<int> queue_booking_reminders(std::int64_t now) = 0;
   // ---- appointments (read side) -------------------------------------------
   // Per slot in [from, to): bookings by source and seats moved (slots without any are absent).
   virtual protocol::Expected<std::vector<SlotCount>> slot_counts(std::string_view hall, std::string_view service,

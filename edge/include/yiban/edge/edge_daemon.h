@@ -40,6 +40,11 @@ struct EdgeOptions {
   // content of --case-key-file; empty: this hall cannot submit cases).
   std::filesystem::path blob_dir;
   std::string case_key;
+  // Reminders (protocol/BOOKINGS.md): the hall's own sender of "your turn is
+  // near" messages (signed webhook); empty url: none are sent, and no phone
+  // number ever leaves the hall.
+  std::string notify_url;
+  std::string notify_secret;
 };
 
 class EdgeDaemon {
