@@ -5,15 +5,11 @@
 // - Debian's cpp-httplib.pc defines CPPHTTPLIB_BROTLI_SUPPORT, and Brotli at
 //   httplib's fixed maximum quality takes ~3 s for the 1 MB ECharts file and
 //   160 ms for a 200-hall list; gzip (zlib) does it in 80 ms and 3 ms.
-// - Live views (SSE) hold a worker each: a larger pool than the default 8.
-// - The listen backlog: httplib's default of 5 drops connections when the
-//   city's app opens dozens at once (the booking rush); their SYNs are
-//   retried a second later, past a client's connect timeout.
+// Debian ships cpp-httplib as a compiled library (libcpp-httplib.so), so
+// compile-time settings of the server (worker count, listen backlog) are the
+// library's, not ours: the worker pool is set at run time instead
+// (configure_server in http_server.h: 64 workers, 1 s keep-alive); the
+// listen backlog stays at the library's 5, so a burst of new connections
+// can be reset and clients retry.
 #undef CPPHTTPLIB_BROTLI_SUPPORT
-#ifndef CPPHTTPLIB_THREAD_POOL_COUNT
-#define CPPHTTPLIB_THREAD_POOL_COUNT 32
-#endif
-#ifndef CPPHTTPLIB_LISTEN_BACKLOG
-#define CPPHTTPLIB_LISTEN_BACKLOG 1024
-#endif
 #include <httplib.h>
