@@ -384,7 +384,12 @@ void BookingService::add_routes(
         return send_error(res, 403, "forbidden", "this token covers hall " + *q.hall + " only");
       q.hall = req.get_param_value("hall");
     }
-    if (req.has_param("state")) q.state = req.get_param_value("state");
+    if (req.has_param("state")) {
+      const std::string state = req.get_param_value("state");
+      if (state != "booked" && state != "checked_in" && state != "cancelled" && state != "no_show")
+        return send_error(res, 400, "bad_request", "state: booked, checked_in, cancelled or no_show");
+      q.state = state;
+    }
     if (req.has_param("day")) {
       auto day = parse_day(req.get_param_value("day"));
       if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
