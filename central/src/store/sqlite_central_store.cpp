@@ -972,7 +972,25 @@ Expected<std::string> SqliteCentralStore::kpi_json(const KpiQuery& q) {
   s.reset();
   json total_json = json::object();
   fill(total_json, total, p90_s(all_waits));
-  return json{{"rows", std::move(rows)}, {"total", std::move(total_json)}}.dump();
+  // Appointments of the query's halls, services and days (the slot's day):
+  // no-shows count against a hall's planning as much as waits do.
+  auto ap = db_.prepare(
+      "SELECT coalesce(sum(state IN ('booked', 'checked_in', 'no_show')), 0), coalesce(sum(state = 'checked_in'), 0), "
+      "coalesce(sum(state = 'no_show'), 0), coalesce(sum(state = 'cancelled'), 0) FROM bookings WHERE (?1 IS NULL OR "
+      "hall = ?1) AND (?2 IS NULL OR service = ?2) AND (?3 = 0 OR person_day >= ?3) AND (?4 = 0 OR person_day <= ?4)");
+  if (!ap) return std::unexpected(ap.error());
+  bind_query(*ap);
+  auto ar = ap->step();
+  if (!ar) return std::unexpected(ar.error());
+  json appointments{{"booked", ap->column_int(0)},
+                    {"checked_in", ap->column_int(1)},
+                    {"no_shows", ap->column_int(2)},
+                    {"cancelled", ap->column_int(3)}};
+  const auto settled = ap->column_int(1) + ap->column_int(2);
+  appointments["no_show_rate"] = settled > 0 ? json(static_cast<double>(ap->column_int(2)) / static_cast<double>(settled))
+                                             : json(nullptr);
+  return json{{"rows", std::move(rows)}, {"total", std::move(total_json)}, {"appointments", std::move(appointments)}}
+      .dump();
 }
 
 Expected<void> SqliteCentralStore::replay_all() {

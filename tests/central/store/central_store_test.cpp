@@ -812,3 +812,59 @@ TEST_CASE("case events: projected from the right party only, forwarded once thei
   CHECK(store->projection_digest().value() == before);
   CHECK(route().empty());
 }
+
+TEST_CASE("bookings: one seat of central's quota, one per person and day, blocked after repeated no-shows, KPIs",
+          "[central][store][bookings]") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto booking = [&](const std::string& code, const std::string& person, std::int64_t slot, int quota = 2) {
+    yiban::central::NewBooking b;
+    b.code = code;
+    b.hall = "hall-a";
+    b.service = "A";
+    b.slot_start = slot;
+    b.slot_end = slot + 1800000;
+    b.person_day = 20250115;
+    b.id_hash = person;
+    b.name = "张*三";
+    b.phone = "13800138000";
+    b.now = kT0;
+    b.central_quota = quota;
+    b.no_show_count = 2;
+    b.no_show_within_ms = 30LL * 86400000;
+    b.no_show_block_ms = 30LL * 86400000;
+    REQUIRE(store->begin());
+    auto o = store->book(b);
+    REQUIRE(store->commit());
+    REQUIRE(o);
+    return *o;
+  };
+  const std::int64_t slot = kT0 + 3600000;
+  CHECK(booking("AAAAAAA2", "p1", slot).status == 201);
+  CHECK(booking("AAAAAAA3", "p1", slot + 1800000).error == "duplicate");  // same person, service, day
+  CHECK(booking("AAAAAAA4", "p2", slot).status == 201);
+  CHECK(booking("AAAAAAA5", "p3", slot).error == "full");  // central's two seats are taken
+  REQUIRE(store->begin());
+  REQUIRE(store->add_moved_seats("hall-a", "A", slot + 1800000, 2, kT0));
+  REQUIRE(store->commit());
+  CHECK(booking("AAAAAAA6", "p3", slot + 1800000).error == "full");  // its seats went to the hall
+  // The hall reports p1 checked in and p2 a no-show.
+  HallLog a{"hall-a", {}};
+  a.add("appointment.checked_in", {{"appointment", "AAAAAAA2"}, {"ticket", "hall-a:20250115:A001"}});
+  a.add("appointment.no_show", {{"appointment", "AAAAAAA4"}, {"service", "A"}, {"slot_start", slot}});
+  append_all(*store, a);
+  auto kpi = json::parse(store->kpi_json(KpiQuery{}).value());
+  CHECK(kpi["appointments"]["booked"] == 2);
+  CHECK(kpi["appointments"]["checked_in"] == 1);
+  CHECK(kpi["appointments"]["no_shows"] == 1);
+  CHECK(kpi["appointments"]["no_show_rate"] == 0.5);
+  // A second no-show of p2 (on another day) blocks p2.
+  auto second = booking("AAAAAAA7", "p2", slot + 86400000);
+  REQUIRE(second.status == 201);
+  HallLog a2 = a;
+  a2.add("appointment.no_show", {{"appointment", "AAAAAAA7"}, {"service", "A"}, {"slot_start", slot + 86400000}});
+  REQUIRE(append(*store, a2, 3, 3));
+  auto blocked = booking("AAAAAAA8", "p2", slot + 2 * 86400000);
+  CHECK(blocked.status == 403);
+  CHECK(blocked.error == "blocked");
+}
