@@ -11,9 +11,6 @@
 
 namespace yiban::cli::internal {
 
-// Defined in cli.cpp (run_command has already checked the URL with it).
-std::optional<ServerUrl> parse_server_url(std::string_view url, std::string& why);
-
 namespace {
 
 // --- helpers
@@ -71,53 +68,6 @@ std::string code_arg(const std::string& code) {
 }
 
 std::string booking_path(const std::string& code) { return "/api/v1/bookings/" + url_encode(code); }
-
-// DELETE with the same headers and error reporting as Api's calls (Api has no
-// DELETE).
-Reply del(Session& s, const std::string& path) {
-  Reply r;
-  std::string why;
-  auto url = parse_server_url(s.globals.server, why);
-  if (!url) {
-    s.err << fmt::format("yiban: --server {}: {}\n", s.globals.server, why);
-    r.code = kUsage;
-    return r;
-  }
-  httplib::Client client(url->host, url->port);
-  client.set_connection_timeout(s.globals.timeout_s, 0);
-  client.set_read_timeout(s.globals.timeout_s, 0);
-  client.set_write_timeout(s.globals.timeout_s, 0);
-  httplib::Headers headers{{"Accept", "application/json"}};
-  if (!s.globals.token.empty()) headers.emplace("Authorization", "Bearer " + s.globals.token);
-  auto res = client.Delete(url->prefix + path, headers);
-  if (!res) {
-    s.err << fmt::format("yiban: cannot reach the server at {}: {}\n", s.globals.server,
-                         httplib::to_string(res.error()));
-    r.code = kUnreachable;
-    return r;
-  }
-  const int status = res->status;
-  r.body = json::parse(res->body, nullptr, false);
-  if (status >= 200 && status < 300) {
-    if (r.body.is_discarded() || !r.body.is_object()) {
-      s.err << fmt::format("yiban: the server's reply is not a JSON object (HTTP {})\n", status);
-      r.code = kApiError;
-    }
-    return r;
-  }
-  std::string code = "error", message;
-  if (const json& e = object(r.body, "error"); e.is_object()) {
-    if (std::string c = cell(e, "code"); c != "-") code = c;
-    if (std::string m = cell(e, "message"); m != "-") message = m;
-  }
-  if (message.empty())
-    message = status == 404 ? "not found" : status == 401 ? "unauthorized" : "request failed";
-  s.err << fmt::format("yiban: {} ({}, HTTP {})\n", message, code, status);
-  if (status == 401 && s.globals.token.empty())
-    s.err << "yiban: no token given: use --token or set YIBAN_TOKEN\n";
-  r.code = status == 401 || status == 403 ? kUnauthorized : status == 404 ? kNotFound : kApiError;
-  return r;
-}
 
 Reply get_slots(Session& s, const std::string& hall, const std::string& service,
                 const std::string& day) {
@@ -261,7 +211,7 @@ int booking_book(Session& s, const po::variables_map& vm, const std::vector<std:
 
 int booking_cancel(Session& s, const po::variables_map&, const std::vector<std::string>& args) {
   const std::string code = code_arg(args[0]);
-  return print_booking(s, del(s, booking_path(code)), "cancelled");
+  return print_booking(s, s.api.del(booking_path(code)), "cancelled");
 }
 
 int booking_reschedule(Session& s, const po::variables_map& vm,
@@ -385,24 +335,9 @@ int cmd_booking(Session& s, const po::variables_map& vm) {
   if (args.size() > a->args.size())
     throw UsageError{fmt::format("booking {}: too many arguments", name)};
 
-  // Every option given must be one this action takes.
   po::options_description all;
   booking_options(all);
-  for (const auto& o : all.options()) {
-    const std::string key = o->long_name();
-    if (!vm.count(key)) continue;
-    if (std::any_of(a->options.begin(), a->options.end(),
-                    [&](const char* k) { return key == k; }))
-      continue;
-    std::string takers;
-    for (const auto& other : actions()) {
-      if (std::none_of(other.options.begin(), other.options.end(),
-                       [&](const char* k) { return key == k; }))
-        continue;
-      takers += std::string(takers.empty() ? "" : ", ") + "'booking " + other.name + "'";
-    }
-    throw UsageError{fmt::format("--{} goes with {} only", key, takers)};
-  }
+  check_action_options(vm, all, "booking", *a, actions());
   return a->run(s, vm, args);
 }
 

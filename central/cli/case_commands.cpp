@@ -571,24 +571,9 @@ int cmd_case(Session& s, const po::variables_map& vm) {
     throw UsageError{fmt::format("case {}: missing {}", name, a->args[args.size()])};
   if (args.size() > a->args.size()) throw UsageError{fmt::format("case {}: too many arguments", name)};
 
-  // Every option given must be one this action takes.
   po::options_description all;
   case_options(all);
-  for (const auto& o : all.options()) {
-    const std::string key = o->long_name();
-    if (!vm.count(key)) continue;
-    if (std::any_of(a->options.begin(), a->options.end(),
-                    [&](const char* k) { return key == k; }))
-      continue;
-    std::string takers;
-    for (const auto& other : actions()) {
-      if (std::none_of(other.options.begin(), other.options.end(),
-                       [&](const char* k) { return key == k; }))
-        continue;
-      takers += std::string(takers.empty() ? "" : ", ") + "'case " + other.name + "'";
-    }
-    throw UsageError{fmt::format("--{} goes with {} only", key, takers)};
-  }
+  check_action_options(vm, all, "case", *a, actions());
   return a->run(s, vm, args);
 }
 

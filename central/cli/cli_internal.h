@@ -56,6 +56,7 @@ class Api {
   }
 
   Reply get(const std::string& path) { return finish(client_.Get(url_.prefix + path, headers())); }
+  Reply del(const std::string& path) { return finish(client_.Delete(url_.prefix + path, headers())); }
 
   Reply post(const std::string& path, const json& body) {
     return finish(client_.Post(url_.prefix + path, headers(),
@@ -192,5 +193,28 @@ void print_json(Session& s, const json& body);
 // A table of central's or an edge's alert objects (an edge's carry "id"
 // instead of "alert"); with_hall adds a HALL column first.
 void print_alerts(std::ostream& out, const json& alerts, bool with_hall);
+
+// For commands made of actions (`case submit`, `booking book`): every option
+// given must be one the chosen action takes; otherwise a usage error naming
+// the actions that take it. Action has .name and .options (long names).
+template <class Action>
+void check_action_options(const boost::program_options::variables_map& vm,
+                          const boost::program_options::options_description& all, std::string_view command,
+                          const Action& chosen, const std::vector<Action>& actions) {
+  for (const auto& o : all.options()) {
+    const std::string key = o->long_name();
+    if (!vm.count(key)) continue;
+    auto takes = [&](const Action& a) {
+      return std::any_of(a.options.begin(), a.options.end(), [&](const char* k) { return key == k; });
+    };
+    if (takes(chosen)) continue;
+    std::string takers;
+    for (const auto& other : actions) {
+      if (!takes(other)) continue;
+      takers += std::string(takers.empty() ? "" : ", ") + "'" + std::string(command) + " " + other.name + "'";
+    }
+    throw UsageError{fmt::format("--{} goes with {} only", key, takers)};
+  }
+}
 
 }  // namespace yiban::cli::internal

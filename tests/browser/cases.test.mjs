@@ -9,17 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { freePort, startProcess, stopProcess, until as untilDone, httpRequest } from './daemons.mjs';
+import { freePort, startProcess, stopProcess, until as untilDone, httpRequest, repo, buildDir, artifacts, webDir, centralBin, edgeBin } from './daemons.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../..');
-const buildDir = process.env.YIBAN_BUILD_DIR || path.join(repo, 'build-dev');
-const artifacts = process.env.YIBAN_ARTIFACTS_DIR || path.join(buildDir, 'test-artifacts');
-const webDir = path.join(repo, 'central/web');
-const centralBin = path.join(buildDir, 'central/yiban-central');
-const edgeBin = path.join(buildDir, 'edge/yiban-edge');
 const HALL_A = 'hall-a';
 const HALL_B = 'hall-b';
 const ADMIN = 'admin-token-0123456789abcdef';

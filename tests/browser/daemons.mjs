@@ -5,6 +5,17 @@ import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Where things are: the repository, the build (YIBAN_BUILD_DIR), screenshots
+// (YIBAN_ARTIFACTS_DIR), the web app and the daemons.
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const buildDir = process.env.YIBAN_BUILD_DIR || path.join(repo, 'build-dev');
+export const artifacts = process.env.YIBAN_ARTIFACTS_DIR || path.join(buildDir, 'test-artifacts');
+export const webDir = path.join(repo, 'central/web');
+export const centralBin = path.join(buildDir, 'central/yiban-central');
+export const edgeBin = path.join(buildDir, 'edge/yiban-edge');
+export const cliBin = path.join(buildDir, 'central/yiban');
 
 export function freePort() {
   return new Promise((resolve, reject) => {

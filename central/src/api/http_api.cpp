@@ -33,24 +33,6 @@ void send_json(httplib::Response& res, std::string body, int status = 200) {
   res.set_content(std::move(body), "application/json");
 }
 
-// "2026-11-26" or "20261126" → 20261126.
-std::optional<int> parse_day(const std::string& text) {
-  std::string digits;
-  for (char c : text) {
-    if (c == '-') continue;
-    if (c < '0' || c > '9') return std::nullopt;
-    digits += c;
-  }
-  if (digits.size() != 8) return std::nullopt;
-  if (text.size() == 10 && (text[4] != '-' || text[7] != '-')) return std::nullopt;
-  if (text.size() != 8 && text.size() != 10) return std::nullopt;
-  int day = std::stoi(digits);
-  int month = day / 100 % 100;
-  int dom = day % 100;
-  if (month < 1 || month > 12 || dom < 1 || dom > 31) return std::nullopt;
-  return day;
-}
-
 }  // namespace
 
 struct HttpApi::Impl {
@@ -249,7 +231,7 @@ void HttpApi::Impl::routes() {
     if (!may_read(*g, hall, res)) return;
     int day = 0;
     if (req.has_param("day") && !req.get_param_value("day").empty()) {
-      auto d = parse_day(req.get_param_value("day"));
+      auto d = db::parse_day(req.get_param_value("day"));
       if (!d) return send_error(res, 400, "bad_request", "day: a date as YYYY-MM-DD");
       day = *d;
     }
@@ -274,7 +256,7 @@ void HttpApi::Impl::routes() {
     }
     for (auto [name, field] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
       if (!req.has_param(name) || req.get_param_value(name).empty()) continue;
-      auto day = parse_day(req.get_param_value(name));
+      auto day = db::parse_day(req.get_param_value(name));
       if (!day) return send_error(res, 400, "bad_request", std::string(name) + ": a date as YYYY-MM-DD");
       *field = *day;
     }
@@ -454,7 +436,7 @@ void HttpApi::Impl::routes() {
     }
     for (auto [name, field] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
       if (!req.has_param(name) || req.get_param_value(name).empty()) continue;
-      auto day = parse_day(req.get_param_value(name));
+      auto day = db::parse_day(req.get_param_value(name));
       if (!day) return send_error(res, 400, "bad_request", std::string(name) + ": a date as YYYY-MM-DD");
       *field = *day;
     }

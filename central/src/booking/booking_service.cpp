@@ -28,19 +28,6 @@ void send_json(httplib::Response& res, std::string body, int status = 200) {
   res.set_content(std::move(body), "application/json");
 }
 
-// "2026-11-26" → 20261126.
-std::optional<int> parse_day(const std::string& text) {
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
-  int v = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (i == 4 || i == 7) continue;
-    if (text[i] < '0' || text[i] > '9') return std::nullopt;
-    v = v * 10 + (text[i] - '0');
-  }
-  if (v / 100 % 100 < 1 || v / 100 % 100 > 12 || v % 100 < 1 || v % 100 > 31) return std::nullopt;
-  return v;
-}
-
 bool may_book(const protocol::TokenGrant& g) { return g.role == Role::kCentralOperator || g.role == Role::kAdmin; }
 
 }  // namespace
@@ -254,7 +241,7 @@ void BookingService::add_routes(
     if (!hall) return send_error(res, 404, "not_found", "hall: no bookable hall \"" + req.get_param_value("hall") + "\"");
     const auto* service = hall->find(req.get_param_value("service"));
     if (!service) return send_error(res, 404, "not_found", "service: not bookable at " + hall->hall);
-    auto day = parse_day(req.get_param_value("day"));
+    auto day = db::parse_day(req.get_param_value("day"));
     if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
     auto slots = pb::slots_of_day(*hall, *service, *day, d->zone);
     std::vector<SlotCount> counts;
@@ -288,7 +275,7 @@ void BookingService::add_routes(
 
   server.Get("/api/v1/booking/heatmap", [d, authenticate, reader](const httplib::Request& req, httplib::Response& res) {
     if (!authenticate(req, res)) return;
-    auto day = parse_day(req.get_param_value("day"));
+    auto day = db::parse_day(req.get_param_value("day"));
     if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
     json rows = json::array();
     for (const auto& hall : d->config().halls) {
@@ -391,7 +378,7 @@ void BookingService::add_routes(
       q.state = state;
     }
     if (req.has_param("day")) {
-      auto day = parse_day(req.get_param_value("day"));
+      auto day = db::parse_day(req.get_param_value("day"));
       if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
       auto [from, to] = d->day_bounds(*day);
       q.from = from;

@@ -89,6 +89,23 @@ std::optional<std::string> parse_page(const httplib::Request& req, Page& page, i
   return std::nullopt;
 }
 
+std::optional<int> parse_day(std::string_view text) {
+  std::string digits;
+  for (char c : text) {
+    if (c == '-') continue;
+    if (c < '0' || c > '9') return std::nullopt;
+    digits += c;
+  }
+  if (digits.size() != 8) return std::nullopt;
+  if (text.size() == 10 && (text[4] != '-' || text[7] != '-')) return std::nullopt;
+  if (text.size() != 8 && text.size() != 10) return std::nullopt;
+  int day = std::stoi(digits);
+  int month = day / 100 % 100;
+  int dom = day % 100;
+  if (month < 1 || month > 12 || dom < 1 || dom > 31) return std::nullopt;
+  return day;
+}
+
 std::string attachment_disposition(std::string_view file_name) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string encoded;

@@ -39,6 +39,9 @@ struct Page {
 };
 std::optional<std::string> parse_page(const httplib::Request& req, Page& page, int max_limit);
 
+// A day given as YYYY-MM-DD or YYYYMMDD → yyyymmdd; nothing when malformed.
+std::optional<int> parse_day(std::string_view text);
+
 // Content-Disposition for a download keeping a UTF-8 file name (RFC 5987).
 std::string attachment_disposition(std::string_view file_name);
 
