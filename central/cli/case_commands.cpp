@@ -1,7 +1,7 @@
 #include "case_commands.h"
 
 #include <fmt/core.h>
-#include <openssl/evp.h>
+#include "yiban/protocol/chain.h"
 
 #include <algorithm>
 #include <cctype>
@@ -22,16 +22,6 @@ namespace fs = std::filesystem;
 constexpr std::uintmax_t kMaxFileBytes = 20u * 1024 * 1024;  // CASES.md: materials ≤ 20 MiB
 
 // --- helpers
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
-    return {};
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
 
 // application/pdf, image/jpeg or image/png from the first bytes; "" otherwise.
 std::string sniff_type(std::string_view head) {
@@ -110,7 +100,7 @@ LocalFile read_material(const std::string& path) {
                                  path)};
   f.name = fs::path(path).filename().string();
   if (f.name.empty()) throw UsageError{fmt::format("--file {}: not a file name", path)};
-  f.sha256 = sha256_hex(f.bytes);
+  f.sha256 = protocol::sha256_hex(f.bytes);
   return f;
 }
 
@@ -448,7 +438,7 @@ int case_fetch(Session& s, const po::variables_map& vm, const std::vector<std::s
 
   auto bytes = s.api.get_bytes(case_path(id) + "/materials/" + url_encode(sha));
   if (bytes.code) return bytes.code;
-  const std::string got = sha256_hex(bytes.body);
+  const std::string got = protocol::sha256_hex(bytes.body);
   if (got != sha) {
     s.err << fmt::format(
         "yiban: the download of '{}' does not match its SHA-256 (expected {}, got {}); "

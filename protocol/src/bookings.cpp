@@ -4,9 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 #include <set>
 
+#include "yiban/protocol/chain.h"
 #include "yiban/protocol/ids.h"
 #include "yiban/protocol/utf8.h"
 
@@ -234,18 +234,7 @@ std::string encode_booking_config(const BookingConfig& c, std::string_view only_
       .dump();
 }
 
-std::string text_version(std::string_view text) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(text.data(), text.size(), d, &n, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[d[i] >> 4];
-    out += kHex[d[i] & 15];
-  }
-  return out;
-}
+std::string text_version(std::string_view text) { return sha256_hex(text); }
 
 std::vector<Slot> slots_of_day(const HallSlots& hall, const ServiceSlots& service, int day, const TimeZone& zone) {
   std::vector<Slot> out;

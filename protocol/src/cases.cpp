@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "yiban/protocol/chain.h"
 #include "yiban/protocol/ids.h"
 #include "yiban/protocol/utf8.h"
 
@@ -105,7 +106,7 @@ Expected<std::vector<MaterialRef>> material_refs(const json& j, bool at_least_on
     if (auto ok = f.only({"sha256", "name"}); !ok) return std::unexpected(ok.error());
     auto sha = f.text("sha256", 64);
     if (!sha) return std::unexpected(sha.error());
-    if (!valid_sha256_hex(*sha)) return error(at + ".sha256: not 64 lower-case hex digits");
+    if (!is_sha256_hex(*sha)) return error(at + ".sha256: not 64 lower-case hex digits");
     auto name = file_name(f, "name");
     if (!name) return std::unexpected(name.error());
     if (!seen.insert(*sha).second) return error(at + ": the same file twice");
@@ -125,7 +126,7 @@ Expected<Material> material_from(const json& m, const std::string& at) {
   Material out;
   auto sha = f.text("sha256", 64);
   if (!sha) return std::unexpected(sha.error());
-  if (!valid_sha256_hex(*sha)) return error(at + ".sha256: not 64 lower-case hex digits");
+  if (!is_sha256_hex(*sha)) return error(at + ".sha256: not 64 lower-case hex digits");
   auto name = file_name(f, "name");
   auto type = f.text("type", 64);
   auto size = f.integer("size", 1, kMaxMaterialBytes);
@@ -186,11 +187,6 @@ std::optional<Decision> decision_from_string(std::string_view text) {
   if (text == "more_needed" || text == "more-needed") return Decision::kMoreNeeded;
   if (text == "reject") return Decision::kReject;
   return std::nullopt;
-}
-
-bool valid_sha256_hex(std::string_view text) {
-  return text.size() == 64 &&
-         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string case_id(std::string_view hall, int day, int number) {
@@ -263,17 +259,11 @@ Expected<std::string> normalise_id(std::string_view id) {
 }
 
 std::string keyed_hash(std::string_view key, std::string_view normalised_id) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
+  ChainHash mac{};
   unsigned int size = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(normalised_id.data()), normalised_id.size(), mac, &size);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
-  }
-  return out;
+       reinterpret_cast<const unsigned char*>(normalised_id.data()), normalised_id.size(), mac.data(), &size);
+  return to_hex(mac);
 }
 
 std::int64_t add_working_hours(std::int64_t start_ms, std::int64_t hours, const TimeZone& zone) {
@@ -439,7 +429,7 @@ Expected<CaseFile> decode_case_file(std::string_view text) {
   if (!an) return std::unexpected(an.error());
   if (!ai) return std::unexpected(ai.error());
   if (!ah) return std::unexpected(ah.error());
-  if (!valid_sha256_hex(*ah)) return error("applicant.id_hash: not 64 lower-case hex digits");
+  if (!is_sha256_hex(*ah)) return error("applicant.id_hash: not 64 lower-case hex digits");
   c.applicant = {std::move(*an), std::move(*ai), std::move(*ah)};
   auto contact = j->find("contact");
   if (contact == j->end() || !contact->is_object()) return error("contact: missing or not an object");

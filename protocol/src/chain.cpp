@@ -1,5 +1,7 @@
 #include "yiban/protocol/chain.h"
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 
 namespace yiban::protocol {
@@ -43,6 +45,19 @@ std::optional<ChainHash> chain_from_hex(std::string_view hex) {
     out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
   return out;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  ChainHash d{};
+  unsigned int n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), d.data(), &n, EVP_sha256(), nullptr);
+  return to_hex(d);
+}
+
+bool is_sha256_hex(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 }  // namespace yiban::protocol

@@ -26,14 +26,6 @@ constexpr std::array<std::pair<Verb, std::string_view>, 12> kVerbs{{
     {Verb::kBlobMissing, "BLOB_MISSING"},
 }};
 
-bool is_sha256_hex(std::string_view t) {
-  if (t.size() != 64) return false;
-  for (char c : t) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 // 20 MiB: the largest material (protocol/cases.h).
 constexpr std::int64_t kMaxBlobBytes = 20LL * 1024 * 1024;
 

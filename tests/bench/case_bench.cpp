@@ -25,6 +25,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <thread>
 
+#include "yiban/protocol/chain.h"
 #include "support/central_process.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
@@ -181,7 +182,7 @@ TEST_CASE("a 10 MB material from hall A to hall B through central, while A's tic
   for (int i = 0; i < kFiles; ++i) {
     std::string file = "%PDF-1.7\n";
     while (file.size() < 10 * 1000 * 1000) file += static_cast<char>(rng() & 0xFF);
-    const std::string sha = yiban::db::sha256_hex(file);
+    const std::string sha = yiban::protocol::sha256_hex(file);
     auto up = client.Post("/api/v1/blobs", auth, file, "application/pdf");
     REQUIRE(up);
     REQUIRE(up->status == 201);

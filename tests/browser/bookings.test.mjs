@@ -7,11 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { freePort, startProcess, stopProcess, until as untilDone, httpRequest, repo, buildDir, artifacts, webDir, centralBin, cliBin } from './daemons.mjs';
+import { freePort, startProcess, stopProcess, until as untilDone, httpRequest, repo, buildDir, artifacts, webDir, centralBin, cliBin, launchBrowser, tearDown } from './daemons.mjs';
 
 const HALL = 'hall-b';
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -103,16 +102,10 @@ before(async () => {
     codes.push(r.json.code);
   }
   console.log(`# booked ${codes.join(', ')} for ${HALL}·A ${day} ${hhmm(slot.start)} (zone ${ZONE})`);
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+  browser = await launchBrowser();
 });
 
-after(async () => {
-  try { await browser?.close(); } catch { /* ignore */ }
-  if (process.env.YIBAN_DUMP_LOGS) dumpLogs();
-  for (const p of [...procs].reverse()) await stopProcess(p);
-  if (tmp && !process.env.YIBAN_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
-  else if (tmp) console.log(`# kept ${tmp}`);
-});
+after(() => tearDown({ browser, procs, tmp, beforeStop: () => { if (process.env.YIBAN_DUMP_LOGS) dumpLogs(); } }));
 
 async function newPage(port, token) {
   const ctx = await browser.newContext({ viewport: { width: 1600, height: 900 } });

@@ -6,11 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { freePort, startProcess, stopProcess, until as untilDone, httpRequest, repo, buildDir, artifacts, webDir, centralBin, edgeBin } from './daemons.mjs';
+import { freePort, startProcess, stopProcess, until as untilDone, httpRequest, repo, buildDir, artifacts, webDir, centralBin, edgeBin, launchBrowser, tearDown } from './daemons.mjs';
 
 const HALL_A = 'hall-a';
 const HALL_B = 'hall-b';
@@ -119,16 +118,10 @@ before(async () => {
   timings.routed = Date.now() - t1;
   console.log(`# daemons up and connected in ${timings.daemons} ms; case ${caseId} received at hall-b ${timings.routed} ms after the submission`);
 
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+  browser = await launchBrowser();
 });
 
-after(async () => {
-  try { await browser?.close(); } catch { /* ignore */ }
-  if (process.env.YIBAN_DUMP_LOGS) dumpLogs();
-  for (const p of [...procs].reverse()) await stop(p);
-  if (tmp && !process.env.YIBAN_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
-  else if (tmp) console.log(`# kept ${tmp}`);
-});
+after(() => tearDown({ browser, procs, tmp, beforeStop: () => { if (process.env.YIBAN_DUMP_LOGS) dumpLogs(); } }));
 
 async function newPage(port, token, viewport = { width: 1600, height: 1000 }) {
   const ctx = await browser.newContext({ viewport, acceptDownloads: true });

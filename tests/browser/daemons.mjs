@@ -2,9 +2,10 @@
 // logs in a temp directory and stopped by pid (SIGTERM, then SIGKILL), waiting
 // for a condition, and JSON/binary HTTP calls with a bearer token.
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 
 // Where things are: the repository, the build (YIBAN_BUILD_DIR), screenshots
@@ -67,4 +68,18 @@ export async function httpRequest(port, p, { token, method = 'GET', body, type }
   let json = null;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
   return { status: res.status, json, text };
+}
+
+/** Debian's Chromium, headless (CHROMIUM overrides the path). */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+}
+
+/** After a test file: the browser closed, the daemons stopped newest first, the temp dir removed (kept with YIBAN_KEEP_TMP). */
+export async function tearDown({ browser, procs, tmp, beforeStop }) {
+  try { await browser?.close(); } catch { /* ignore */ }
+  if (beforeStop) beforeStop();
+  for (const p of [...procs].reverse()) await stopProcess(p);
+  if (tmp && !process.env.YIBAN_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
+  else if (tmp) console.log(`# kept ${tmp}`);
 }

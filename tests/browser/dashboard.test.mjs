@@ -5,11 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { freePort, startProcess, stopProcess, sleep, until as untilDone, httpRequest, repo, buildDir, artifacts, webDir, centralBin, edgeBin } from './daemons.mjs';
+import { freePort, startProcess, stopProcess, sleep, until as untilDone, httpRequest, repo, buildDir, artifacts, webDir, centralBin, edgeBin, launchBrowser, tearDown } from './daemons.mjs';
 
 const HALL = 'test-hall';
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -120,15 +119,10 @@ before(async () => {
       .catch(() => false);
   }
 
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
+  browser = await launchBrowser();
 });
 
-after(async () => {
-  try { await browser?.close(); } catch { /* ignore */ }
-  for (const p of procs.reverse()) await stop(p);
-  if (tmp && !process.env.YIBAN_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
-  else if (tmp) console.log(`# kept ${tmp}`);
-});
+after(() => tearDown({ browser, procs, tmp }));
 
 async function newPage(port, token = ADMIN, viewport = { width: 1920, height: 1080 }) {
   const ctx = await browser.newContext({ viewport });

@@ -1,6 +1,7 @@
 // Cross-region case values and wire texts (protocol/cases.h), and the
 // content-addressed files they name (yiban/db/blob_store.h, blob_fetcher.h).
 
+#include "yiban/protocol/chain.h"
 #include "yiban/protocol/cases.h"
 
 #include <catch2/catch.hpp>
@@ -189,7 +190,7 @@ TEST_CASE("files are kept by their digest; transfers verify chunks, resume, and 
   REQUIRE(store);
   std::string file(300 * 1024, '\0');
   for (std::size_t i = 0; i < file.size(); ++i) file[i] = static_cast<char>((i * 7919) & 0xFF);
-  const std::string sha = db::sha256_hex(file);
+  const std::string sha = protocol::sha256_hex(file);
 
   auto put = store->put("%PDF-1.7 small");
   REQUIRE(put);
@@ -208,7 +209,7 @@ TEST_CASE("files are kept by their digest; transfers verify chunks, resume, and 
   CHECK(asks[1].offset == 131072);
   auto data_for = [&](std::int64_t offset, std::int64_t length) {
     std::string chunk = file.substr(static_cast<std::size_t>(offset), static_cast<std::size_t>(length));
-    return std::make_pair(ps::BlobData{sha, offset, static_cast<std::int64_t>(file.size()), db::sha256_hex(chunk)},
+    return std::make_pair(ps::BlobData{sha, offset, static_cast<std::int64_t>(file.size()), protocol::sha256_hex(chunk)},
                           chunk);
   };
   std::string why;
@@ -242,11 +243,11 @@ TEST_CASE("files are kept by their digest; transfers verify chunks, resume, and 
   // A sender whose whole file does not match its name (each chunk consistent):
   // the partial is deleted and the transfer starts over.
   const std::string other(1000, 'x');
-  const std::string claimed = db::sha256_hex("something else");
+  const std::string claimed = protocol::sha256_hex("something else");
   db::BlobFetcher liar(*store, o);
   REQUIRE(liar.start(claimed, 1000));
   liar.requests(3000);
-  ps::BlobData h{claimed, 0, 1000, db::sha256_hex(other)};
+  ps::BlobData h{claimed, 0, 1000, protocol::sha256_hex(other)};
   CHECK(liar.on_data(h, other, 3001, why) == db::BlobFetcher::Outcome::kRestart);
   CHECK_THAT(why, Catch::Contains("does not match"));
   CHECK_FALSE(store->has(claimed));

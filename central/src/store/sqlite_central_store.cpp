@@ -379,6 +379,14 @@ class SqliteCentralStore final : public CentralStore {
                                      const protocol::ChainHash& chain_after);
   Expected<std::vector<HallSyncState>> read_sync_states(Statement& s);
   Expected<void> replay_all();
+  // One stored event into every table that follows it (ingest and rebuild alike).
+  Expected<void> project(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
+                         const json& data) {
+    if (auto ok = projector_->apply(hall, seq, ts, type, data); !ok) return ok;
+    if (type.starts_with("case.")) return cases_->apply(hall, seq, ts, type, data);
+    if (type.starts_with("appointment.")) return bookings_->apply(hall, seq, ts, type, data);
+    return {};
+  }
 
   Database db_;
   std::optional<store::Projector> projector_;
@@ -671,13 +679,7 @@ Expected<void> SqliteCentralStore::append_in_savepoint(std::string_view hall, st
     std::int64_t ts_ms = ts->get<std::int64_t>();
     insert_event_.bind(1, hall).bind(2, seq).bind(3, ts_ms).bind(4, type_text).bind(5, text);
     if (auto ok = insert_event_.run(); !ok) return bad(ok.error().message);
-    if (auto ok = projector_->apply(hall, seq, ts_ms, type_text, *data); !ok)
-      return bad(ok.error().message);
-    if (type_text.starts_with("case.")) {
-      if (auto ok = cases_->apply(hall, seq, ts_ms, type_text, *data); !ok) return bad(ok.error().message);
-    } else if (type_text.starts_with("appointment.")) {
-      if (auto ok = bookings_->apply(hall, seq, ts_ms, type_text, *data); !ok) return bad(ok.error().message);
-    }
+    if (auto ok = project(hall, seq, ts_ms, type_text, *data); !ok) return bad(ok.error().message);
     ++seq;
   }
   if (auto ok = projector_->flush(); !ok) return ok;
@@ -1018,8 +1020,7 @@ Expected<void> SqliteCentralStore::replay_all() {
                    seq);
       continue;
     }
-    auto ok = projector_->apply(hall, seq, ts, type, *data);
-    if (ok && type.starts_with("case.")) ok = cases_->apply(hall, seq, ts, type, *data);
+    auto ok = project(hall, seq, ts, type, *data);
     if (ok && projector_->pending() > 10000) ok = projector_->flush();
     if (!ok) {
       s.reset();

@@ -1,3 +1,4 @@
+#include "yiban/protocol/chain.h"
 #include "sync/sync_server.h"
 
 #include <sys/eventfd.h>
@@ -1007,7 +1008,7 @@ void SyncServer::Impl::on_blob_get(Session& s, std::string_view header) {
   if (!total || g->offset >= *total) return missing("not_found", "offset beyond the file");
   auto bytes = blobs->read(g->sha256, g->offset, std::min(g->length, *total - g->offset));
   if (!bytes) return missing("not_found", bytes.error().message);
-  ps::BlobData d{g->sha256, g->offset, *total, db::sha256_hex(*bytes)};
+  ps::BlobData d{g->sha256, g->offset, *total, protocol::sha256_hex(*bytes)};
   std::vector<std::string> items;
   items.push_back(std::move(*bytes));
   reply(s.routing_id, ps::Verb::kBlobData, ps::encode(d), std::move(items));

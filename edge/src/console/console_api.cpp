@@ -599,16 +599,12 @@ void Api::Impl::routes() {
     std::int64_t from = 0, to = INT64_MAX;
     if (req.has_param("day")) {
       auto s = link.snapshot();
-      const std::string d = req.get_param_value("day");
-      if (d.size() != 10 || d[4] != '-' || d[7] != '-') return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
+      auto day = db::parse_day(req.get_param_value("day"));
+      if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
       std::tm tm{};
-      try {
-        tm.tm_year = std::stoi(d.substr(0, 4)) - 1900;
-        tm.tm_mon = std::stoi(d.substr(5, 2)) - 1;
-        tm.tm_mday = std::stoi(d.substr(8, 2));
-      } catch (const std::exception&) {
-        return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
-      }
+      tm.tm_year = *day / 10000 - 1900;
+      tm.tm_mon = *day / 100 % 100 - 1;
+      tm.tm_mday = *day % 100;
       // The hall's local day: its midnight is UTC midnight less the zone's offset.
       from = static_cast<std::int64_t>(timegm(&tm)) * 1000 - static_cast<std::int64_t>(s.utc_offset_s) * 1000;
       to = from + 86400000;

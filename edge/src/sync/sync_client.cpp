@@ -1,3 +1,4 @@
+#include "yiban/protocol/chain.h"
 #include "sync/sync_client.h"
 
 #include <sys/eventfd.h>
@@ -581,7 +582,7 @@ void SyncClient::Impl::on_blob_get(std::string_view header) {
   if (!total || g->offset >= *total) return missing("offset beyond the file");
   auto bytes = blobs->read(g->sha256, g->offset, std::min(g->length, *total - g->offset));
   if (!bytes) return missing(bytes.error().message);
-  ps::BlobData d{g->sha256, g->offset, *total, db::sha256_hex(*bytes)};
+  ps::BlobData d{g->sha256, g->offset, *total, protocol::sha256_hex(*bytes)};
   send(ps::Verb::kBlobData, ps::encode(d), {std::move(*bytes)});
   std::lock_guard lock(status_mutex);
   ++status.chunks_served;

@@ -1,3 +1,4 @@
+#include "yiban/protocol/chain.h"
 #include "yiban/db/blob_fetcher.h"
 
 namespace yiban::db {
@@ -44,7 +45,7 @@ BlobFetcher::Outcome BlobFetcher::on_data(const protocol::sync::BlobData& h, std
   if (asked == outstanding_.end()) return Outcome::kIgnored;
   const std::int64_t expected = std::min(options_.chunk, partial_->total() - h.offset);
   if (h.total != partial_->total() || static_cast<std::int64_t>(bytes.size()) != expected ||
-      sha256_hex(bytes) != h.chunk_sha256) {
+      protocol::sha256_hex(bytes) != h.chunk_sha256) {
     ++bad_chunks_;
     why = "chunk at " + std::to_string(h.offset) + " of " + sha_.substr(0, 12) + "… is damaged (" +
           std::to_string(bytes.size()) + " bytes, digest or size wrong); asking again";

@@ -8,28 +8,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "yiban/protocol/chain.h"
+
 namespace yiban::db {
 namespace fs = std::filesystem;
 namespace {
-
-std::string hex(const unsigned char* d, unsigned int n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[d[i] >> 4];
-    out += kHex[d[i] & 15];
-  }
-  return out;
-}
-
-bool valid_digest(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -62,19 +45,12 @@ struct BlobStore::Partial::Hash {
   ~Hash() { EVP_MD_CTX_free(ctx); }
   void update(std::string_view b) { EVP_DigestUpdate(ctx, b.data(), b.size()); }
   std::string final() {
-    unsigned char d[EVP_MAX_MD_SIZE];
+    protocol::ChainHash d{};
     unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx, d, &n);
-    return hex(d, n);
+    EVP_DigestFinal_ex(ctx, d.data(), &n);
+    return protocol::to_hex(d);
   }
 };
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), d, &n, EVP_sha256(), nullptr);
-  return hex(d, n);
-}
 
 protocol::Expected<BlobStore> BlobStore::open(fs::path dir) {
   std::error_code ec;
@@ -88,13 +64,13 @@ fs::path BlobStore::path_of(std::string_view sha) const {
 }
 
 bool BlobStore::has(std::string_view sha) const {
-  if (!valid_digest(sha)) return false;
+  if (!protocol::is_sha256_hex(sha)) return false;
   std::error_code ec;
   return fs::is_regular_file(path_of(sha), ec);
 }
 
 protocol::Expected<std::int64_t> BlobStore::size_of(std::string_view sha) const {
-  if (!valid_digest(sha)) return protocol::error("not a SHA-256 digest");
+  if (!protocol::is_sha256_hex(sha)) return protocol::error("not a SHA-256 digest");
   std::error_code ec;
   auto size = fs::file_size(path_of(sha), ec);
   if (ec) return protocol::error("file " + std::string(sha.substr(0, 12)) + "… is not here");
@@ -102,7 +78,7 @@ protocol::Expected<std::int64_t> BlobStore::size_of(std::string_view sha) const 
 }
 
 protocol::Expected<std::string> BlobStore::put(std::string_view bytes) const {
-  std::string sha = sha256_hex(bytes);
+  std::string sha = protocol::sha256_hex(bytes);
   if (has(sha)) return sha;
   auto partial = begin(sha, static_cast<std::int64_t>(bytes.size()));
   if (!partial) return std::unexpected(partial.error());
@@ -118,7 +94,7 @@ protocol::Expected<std::string> BlobStore::put(std::string_view bytes) const {
 }
 
 protocol::Expected<std::string> BlobStore::read(std::string_view sha, std::int64_t offset, std::int64_t length) const {
-  if (!valid_digest(sha)) return protocol::error("not a SHA-256 digest");
+  if (!protocol::is_sha256_hex(sha)) return protocol::error("not a SHA-256 digest");
   int fd = ::open(path_of(sha).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return protocol::error("file " + std::string(sha.substr(0, 12)) + "… is not here");
   std::string out(static_cast<std::size_t>(length), '\0');
@@ -139,7 +115,7 @@ protocol::Expected<std::string> BlobStore::read(std::string_view sha, std::int64
 }
 
 protocol::Expected<std::unique_ptr<BlobStore::Partial>> BlobStore::begin(std::string_view sha, std::int64_t total) const {
-  if (!valid_digest(sha)) return protocol::error("not a SHA-256 digest");
+  if (!protocol::is_sha256_hex(sha)) return protocol::error("not a SHA-256 digest");
   std::unique_ptr<Partial> p(new Partial());
   p->sha256_ = std::string(sha);
   p->total_ = total;

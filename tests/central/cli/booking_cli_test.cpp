@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "fake_server.h"
 #include "support/test_support.h"
 
 namespace {
@@ -26,78 +27,9 @@ using nlohmann::json;
 
 constexpr const char* kToken = "booking-token";
 
-// Answers canned replies by "METHOD /path", checks the bearer token and
-// records every request.
-class FakeCentral {
- public:
-  struct Request {
-    std::string method, path, body;
-    std::multimap<std::string, std::string> params;
-    std::string param(const std::string& k) const {
-      auto it = params.find(k);
-      return it == params.end() ? std::string("<none>") : it->second;
-    }
-  };
-
-  FakeCentral() {
-    auto handle = [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mutex_);
-      Request r{req.method, req.path, req.body, {}};
-      for (const auto& [k, v] : req.params) r.params.emplace(k, v);
-      requests_.push_back(r);
-      if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
-        res.status = 401;
-        res.set_content(R"({"error":{"code":"unauthorized","message":"a valid bearer token is needed"}})",
-                        "application/json");
-        return;
-      }
-      auto it = replies_.find(req.method + " " + req.path);
-      if (it == replies_.end()) {
-        res.status = 404;
-        res.set_content(R"({"error":{"code":"not_found","message":"no such path"}})",
-                        "application/json");
-        return;
-      }
-      res.status = it->second.first;
-      res.set_content(it->second.second, "application/json");
-    };
-    server_.Get(".*", handle);
-    server_.Post(".*", handle);
-    server_.Delete(".*", handle);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-
-  ~FakeCentral() {
-    for (int i = 0; i < 5000 && !server_.is_running(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    server_.stop();
-    thread_.join();
-  }
-
-  FakeCentral(const FakeCentral&) = delete;
-  FakeCentral& operator=(const FakeCentral&) = delete;
-
-  void reply(const std::string& method_path, int status, const json& body) {
-    std::lock_guard lock(mutex_);
-    replies_[method_path] = {status, body.dump()};
-  }
-
-  std::vector<Request> requests() {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  httplib::Server server_;
-  int port_ = -1;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::map<std::string, std::pair<int, std::string>> replies_;  // guarded by mutex_
-  std::vector<Request> requests_;                               // guarded by mutex_
+// Central's booking API as the tests need it (fake_server.h).
+struct FakeCentral : yiban::test::FakeServer {
+  FakeCentral() : FakeServer(kToken) {}
 };
 
 struct Outcome {

@@ -6,7 +6,7 @@
 
 #include "yiban/db/httplib.h"
 
-#include <openssl/evp.h>
+#include "yiban/protocol/chain.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "fake_server.h"
 #include "support/test_support.h"
 
 namespace {
@@ -29,82 +30,9 @@ namespace fs = std::filesystem;
 
 constexpr const char* kToken = "case-token";
 
-// Answers canned replies by "METHOD /path" (a reply may be any bytes with
-// any content type), checks the bearer token and records every request.
-class FakeServer {
- public:
-  struct Request {
-    std::string method, path, target, body, content_type;
-    std::multimap<std::string, std::string> params;
-  };
-
-  FakeServer() {
-    auto handle = [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mutex_);
-      Request r{req.method, req.path, req.target, req.body, req.get_header_value("Content-Type"), {}};
-      for (const auto& [k, v] : req.params) r.params.emplace(k, v);
-      requests_.push_back(r);
-      if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
-        res.status = 401;
-        res.set_content(R"({"error":{"code":"unauthorized","message":"a valid bearer token is needed"}})",
-                        "application/json");
-        return;
-      }
-      auto it = replies_.find(req.method + " " + req.path);
-      if (it == replies_.end()) {
-        res.status = 404;
-        res.set_content(R"({"error":{"code":"not_found","message":"no such path"}})",
-                        "application/json");
-        return;
-      }
-      auto& queue = it->second;
-      Reply reply = queue.front();
-      if (queue.size() > 1) queue.erase(queue.begin());  // the last one repeats
-      res.status = reply.status;
-      res.set_content(reply.body, reply.type);
-    };
-    server_.Get(".*", handle);
-    server_.Post(".*", handle);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-
-  ~FakeServer() {
-    for (int i = 0; i < 5000 && !server_.is_running(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    server_.stop();
-    thread_.join();
-  }
-
-  FakeServer(const FakeServer&) = delete;
-  FakeServer& operator=(const FakeServer&) = delete;
-
-  // Replies to "METHOD /path" are given in turn; the last one then repeats.
-  void reply(const std::string& method_path, int status, std::string body,
-             std::string type = "application/json") {
-    std::lock_guard lock(mutex_);
-    replies_[method_path].push_back({status, std::move(body), std::move(type)});
-  }
-
-  std::vector<Request> requests() {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  struct Reply {
-    int status;
-    std::string body, type;
-  };
-  httplib::Server server_;
-  int port_ = -1;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::map<std::string, std::vector<Reply>> replies_;  // guarded by mutex_
-  std::vector<Request> requests_;                      // guarded by mutex_
+// Central or a hall's edge, replying in turn (fake_server.h).
+struct FakeServer : yiban::test::FakeServer {
+  FakeServer() : yiban::test::FakeServer(kToken) {}
 };
 
 struct Outcome {
@@ -128,19 +56,6 @@ Outcome yiban_at(const FakeServer& s, std::vector<std::string> args) {
   return run_yiban(std::move(args));
 }
 
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  REQUIRE(EVP_Digest(bytes.data(), bytes.size(), d, &n, EVP_sha256(), nullptr) == 1);
-  std::string hex;
-  static const char* kHex = "0123456789abcdef";
-  for (unsigned i = 0; i < n; ++i) {
-    hex += kHex[d[i] >> 4];
-    hex += kHex[d[i] & 15];
-  }
-  return hex;
-}
-
 void write_file(const fs::path& p, const std::string& bytes) {
   std::ofstream f(p, std::ios::binary);
   f << bytes;
@@ -159,7 +74,7 @@ const std::string kJpeg = std::string("\xFF\xD8\xFF\xE0", 4) + "JFIF jpeg body";
 const std::string kPng = std::string("\x89PNG\r\n\x1A\n", 8) + "png body";
 
 json blob_reply(const std::string& bytes, const char* type) {
-  return json{{"sha256", sha256_hex(bytes)}, {"size", bytes.size()}, {"type", type}};
+  return json{{"sha256", yiban::protocol::sha256_hex(bytes)}, {"size", bytes.size()}, {"type", type}};
 }
 
 const char* kCaseId = "qd-sn-01:20261126:C0003";
@@ -169,7 +84,7 @@ const char* kCasePath = "/api/v1/cases/qd-sn-01:20261126:C0003";
 json detail_with(const std::vector<std::pair<std::string, std::string>>& files) {
   json materials = json::array();
   for (const auto& [name, bytes] : files)
-    materials.push_back({{"sha256", sha256_hex(bytes)}, {"name", name}, {"type", "application/pdf"},
+    materials.push_back({{"sha256", yiban::protocol::sha256_hex(bytes)}, {"name", name}, {"type", "application/pdf"},
                          {"size", bytes.size()}, {"attempt", 1}, {"present", true}});
   return json{{"case", kCaseId},
               {"service", "X01"},
@@ -205,12 +120,12 @@ TEST_CASE("case submit uploads each file with its type, then posts the case", "[
   write_file(dir / "photo.jpg", kJpeg);
   write_file(dir / "scan", kPng);  // the type comes from the content, not the name
   FakeServer edge;
-  edge.reply("POST /api/v1/blobs", 201, blob_reply(kPdf, "application/pdf").dump());
-  edge.reply("POST /api/v1/blobs", 201, blob_reply(kJpeg, "image/jpeg").dump());
-  edge.reply("POST /api/v1/blobs", 201, blob_reply(kPng, "image/png").dump());
+  edge.reply_next("POST /api/v1/blobs", 201, blob_reply(kPdf, "application/pdf").dump());
+  edge.reply_next("POST /api/v1/blobs", 201, blob_reply(kJpeg, "image/jpeg").dump());
+  edge.reply_next("POST /api/v1/blobs", 201, blob_reply(kPng, "image/png").dump());
   json created = detail_with({{"户口簿.pdf", kPdf}});
   created["state"] = "submitted";
-  edge.reply("POST /api/v1/cases", 201, created.dump());
+  edge.reply_next("POST /api/v1/cases", 201, created.dump());
 
   auto r = yiban_at(edge, {"case", "submit", "--service", "X01", "--applicant-name", "张小三",
                            "--applicant-id", "370202199001011234", "--contact-name", "王芳",
@@ -237,9 +152,9 @@ TEST_CASE("case submit uploads each file with its type, then posts the case", "[
                      {"contact_name", "王芳"},
                      {"contact_phone", "0532-8888 0001"},
                      {"note", "加急"},
-                     {"materials", json::array({{{"sha256", sha256_hex(kPdf)}, {"name", "户口簿.pdf"}},
-                                                {{"sha256", sha256_hex(kJpeg)}, {"name", "photo.jpg"}},
-                                                {{"sha256", sha256_hex(kPng)}, {"name", "scan"}}})}});
+                     {"materials", json::array({{{"sha256", yiban::protocol::sha256_hex(kPdf)}, {"name", "户口簿.pdf"}},
+                                                {{"sha256", yiban::protocol::sha256_hex(kJpeg)}, {"name", "photo.jpg"}},
+                                                {{"sha256", yiban::protocol::sha256_hex(kPng)}, {"name", "scan"}}})}});
   CHECK(r.out.find(std::string("case ") + kCaseId + " submitted: state submitted, handler qd-ls-03") !=
         std::string::npos);
 }
@@ -250,8 +165,8 @@ TEST_CASE("case submit refuses an unknown file type and a missing file before an
   write_file(dir / "a.pdf", kPdf);
   write_file(dir / "notes.txt", "just text, not a PDF");
   FakeServer edge;
-  edge.reply("POST /api/v1/blobs", 201, blob_reply(kPdf, "application/pdf").dump());
-  edge.reply("POST /api/v1/cases", 201, detail_with({}).dump());
+  edge.reply_next("POST /api/v1/blobs", 201, blob_reply(kPdf, "application/pdf").dump());
+  edge.reply_next("POST /api/v1/cases", 201, detail_with({}).dump());
   std::vector<std::string> base{"case", "submit", "--service", "X01", "--applicant-name", "张三",
                                 "--applicant-id", "370202199001011234", "--contact-name", "王芳",
                                 "--file", (dir / "a.pdf").string()};
@@ -276,7 +191,7 @@ TEST_CASE("case review refuses more-needed and reject without a note", "[central
   FakeServer edge;
   json reviewed = detail_with({});
   reviewed["state"] = "more_needed";
-  edge.reply(std::string("POST ") + kCasePath + "/review", 200, reviewed.dump());
+  edge.reply_next(std::string("POST ") + kCasePath + "/review", 200, reviewed.dump());
 
   auto r = yiban_at(edge, {"case", "review", kCaseId, "more-needed"});
   CHECK(r.code == 2);
@@ -303,11 +218,11 @@ TEST_CASE("case fetch writes the verified file and refuses a damaged download",
   yiban::test::TempDir dir;
   const std::string other = "%PDF-1.4 another document";
   FakeServer central;
-  central.reply(std::string("GET ") + kCasePath, 200,
+  central.reply_next(std::string("GET ") + kCasePath, 200,
                 detail_with({{"户口簿.pdf", kPdf}, {"申请表.pdf", other}}).dump());
   const std::string material_path =
-      std::string(kCasePath) + "/materials/" + sha256_hex(kPdf);
-  central.reply("GET " + material_path, 200, kPdf, "application/pdf");
+      std::string(kCasePath) + "/materials/" + yiban::protocol::sha256_hex(kPdf);
+  central.reply_next("GET " + material_path, 200, kPdf, "application/pdf");
 
   const fs::path out = dir / "saved.pdf";
   auto r = yiban_at(central, {"case", "fetch", kCaseId, "户口簿.pdf", "--out", out.string()});
@@ -323,7 +238,7 @@ TEST_CASE("case fetch writes the verified file and refuses a damaged download",
   CHECK(r.err.find("--force") != std::string::npos);
 
   // By the start of its SHA-256, with --force.
-  r = yiban_at(central, {"case", "fetch", kCaseId, sha256_hex(kPdf).substr(0, 10), "--out",
+  r = yiban_at(central, {"case", "fetch", kCaseId, yiban::protocol::sha256_hex(kPdf).substr(0, 10), "--out",
                          out.string(), "--force"});
   CHECK(r.code == 0);
   CHECK(read_file(out) == kPdf);
@@ -335,8 +250,8 @@ TEST_CASE("case fetch writes the verified file and refuses a damaged download",
 
   // Damaged bytes: an error, and nothing on disk.
   FakeServer bad;
-  bad.reply(std::string("GET ") + kCasePath, 200, detail_with({{"户口簿.pdf", kPdf}}).dump());
-  bad.reply("GET " + material_path, 200, kPdf + "tampered", "application/pdf");
+  bad.reply_next(std::string("GET ") + kCasePath, 200, detail_with({{"户口簿.pdf", kPdf}}).dump());
+  bad.reply_next("GET " + material_path, 200, kPdf + "tampered", "application/pdf");
   const fs::path damaged = dir / "damaged.pdf";
   r = yiban_at(bad, {"case", "fetch", kCaseId, "户口簿.pdf", "--out", damaged.string()});
   CHECK(r.code == 1);
@@ -348,8 +263,8 @@ TEST_CASE("case fetch writes the verified file and refuses a damaged download",
 
   // The server's error reaches the user with a non-zero exit.
   FakeServer busy;
-  busy.reply(std::string("GET ") + kCasePath, 200, detail_with({{"户口簿.pdf", kPdf}}).dump());
-  busy.reply("GET " + material_path, 409,
+  busy.reply_next(std::string("GET ") + kCasePath, 200, detail_with({{"户口簿.pdf", kPdf}}).dump());
+  busy.reply_next("GET " + material_path, 409,
              R"({"error":{"code":"not_here_yet","message":"the file is still being fetched"}})");
   r = yiban_at(busy, {"case", "fetch", kCaseId, "户口簿.pdf", "--out", (dir / "x.pdf").string()});
   CHECK(r.code == 1);
@@ -359,7 +274,7 @@ TEST_CASE("case fetch writes the verified file and refuses a damaged download",
 
 TEST_CASE("case list prints a row per case and the total", "[central][cli][case]") {
   FakeServer central;
-  central.reply("GET /api/v1/cases", 200, R"({"cases":[
+  central.reply_next("GET /api/v1/cases", 200, R"({"cases":[
     {"case":"qd-sn-01:20261126:C0003","service":"X01","service_name":"跨区户口迁移","origin":"qd-sn-01",
      "handler":"qd-ls-03","state":"received","attempt":1,"applicant":{"name":"张*三","id":"370202********1234"},
      "submitted_ts":1764141802123,"updated_ts":1764141902123,"prereview_due":1764228202123,
@@ -399,16 +314,16 @@ TEST_CASE("case show prints the header, materials and timeline", "[central][cli]
   FakeServer central;
   json d = detail_with({{"户口簿.pdf", kPdf}});
   d["access"] = json::array({{{"ts", 1764142000000}, {"hall", "qd-ls-03"}, {"by", "hall-manager:9f"},
-                              {"what", "material"}, {"sha256", sha256_hex(kPdf)}}});
-  central.reply(std::string("GET ") + kCasePath, 200, d.dump());
+                              {"what", "material"}, {"sha256", yiban::protocol::sha256_hex(kPdf)}}});
+  central.reply_next(std::string("GET ") + kCasePath, 200, d.dump());
   auto r = yiban_at(central, {"case", "show", kCaseId});
   INFO(r.err);
   REQUIRE(r.code == 0);
   CHECK(r.out.find("X01  跨区户口迁移") != std::string::npos);
   CHECK(r.out.find("张*三  370202********1234") != std::string::npos);
   CHECK(r.out.find("户口簿.pdf") != std::string::npos);
-  CHECK(r.out.find(sha256_hex(kPdf).substr(0, 12)) != std::string::npos);
-  CHECK(r.out.find(sha256_hex(kPdf).substr(0, 13)) == std::string::npos);
+  CHECK(r.out.find(yiban::protocol::sha256_hex(kPdf).substr(0, 12)) != std::string::npos);
+  CHECK(r.out.find(yiban::protocol::sha256_hex(kPdf).substr(0, 13)) == std::string::npos);
   auto timeline = r.out.find("\nTimeline\n");
   REQUIRE(timeline != std::string::npos);
   auto submitted = r.out.find(yiban::cli::format_local_time(1764141802123) + "  submitted", timeline);
@@ -433,10 +348,10 @@ TEST_CASE("case complete uploads the result document and resubmit the new materi
   write_file(dir / "决定书.pdf", kPdf);
   write_file(dir / "id.png", kPng);
   FakeServer edge;
-  edge.reply("POST /api/v1/blobs", 201, blob_reply(kPdf, "application/pdf").dump());
+  edge.reply_next("POST /api/v1/blobs", 201, blob_reply(kPdf, "application/pdf").dump());
   json done = detail_with({});
   done["state"] = "completed";
-  edge.reply(std::string("POST ") + kCasePath + "/complete", 200, done.dump());
+  edge.reply_next(std::string("POST ") + kCasePath + "/complete", 200, done.dump());
   auto r = yiban_at(edge, {"case", "complete", kCaseId, "--note", "已办结", "--file",
                            (dir / "决定书.pdf").string()});
   INFO(r.err);
@@ -445,14 +360,14 @@ TEST_CASE("case complete uploads the result document and resubmit the new materi
   REQUIRE(reqs.size() == 2);
   CHECK(reqs[0].content_type == "application/pdf");
   CHECK(json::parse(reqs[1].body) ==
-        json{{"note", "已办结"}, {"result", {{"sha256", sha256_hex(kPdf)}, {"name", "决定书.pdf"}}}});
+        json{{"note", "已办结"}, {"result", {{"sha256", yiban::protocol::sha256_hex(kPdf)}, {"name", "决定书.pdf"}}}});
   CHECK(r.out.find("state completed") != std::string::npos);
 
   FakeServer a;
-  a.reply("POST /api/v1/blobs", 201, blob_reply(kPng, "image/png").dump());
+  a.reply_next("POST /api/v1/blobs", 201, blob_reply(kPng, "image/png").dump());
   json resubmitted = detail_with({});
   resubmitted["state"] = "submitted";
-  a.reply(std::string("POST ") + kCasePath + "/resubmit", 200, resubmitted.dump());
+  a.reply_next(std::string("POST ") + kCasePath + "/resubmit", 200, resubmitted.dump());
   CHECK(yiban_at(a, {"case", "resubmit", kCaseId}).code == 2);  // --file is required
   r = yiban_at(a, {"case", "resubmit", kCaseId, "--file", (dir / "id.png").string()});
   REQUIRE(r.code == 0);
@@ -460,5 +375,5 @@ TEST_CASE("case complete uploads the result document and resubmit the new materi
   REQUIRE(reqs.size() == 2);
   CHECK(json::parse(reqs[1].body) ==
         json{{"note", ""},
-             {"materials", json::array({{{"sha256", sha256_hex(kPng)}, {"name", "id.png"}}})}});
+             {"materials", json::array({{{"sha256", yiban::protocol::sha256_hex(kPng)}, {"name", "id.png"}}})}});
 }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "fake_server.h"
 #include "support/test_support.h"
 
 namespace {
@@ -22,95 +23,9 @@ using yiban::cli::run;
 
 constexpr const char* kToken = "s3cret-token";
 
-// A stand-in for central's (or a hall edge's) HTTP API on a free port of 127.0.0.1: answers
-// canned replies by "METHOD /path", checks the bearer token, and records the
-// last request. The destructor stops the server and joins its thread, so a
-// failing test leaves nothing running.
-class FakeCentral {
- public:
-  struct Request {
-    std::string method, path, query_hall, body, authorization;
-    std::multimap<std::string, std::string> params;
-  };
-
-  FakeCentral() {
-    auto handle = [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mutex_);
-      last_.method = req.method;
-      last_.path = req.path;
-      last_.body = req.body;
-      last_.authorization = req.get_header_value("Authorization");
-      last_.params.clear();
-      for (const auto& [k, v] : req.params) last_.params.emplace(k, v);
-      std::string q;
-      for (const auto& [k, v] : req.params) q += (q.empty() ? "?" : "&") + k + "=" + v;
-      requests_.push_back(req.method + " " + req.path + q);
-      if (last_.authorization != std::string("Bearer ") + kToken) {
-        res.status = 401;
-        res.set_content(
-            R"({"error":{"code":"unauthorized","message":"a valid bearer token is needed"}})",
-            "application/json");
-        return;
-      }
-      // A reply for the exact query (params sorted by name) wins over the path's.
-      auto it = replies_.find(requests_.back());
-      if (it == replies_.end()) it = replies_.find(req.method + " " + req.path);
-      if (it == replies_.end()) {
-        res.status = 404;
-        res.set_content(R"({"error":{"code":"not_found","message":"no such path"}})",
-                        "application/json");
-        return;
-      }
-      res.status = it->second.first;
-      res.set_content(it->second.second, "application/json");
-    };
-    server_.Get(".*", handle);
-    server_.Post(".*", handle);
-    server_.Put(".*", handle);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-
-  ~FakeCentral() {
-    // stop() is a no-op until the accept loop runs: wait for it first.
-    for (int i = 0; i < 5000 && !server_.is_running(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    server_.stop();
-    thread_.join();
-  }
-
-  FakeCentral(const FakeCentral&) = delete;
-  FakeCentral& operator=(const FakeCentral&) = delete;
-
-  // method_path is "METHOD /path", or "METHOD /path?k=v&…" (params sorted by
-  // name, values decoded) for a reply to that query only.
-  void reply(const std::string& method_path, int status, std::string body) {
-    std::lock_guard lock(mutex_);
-    replies_[method_path] = {status, std::move(body)};
-  }
-
-  Request last() {
-    std::lock_guard lock(mutex_);
-    return last_;
-  }
-
-  // Every request's "METHOD /path?query" so far, oldest first.
-  std::vector<std::string> requests() {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  httplib::Server server_;
-  int port_ = -1;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::map<std::string, std::pair<int, std::string>> replies_;  // guarded by mutex_
-  Request last_;                                                // guarded by mutex_
-  std::vector<std::string> requests_;                           // guarded by mutex_
+// Central's (or a hall edge's) API as the tests need it (fake_server.h).
+struct FakeCentral : yiban::test::FakeServer {
+  FakeCentral() : FakeServer(kToken) {}
 };
 
 struct Outcome {
@@ -595,7 +510,7 @@ TEST_CASE("tickets --all follows next_after until null", "[central][cli]") {
              json{{"tickets", {ticket("A003", 2)}}, {"next_after", nullptr}}.dump());
   auto r = yiban_at(edge, {"tickets", "--all", "--limit", "2"});
   REQUIRE(r.code == 0);
-  CHECK(edge.requests() == std::vector<std::string>{"GET /api/v1/tickets?limit=2",
+  CHECK(edge.request_lines() == std::vector<std::string>{"GET /api/v1/tickets?limit=2",
                                                     "GET /api/v1/tickets?after=p2&limit=2"});
   auto lines = lines_of(r.out);
   REQUIRE(lines.size() == 4);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 
+#include "yiban/protocol/chain.h"
 #include "store/edge_store.h"
 #include "support/edge_process.h"
 #include "support/test_support.h"
@@ -419,7 +420,7 @@ TEST_CASE("case files: a damaged chunk is refused and asked again, parties get t
   // A 300 KiB PDF: three chunks.
   std::string file = "%PDF-1.7\n";
   for (int i = 0; file.size() < 300 * 1024; ++i) file += static_cast<char>((i * 131) & 0xFF);
-  const std::string sha = yiban::db::sha256_hex(file);
+  const std::string sha = yiban::protocol::sha256_hex(file);
   pc::CaseFile f;
   f.id = "h1:20261126:C0001";
   f.service = "X01";
@@ -443,7 +444,7 @@ TEST_CASE("case files: a damaged chunk is refused and asked again, parties get t
   bool damaged_sent = false;
   auto answer = [&](const ps::BlobGet& g, bool damage) {
     std::string chunk = file.substr(static_cast<std::size_t>(g.offset), static_cast<std::size_t>(g.length));
-    ps::BlobData d{g.sha256, g.offset, static_cast<std::int64_t>(file.size()), yiban::db::sha256_hex(chunk)};
+    ps::BlobData d{g.sha256, g.offset, static_cast<std::int64_t>(file.size()), yiban::protocol::sha256_hex(chunk)};
     if (damage) chunk[10] ^= 0x55;
     a.send({"BLOB_DATA", ps::encode(d), chunk});
   };
@@ -487,7 +488,7 @@ TEST_CASE("case files: a damaged chunk is refused and asked again, parties get t
   }
   REQUIRE(got.size() == 3);
   CHECK(got[2] == file.substr(131072, 131072));
-  CHECK(ps::decode_blob_data(got[1])->chunk_sha256 == yiban::db::sha256_hex(got[2]));
+  CHECK(ps::decode_blob_data(got[1])->chunk_sha256 == yiban::protocol::sha256_hex(got[2]));
 
   RawLink c(central, central.h3);
   REQUIRE(c.hello("h3", 0).first == "WELCOME");
@@ -503,7 +504,7 @@ TEST_CASE("a case file transfer cut by a lost link and a central restart resumes
   Central central;
   std::string file = "%PDF-1.7\n";
   for (int i = 0; file.size() < 300 * 1024; ++i) file += static_cast<char>((i * 17 + 3) & 0xFF);
-  const std::string sha = yiban::db::sha256_hex(file);
+  const std::string sha = yiban::protocol::sha256_hex(file);
   pc::CaseFile f;
   f.id = "h1:20261126:C0002";
   f.service = "X01";
@@ -519,7 +520,7 @@ TEST_CASE("a case file transfer cut by a lost link and a central restart resumes
       yiban::protocol::encode_event("h1", 1, f.submitted_ts, pc::event::kSubmitted, pc::encode_case_file(f))};
   auto answer = [&](RawLink& link, const ps::BlobGet& g) {
     std::string chunk = file.substr(static_cast<std::size_t>(g.offset), static_cast<std::size_t>(g.length));
-    ps::BlobData d{g.sha256, g.offset, static_cast<std::int64_t>(file.size()), yiban::db::sha256_hex(chunk)};
+    ps::BlobData d{g.sha256, g.offset, static_cast<std::int64_t>(file.size()), yiban::protocol::sha256_hex(chunk)};
     link.send({"BLOB_DATA", ps::encode(d), chunk});
   };
   {

@@ -107,7 +107,6 @@ struct Step {
 };
 
 // ---- values -----------------------------------------------------------------
-bool valid_sha256_hex(std::string_view text);
 std::string case_id(std::string_view hall, int day, int number);
 bool valid_case_id(std::string_view text);
 // The hall part of a case id (its origin).

@@ -18,4 +18,10 @@ ChainHash chain_next(const ChainHash& previous, std::string_view event_text);
 std::string to_hex(const ChainHash& hash);
 std::optional<ChainHash> chain_from_hex(std::string_view hex);
 
+// SHA-256 of bytes, as 64 lower-case hex digits (file names of case
+// materials, chunk digests, versions of texts sent to halls).
+std::string sha256_hex(std::string_view bytes);
+// 64 lower-case hex digits?
+bool is_sha256_hex(std::string_view text);
+
 }  // namespace yiban::protocol

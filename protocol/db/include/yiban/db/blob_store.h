@@ -20,9 +20,6 @@
 
 namespace yiban::db {
 
-// SHA-256 of bytes, lower-case hex.
-std::string sha256_hex(std::string_view bytes);
-
 class BlobStore {
  public:
   // Creates the directories when missing.
