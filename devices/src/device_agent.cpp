@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "yiban/protocol/mqtt_tls.h"
 #include "yiban/protocol/socket_tuning.h"
 
 namespace mqtt {
@@ -99,6 +100,8 @@ DeviceAgent::DeviceAgent(AgentOptions options)
     connect_options_->set_user_name(options_.user);
     connect_options_->set_password(options_.password);
   }
+  if (auto tls = protocol::apply_mqtt_tls(*connect_options_, options_.uri, options_.ca_file); !tls)
+    throw std::runtime_error(tls.error().message);
 
   client_->set_connected_handler([this](const std::string&) {
     protocol::set_nodelay_towards(options_.uri);

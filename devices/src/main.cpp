@@ -131,6 +131,8 @@ int run_simulation(const po::variables_map& vm) {
   }
   yiban::devices::SimulatorOptions options;
   options.mqtt_uri = vm["mqtt"].as<std::string>();
+  if (vm.count("credentials")) options.credentials_dir = vm["credentials"].as<std::string>();
+  if (vm.count("mqtt-ca-file")) options.ca_file = vm["mqtt-ca-file"].as<std::string>();
   options.speed = vm["speed"].as<double>();
   options.seed = vm.count("seed") ? vm["seed"].as<std::uint64_t>() : 1;
   if (vm.count("arrivals-per-hour")) options.peak_per_hour = vm["arrivals-per-hour"].as<double>();
@@ -185,7 +187,10 @@ int main(int argc, char** argv) {
   add("mqtt", po::value<std::string>()->default_value("tcp://127.0.0.1:1883"), "hall broker URI");
   add("mqtt-user", po::value<std::string>(), "broker user name");
   add("mqtt-password-file", po::value<std::string>(), "file whose first line is the password");
+  add("mqtt-ca-file", po::value<std::string>(), "with an ssl:// broker: the CA certificate that signed the broker's");
   add("mqtt-client-id", po::value<std::string>(), "MQTT client id (default {hall}-{device}-{pid})");
+  add("credentials", po::value<std::string>(),
+      "simulate: `yiban-edge provision`'s credentials directory (each device logs in as its id)");
   add("request-timeout-ms", po::value<int>()->default_value(3000), "wait per request attempt");
   add("request-attempts", po::value<int>()->default_value(5),
       "attempts per request (all with the same correlation data)");
@@ -282,6 +287,7 @@ int main(int argc, char** argv) {
       std::chrono::milliseconds(std::max(100, vm["request-timeout-ms"].as<int>()));
   agent_options.request_attempts = std::max(1, vm["request-attempts"].as<int>());
   if (vm.count("mqtt-client-id")) agent_options.client_id = vm["mqtt-client-id"].as<std::string>();
+  if (vm.count("mqtt-ca-file")) agent_options.ca_file = vm["mqtt-ca-file"].as<std::string>();
   try {
     if (vm.count("mqtt-user")) agent_options.user = vm["mqtt-user"].as<std::string>();
     if (vm.count("mqtt-password-file"))
@@ -293,7 +299,14 @@ int main(int argc, char** argv) {
 
   install_signal_handlers();
 
-  yiban::devices::DeviceAgent agent(agent_options);
+  std::optional<yiban::devices::DeviceAgent> agent_holder;
+  try {
+    agent_holder.emplace(agent_options);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 2;
+  }
+  auto& agent = *agent_holder;
   std::optional<yiban::devices::Announcer> announcer;
   std::optional<yiban::devices::DisplayAgent> display;
   if (command == "display") {

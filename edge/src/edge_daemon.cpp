@@ -202,7 +202,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
                                                            impl->engine->config(), impl->engine->zone());
 
   gateway::MqttOptions mqtt{impl->options.mqtt_uri, impl->options.mqtt_client_id, impl->options.mqtt_user,
-                            impl->options.mqtt_password};
+                            impl->options.mqtt_password, impl->options.mqtt_ca_file};
   try {
     impl->bus = std::make_unique<gateway::MqttBus>(std::move(mqtt), impl->inbox);
   } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 
 #include <sstream>
 
+#include "yiban/edge/broker_provision.h"
 #include "yiban/edge/edge_daemon.h"
 #include "yiban/protocol/curve_cert.h"
 
@@ -44,6 +45,7 @@ yiban::protocol::Expected<yiban::protocol::CurveCert> read_cert(const std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "provision") return yiban::edge::provision_main(argc - 1, argv + 1);
   po::options_description options("yiban-edge options");
   options.add_options()
       ("help,h", "show this help")
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
       ("mqtt", po::value<std::string>()->default_value("tcp://127.0.0.1:1883"), "hall broker URI")
       ("mqtt-user", po::value<std::string>(), "broker user name")
       ("mqtt-password-file", po::value<std::string>(), "file whose first line is the broker password")
+      ("mqtt-ca-file", po::value<std::string>(), "with an ssl:// broker: the CA certificate that signed the broker's")
       ("mqtt-client-id", po::value<std::string>(), "MQTT client id (default yiban-edge-{hall})")
       ("central", po::value<std::string>(), "central sync endpoint, e.g. tcp://central:7701")
       ("central-cert", po::value<std::string>(), "central's public certificate")
@@ -82,7 +85,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (vm.count("help")) {
-    std::cout << "yiban-edge: runs one service hall (queue, devices over MQTT 5, durable store).\n\n"
+    std::cout << "yiban-edge: runs one service hall (queue, devices over MQTT 5, durable store).\n"
+              << "yiban-edge provision --hall-config hall.json --out DIR: the hall broker's passwords,\n"
+              << "  ACL and config, and each device's credentials (yiban-edge provision --help).\n\n"
               << options << "\n";
     return 0;
   }
@@ -102,6 +107,7 @@ int main(int argc, char** argv) {
   opts.mqtt_uri = vm["mqtt"].as<std::string>();
   opts.zoneinfo_root = vm["zoneinfo"].as<std::string>();
   if (vm.count("mqtt-user")) opts.mqtt_user = vm["mqtt-user"].as<std::string>();
+  if (vm.count("mqtt-ca-file")) opts.mqtt_ca_file = vm["mqtt-ca-file"].as<std::string>();
   if (vm.count("mqtt-client-id")) opts.mqtt_client_id = vm["mqtt-client-id"].as<std::string>();
   if (vm.count("blob-dir")) opts.blob_dir = vm["blob-dir"].as<std::string>();
   if (vm.count("notify-url")) {

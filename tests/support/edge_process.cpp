@@ -27,7 +27,7 @@ EdgeProcess::~EdgeProcess() = default;
 
 void EdgeProcess::start() {
   std::string catalog = "yiban/v1/" + hall_ + "/catalog";
-  MqttTestClient watcher(mqtt_uri_, "edge-watch-" + std::to_string(::getpid()) + "-" + hall_);
+  MqttTestClient watcher(mqtt_uri_, "edge-watch-" + std::to_string(::getpid()) + "-" + hall_, watcher_login_);
   // A retained catalog left by an earlier run must not count as ready.
   watcher.publish(catalog, "", 1, true);
   watcher.subscribe(catalog, 1);

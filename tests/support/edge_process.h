@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "support/mqtt_test_client.h"
 #include "support/test_support.h"
 
 namespace yiban::test {
@@ -22,6 +23,9 @@ class EdgeProcess {
   // retained catalog appears on the broker). Throws std::runtime_error with
   // the daemon's log when it does not become ready.
   void start();
+  // The login start()'s watcher uses on a provisioned broker (it clears the
+  // retained catalog, so it needs the edge's own credentials).
+  void watch_as(MqttLogin login) { watcher_login_ = std::move(login); }
   void kill9();
   // SIGTERM; returns the exit status (or -1 on timeout).
   int terminate();
@@ -39,6 +43,7 @@ class EdgeProcess {
   std::vector<std::string> extra_args_;
   std::string hall_;
   std::unique_ptr<ChildProcess> process_;
+  MqttLogin watcher_login_;
 };
 
 // Polls pred every 20 ms until it holds or the timeout passes (for state that

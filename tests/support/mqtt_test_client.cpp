@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "yiban/protocol/mqtt_tls.h"
 #include "yiban/protocol/socket_tuning.h"
 
 namespace yiban::test {
@@ -13,6 +14,17 @@ namespace yiban::test {
 MqttTestClient::MqttTestClient(const std::string& uri, const std::string& client_id, const std::string& will_topic,
                                const std::string& will_payload)
     : client_id_(client_id) {
+  connect(uri, will_topic, will_payload, MqttLogin{});
+}
+
+MqttTestClient::MqttTestClient(const std::string& uri, const std::string& client_id, const MqttLogin& login)
+    : client_id_(client_id) {
+  connect(uri, "", "", login);
+}
+
+void MqttTestClient::connect(const std::string& uri, const std::string& will_topic, const std::string& will_payload,
+                             const MqttLogin& login) {
+  const std::string& client_id = client_id_;
   mqtt::create_options create(MQTTVERSION_5, 100000);
   client_ = std::make_unique<mqtt::async_client>(uri, client_id, create, nullptr);
   client_->set_message_callback([this](mqtt::const_message_ptr msg) {
@@ -33,10 +45,17 @@ MqttTestClient::MqttTestClient(const std::string& uri, const std::string& client
   if (!will_topic.empty()) {
     options.set_will_message(mqtt::make_message(will_topic, will_payload, 1, true));
   }
+  if (!login.user.empty()) {
+    options.set_user_name(login.user);
+    options.set_password(login.password);
+  }
+  if (auto tls = yiban::protocol::apply_mqtt_tls(options, uri, login.ca_file); !tls)
+    throw std::runtime_error(tls.error().message);
   try {
     client_->connect(options)->wait_for(std::chrono::seconds(5));
   } catch (const mqtt::exception& e) {
-    throw std::runtime_error("test client " + client_id + " cannot connect to " + uri + ": " + e.what());
+    throw std::runtime_error("test client " + client_id + " cannot connect to " + uri + ": " + e.what() +
+                             " (reason code " + std::to_string(e.get_reason_code()) + ")");
   }
   if (!client_->is_connected()) throw std::runtime_error("test client " + client_id + " did not connect to " + uri);
   yiban::protocol::set_nodelay_towards(uri);
@@ -62,6 +81,27 @@ void MqttTestClient::subscribe(const std::string& filter, int qos) {
     if (!subscribed_.insert(filter).second) return;
   }
   client_->subscribe(filter, qos)->wait_for(std::chrono::seconds(5));
+}
+
+int MqttTestClient::subscribe_result(const std::string& filter, int qos) {
+  try {
+    auto token = client_->subscribe(filter, qos);
+    if (!token->wait_for(std::chrono::seconds(5))) return -1;
+    auto codes = token->get_subscribe_response().get_reason_codes();
+    return codes.empty() ? -1 : codes.front();
+  } catch (const mqtt::exception& e) {
+    return e.get_reason_code();
+  }
+}
+
+int MqttTestClient::publish_acknowledged(const std::string& topic, const std::string& payload, bool retain) {
+  try {
+    auto token = client_->publish(mqtt::make_message(topic, payload, 1, retain));
+    if (!token->wait_for(std::chrono::seconds(5))) return -1;
+    return token->get_reason_code();
+  } catch (const mqtt::exception& e) {
+    return e.get_reason_code();
+  }
 }
 
 void MqttTestClient::publish(const std::string& topic, const std::string& payload, int qos, bool retain,

@@ -25,8 +25,18 @@ struct ReceivedMessage {
   bool retained = false;
 };
 
+// A broker login: user name and password, and the CA of a TLS broker.
+struct MqttLogin {
+  std::string user;
+  std::string password;
+  std::string ca_file;
+};
+
 class MqttTestClient {
  public:
+  // Connects with a login; throws std::runtime_error (naming the reason
+  // code) when the broker refuses or cannot be reached.
+  MqttTestClient(const std::string& uri, const std::string& client_id, const MqttLogin& login);
   // Connects (MQTT 5, clean start); throws std::runtime_error when it cannot.
   // With will_topic set, registers that will (retained) before connecting.
   MqttTestClient(const std::string& uri, const std::string& client_id, const std::string& will_topic = "",
@@ -36,6 +46,12 @@ class MqttTestClient {
   MqttTestClient& operator=(const MqttTestClient&) = delete;
 
   void subscribe(const std::string& filter, int qos = 1);
+  // Subscribes and returns the broker's SUBACK reason code (0x01 granted QoS 1,
+  // 0x87 not authorized), or -1 when no SUBACK came.
+  int subscribe_result(const std::string& filter, int qos = 1);
+  // Publishes QoS 1 and returns the broker's PUBACK reason code (0 accepted,
+  // 0x10 no subscribers, 0x87 not authorized), or -1 when none came.
+  int publish_acknowledged(const std::string& topic, const std::string& payload, bool retain = false);
   void publish(const std::string& topic, const std::string& payload, int qos = 1, bool retain = false,
                const std::optional<std::string>& response_topic = std::nullopt,
                const std::optional<std::string>& correlation = std::nullopt);
@@ -55,6 +71,8 @@ class MqttTestClient {
   void disconnect();
 
  private:
+  void connect(const std::string& uri, const std::string& will_topic, const std::string& will_payload,
+               const MqttLogin& login);
   std::unique_ptr<mqtt::async_client> client_;
   mutable std::mutex mutex_;
   std::condition_variable arrived_;  // guarded by mutex_

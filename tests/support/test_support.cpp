@@ -216,6 +216,12 @@ void ChildProcess::kill_now() {
   status_ = r == pid_ ? status : -1;
 }
 
+int run_program(const std::string& program, const std::vector<std::string>& args, const std::filesystem::path& log,
+                std::chrono::milliseconds timeout) {
+  ChildProcess child(program, args, log);
+  return child.wait_exit(timeout);
+}
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
@@ -228,12 +234,16 @@ std::filesystem::path example_hall_config() {
   return std::filesystem::path(YIBAN_SOURCE_DIR "/deploy/examples/hall.json");
 }
 
-std::filesystem::path write_test_hall_config(const std::filesystem::path& dir) {
-  auto path = dir / "hall.json";
+void write_file(const std::filesystem::path& path, std::string_view text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << kTestHallJson;
+  out << text;
   out.close();
   if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::filesystem::path write_test_hall_config(const std::filesystem::path& dir) {
+  auto path = dir / "hall.json";
+  write_file(path, kTestHallJson);
   return path;
 }
 

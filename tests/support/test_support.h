@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <vector>
 
@@ -75,6 +76,12 @@ class ChildProcess {
 
 // Reads a whole file ("" when missing).
 std::string read_file(const std::filesystem::path& path);
+// Writes text (binary, truncating); throws std::runtime_error when it cannot.
+void write_file(const std::filesystem::path& path, std::string_view text);
+// Runs a program to its end (output appended to log); its exit status, -1
+// when it did not end within timeout (it is then killed).
+int run_program(const std::string& program, const std::vector<std::string>& args, const std::filesystem::path& log,
+                std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Path of the hall config example shipped in deploy/examples/hall.json.
 std::filesystem::path example_hall_config();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -194,7 +195,20 @@ protocol::Expected<SimulationSummary> HallSimulator::run(const std::atomic<bool>
     agent.device = config.id;
     agent.kind = config.kind;
     agent.request_timeout = milliseconds(2000);
-    device->agent = std::make_unique<DeviceAgent>(agent);
+    agent.ca_file = options_.ca_file;
+    if (!options_.credentials_dir.empty()) {
+      auto path = options_.credentials_dir / (config.id + ".password");
+      std::ifstream in(path);
+      if (!in || !std::getline(in, agent.password) || agent.password.empty())
+        return protocol::error("device " + config.id + ": cannot read its password from " + path.string() +
+                               " (run yiban-edge provision for this hall config)");
+      agent.user = config.id;
+    }
+    try {
+      device->agent = std::make_unique<DeviceAgent>(agent);
+    } catch (const std::exception& e) {
+      return protocol::error("device " + config.id + ": " + e.what());
+    }
     device->agent->start();
     devices.push_back(std::move(device));
   }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "yiban/protocol/mqtt_tls.h"
 #include "yiban/protocol/socket_tuning.h"
 
 namespace yiban::edge::gateway {
@@ -38,6 +39,8 @@ MqttBus::MqttBus(MqttOptions options, Inbox& inbox) : options_(std::move(options
     connect_options_.set_user_name(options_.user);
     connect_options_.set_password(options_.password);
   }
+  if (auto tls = protocol::apply_mqtt_tls(connect_options_, options_.uri, options_.ca_file); !tls)
+    throw std::runtime_error(tls.error().message);
 
   client_->set_connected_handler([this](const std::string&) {
     int tuned = protocol::set_nodelay_towards(options_.uri);

@@ -23,6 +23,7 @@ struct MqttOptions {
   std::string client_id;
   std::string user;
   std::string password;
+  std::string ca_file;  // TLS (ssl:// URI): the CA that signed the broker's certificate
   int session_expiry_s = 24 * 3600;
   int keep_alive_s = 10;
 };

@@ -47,6 +47,7 @@ struct AgentOptions {
   std::string client_id;  // default {hall}-{device}-{pid}
   std::string user;
   std::string password;
+  std::string ca_file;  // TLS (ssl:// URI): the CA that signed the broker's certificate
   std::string version = "1.0";
   std::chrono::milliseconds request_timeout{3000};  // per attempt
   int request_attempts = 5;                         // same correlation data on every attempt

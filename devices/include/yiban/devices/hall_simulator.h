@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct DeviceFault {
 
 struct SimulatorOptions {
   std::string mqtt_uri = "tcp://127.0.0.1:1883";
+  // `yiban-edge provision`'s credentials directory: each device logs in as
+  // its id with the password in {id}.password. Empty: no user name.
+  std::filesystem::path credentials_dir;
+  std::string ca_file;  // TLS (ssl:// URI): the CA of the broker's certificate
   double speed = 60.0;  // simulated seconds per real second
   std::uint64_t seed = 1;
   std::int64_t duration_ms = 10 * 60'000;               // simulated

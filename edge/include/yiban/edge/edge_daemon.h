@@ -22,6 +22,7 @@ struct EdgeOptions {
   std::string mqtt_uri = "tcp://127.0.0.1:1883";
   std::string mqtt_user;
   std::string mqtt_password;
+  std::string mqtt_ca_file;  // with an ssl:// URI: the CA of the broker's certificate
   std::string mqtt_client_id;  // default: yiban-edge-{hall}
   std::filesystem::path zoneinfo_root = "/usr/share/zoneinfo";
   int reply_retention_h = 24;  // how long retried requests are recognised
