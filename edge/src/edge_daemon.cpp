@@ -371,8 +371,13 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   const auto applied = std::chrono::steady_clock::now();
   if (in_txn) {
     if (auto ok = store->commit(); !ok) {
-      spdlog::error("store: commit of {} messages failed, nothing of them applied: {}", items.size(),
-                    ok.error().message);
+      if (store::is_storage_full(ok.error()))
+        spdlog::critical("store: the disk is full; {} messages refused, nothing of them applied (free space: "
+                         "requests succeed again at once)",
+                         items.size());
+      else
+        spdlog::error("store: commit of {} messages failed, nothing of them applied: {}", items.size(),
+                      ok.error().message);
       if (ps.previous_config) {
         (void)engine->reconfigure(*ps.previous_config);
         config = engine->config();
@@ -385,10 +390,12 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       for (auto& [done, result] : ps.console_replies)
         result = console::error_result(500, "internal", "the hall could not record this change; try again");
       reload(now);
+      auto refusal = store::is_storage_full(ok.error())
+                         ? store::store_failure(ok.error())
+                         : protocol::Failure{protocol::ErrorCode::kInternal,
+                                             "the hall could not record this request; try again"};
       for (auto& p : replies) {
-        if (p.wrote)
-          p.reply.payload = protocol::encode_failure(
-              {protocol::ErrorCode::kInternal, "the hall could not record this request; try again"});
+        if (p.wrote) p.reply.payload = protocol::encode_failure(refusal);
       }
       changes = queue::Changes{};
     } else {

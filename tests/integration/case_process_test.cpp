@@ -111,15 +111,6 @@ bool all_present(const json& detail, std::size_t count) {
   return true;
 }
 
-void require_same_log(const std::filesystem::path& edge_db, const std::string& hall, const CentralProcess& central) {
-  auto edge_texts = query_strings(edge_db, "SELECT text FROM events ORDER BY seq");
-  auto central_texts =
-      query_strings(central.db(), "SELECT text FROM events WHERE hall = '" + hall + "' ORDER BY seq");
-  REQUIRE(central_texts.size() == edge_texts.size());
-  CHECK(central_texts == edge_texts);
-  CHECK(query_strings(edge_db, "PRAGMA integrity_check") == std::vector<std::string>{"ok"});
-}
-
 }  // namespace
 
 TEST_CASE("a cross-region case goes from hall A through central to hall B and back, with each daemon killed once",

@@ -2,6 +2,8 @@
 
 #include "yiban/db/httplib.h"
 
+#include <catch2/catch.hpp>
+
 #include <csignal>
 #include <fstream>
 #include <stdexcept>
@@ -10,6 +12,19 @@
 #include "yiban/central/central_server.h"
 
 namespace yiban::test {
+
+void require_same_log(const std::filesystem::path& edge_db, const std::string& hall, const CentralProcess& central) {
+  auto edge_texts = query_strings(edge_db, "SELECT text FROM events ORDER BY seq");
+  auto central_texts =
+      query_strings(central.db(), "SELECT text FROM events WHERE hall = '" + hall + "' ORDER BY seq");
+  REQUIRE(central_texts.size() == edge_texts.size());
+  CHECK(central_texts == edge_texts);
+  auto edge_chain = query_strings(edge_db, "SELECT hex(chain) FROM events ORDER BY seq DESC LIMIT 1");
+  auto central_chain = query_strings(central.db(), "SELECT hex(acked_chain) FROM halls WHERE hall = '" + hall + "'");
+  CHECK(central_chain == edge_chain);
+  CHECK(query_strings(edge_db, "PRAGMA integrity_check") == std::vector<std::string>{"ok"});
+  CHECK(query_strings(central.db(), "PRAGMA integrity_check") == std::vector<std::string>{"ok"});
+}
 
 CentralProcess::CentralProcess(std::filesystem::path dir, std::vector<std::string> halls) : dir_(std::move(dir)) {
   std::filesystem::create_directories(dir_ / "halls");

@@ -70,4 +70,9 @@ class CentralProcess {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// Central holds exactly the hall's log from edge_db: the same texts in the
+// same order, central's acknowledged chain equals the edge's last chain, and
+// both stores pass PRAGMA integrity_check (Catch assertions).
+void require_same_log(const std::filesystem::path& edge_db, const std::string& hall, const CentralProcess& central);
+
 }  // namespace yiban::test

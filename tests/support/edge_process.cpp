@@ -33,7 +33,14 @@ void EdgeProcess::start() {
   watcher.subscribe(catalog, 1);
   std::vector<std::string> args{"--hall-config", hall_config_.string(), "--db", db().string(), "--mqtt", mqtt_uri_};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  process_ = std::make_unique<ChildProcess>(YIBAN_EDGE_BINARY, args, log());
+  if (env_.empty()) {
+    process_ = std::make_unique<ChildProcess>(YIBAN_EDGE_BINARY, args, log());
+  } else {
+    std::vector<std::string> env_args = env_;
+    env_args.push_back(YIBAN_EDGE_BINARY);
+    env_args.insert(env_args.end(), args.begin(), args.end());
+    process_ = std::make_unique<ChildProcess>("/usr/bin/env", env_args, log());
+  }
   auto ready = watcher.wait_for([&](const ReceivedMessage& m) { return m.topic == catalog && !m.payload.empty(); },
                                 std::chrono::seconds(15));
   if (!ready) throw std::runtime_error("yiban-edge did not become ready; its log:\n" + log_text());

@@ -26,6 +26,10 @@ class EdgeProcess {
   // The login start()'s watcher uses on a provisioned broker (it clears the
   // retained catalog, so it needs the edge's own credentials).
   void watch_as(MqttLogin login) { watcher_login_ = std::move(login); }
+  // NAME=VALUE settings for the daemon's environment from the next start()
+  // on (it runs through /usr/bin/env, which execs it: same pid).
+  void set_env(std::vector<std::string> assignments) { env_ = std::move(assignments); }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   void kill9();
   // SIGTERM; returns the exit status (or -1 on timeout).
   int terminate();
@@ -44,6 +48,7 @@ class EdgeProcess {
   std::string hall_;
   std::unique_ptr<ChildProcess> process_;
   MqttLogin watcher_login_;
+  std::vector<std::string> env_;
 };
 
 // Polls pred every 20 ms until it holds or the timeout passes (for state that

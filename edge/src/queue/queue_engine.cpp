@@ -180,6 +180,10 @@ std::string_view QueueEngine::state_name(CounterState state) {
 Result<int> QueueEngine::roll_day(std::int64_t now) {
   int today = zone_.local_day(now);
   if (today == business_day_) return 0;
+  // The clock went back across midnight (a correction of a clock that ran
+  // ahead): the business day never goes back, so ticket numbers and ids stay
+  // unique and the queue stays as it is.
+  if (today < business_day_) return 0;
   std::vector<std::int64_t> rowids;
   for (auto& [code, s] : services_) {
     for (auto* set : {&s.priority, &s.appointments, &s.normal}) {

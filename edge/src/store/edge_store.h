@@ -113,9 +113,23 @@ struct StoredEvent {
 
 inline constexpr int kSchemaVersion = 7;
 
+// SQLite's words for SQLITE_FULL, which its file layer also returns on ENOSPC.
+inline bool is_storage_full(const protocol::Error& e) {
+  return e.message.find("database or disk is full") != std::string::npos;
+}
+
+// What a device is told when its request could not be recorded: the stable
+// code "internal", and a message that says when the cause is a full disk.
+inline protocol::Failure store_failure(const protocol::Error& e) {
+  if (is_storage_full(e))
+    return {protocol::ErrorCode::kInternal,
+            "storage_full: the hall's disk is full; nothing was recorded, try again when staff have freed space"};
+  return {protocol::ErrorCode::kInternal, "store: " + e.message};
+}
+
 // A store failure as the answer a device gets: internal, naming the cause.
 inline std::unexpected<protocol::Failure> internal(const protocol::Error& e) {
-  return std::unexpected(protocol::Failure{protocol::ErrorCode::kInternal, "store: " + e.message});
+  return std::unexpected(store_failure(e));
 }
 
 class EdgeStore {
