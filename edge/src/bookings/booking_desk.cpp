@@ -30,8 +30,8 @@ json booked_data(const store::AppointmentRow& a) {
 }
 
 std::string local_time(std::int64_t ms, const protocol::TimeZone& zone) {
-  int m = zone.local_minute_of_day(ms);
-  char b[6];
+  int m = zone.local_minute_of_day(ms);  // 0..1439
+  char b[16];
   std::snprintf(b, sizeof b, "%02d:%02d", m / 60, m % 60);
   return b;
 }

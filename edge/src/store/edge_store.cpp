@@ -567,8 +567,13 @@ Expected<void> EdgeStore::insert_help(std::string_view id, std::int64_t ts, std:
 Expected<std::optional<AppointmentRow>> EdgeStore::appointment(std::string_view code) {
   st_->appointment.bind(1, code);
   auto rows = collect(st_->appointment, [](Statement& s) -> Expected<AppointmentRow> {
-    AppointmentRow a{s.column_text(0), s.column_text(1), s.column_int(2),
-                     s.column_int(3), s.column_text(4), s.column_optional_text(5)};
+    AppointmentRow a;
+    a.code = s.column_text(0);
+    a.service = s.column_text(1);
+    a.slot_start = s.column_int(2);
+    a.slot_end = s.column_int(3);
+    a.state = s.column_text(4);
+    a.ticket = s.column_optional_text(5);
     a.name = s.column_text(6);
     a.phone = s.column_optional_text(7);
     a.special_need = s.column_optional_text(8);
