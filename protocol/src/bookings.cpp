@@ -368,7 +368,8 @@ Expected<BookingQuota> decode_booking_quota(std::string_view text) {
   if (service == j.end() || !service->is_string() || !is_valid_service_code(service->get<std::string>()))
     return error("booking.quota.service: not a service code");
   if (start == j.end() || !start->is_number_integer()) return error("booking.quota.slot_start: not a time");
-  if (add == j.end() || !add->is_number_integer() || add->get<int>() < 1 || add->get<int>() > 1000)
+  if (add == j.end() || !add->is_number_integer() || add->get<std::int64_t>() < 1 ||
+      add->get<std::int64_t>() > 1000)
     return error("booking.quota.add: 1–1000");
   return BookingQuota{service->get<std::string>(), start->get<std::int64_t>(), add->get<int>()};
 }

@@ -1,5 +1,9 @@
 #include "yiban/protocol/payloads.h"
 
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
 #include "yiban/protocol/requests.h"
@@ -39,7 +43,15 @@ template <class T>
 T get_or(const json& j, const char* key, T fallback) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
-  return it->get<T>();
+  if constexpr (std::is_integral_v<T>) {
+    // get<T>() would cast a float (undefined when out of T's range) or wrap a
+    // large integer: only integers that fit are numbers here.
+    const bool fits = it->is_number_unsigned()  ? std::in_range<T>(it->template get<std::uint64_t>())
+                      : it->is_number_integer() ? std::in_range<T>(it->template get<std::int64_t>())
+                                                : false;
+    if (!fits) throw json::type_error::create(302, std::string(key) + ": not an integer in range", &*it);
+  }
+  return it->template get<T>();
 }
 
 }  // namespace
@@ -121,8 +133,9 @@ Expected<std::vector<CallEntry>> decode_board_calls(std::string_view payload) {
   std::vector<CallEntry> out;
   try {
     for (const auto& e : j) {
-      out.push_back({e.at("number").get<std::string>(), e.at("counter").get<std::string>(),
-                     e.at("ts").get<std::int64_t>()});
+      const auto& ts = e.at("ts");
+      if (!ts.is_number_integer()) return error("board/calls: ts: not an integer");
+      out.push_back({e.at("number").get<std::string>(), e.at("counter").get<std::string>(), ts.get<std::int64_t>()});
     }
   } catch (const json::exception& e) {
     return error(std::string("board/calls: ") + e.what());
