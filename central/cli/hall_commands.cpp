@@ -278,13 +278,15 @@ int cmd_devices(Session& s, const po::variables_map&) {
   Reply r = s.api.get("/api/v1/devices");
   if (r.code) return r.code;
   if (s.globals.json) return print_json(s, r.body), kOk;
-  std::vector<json> devices(list(r.body, "devices").begin(), list(r.body, "devices").end());
+  // Offline devices first, each group in the server's order.
+  std::vector<json> devices;
+  for (bool online : {false, true})
+    for (const auto& d : list(r.body, "devices"))
+      if (flag(d, "online") == online) devices.push_back(d);
   if (devices.empty()) {
     s.out << "no devices\n";
     return kOk;
   }
-  std::stable_partition(devices.begin(), devices.end(),
-                        [](const json& d) { return !flag(d, "online"); });
   Table t({"DEVICE", "KIND", "COUNTER", "ONLINE", "LAST SEEN", "VERSION"});
   for (const auto& d : devices)
     t.add_row({cell(d, "device"), cell(d, "kind"), cell(d, "counter"),

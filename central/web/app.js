@@ -1081,8 +1081,10 @@ class CasesView {
     this.renderList();
     // The open case's row changed (central has no case events in its stream): re-read the detail once.
     const row = this.selected && this.list.cases.find((c) => c.case === this.selected);
-    // (Not while a read of it is under way: that one brings the change.)
-    if (row && this.detail && !this.panels.p.get('detail')?.running && caseKey(row) !== caseKey(this.detail)) this.panels.invalidate('detail');
+    // (Not while a read of it is under way, nor while an action on it is: its answer brings the change.)
+    if (row && this.detail && !this.busy && !this.panels.p.get('detail')?.running && caseKey(row) !== caseKey(this.detail)) {
+      this.panels.invalidate('detail');
+    }
   }
   async more() {
     if (!this.list) return;
@@ -1265,6 +1267,7 @@ class CasesView {
       this.panels.invalidate('cases');
     } catch (e) {
       this.root.querySelectorAll('.case-actions button').forEach((x) => { x.disabled = false; });
+      this.panels.invalidate('cases'); // a change by someone else, skipped while the action ran, is read now
       if (e.status !== 401) { if ($('case-action-error')) $('case-action-error').textContent = e.message; toast(`${t('error')}: ${e.message}`, true); }
     } finally {
       this.busy = false;

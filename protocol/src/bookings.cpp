@@ -197,7 +197,7 @@ Expected<BookingConfig> parse_booking_config(std::string_view text) {
 
 std::string encode_booking_config(const BookingConfig& c, std::string_view only_hall) {
   auto hhmm = [](int m) {
-    char b[6];
+    char b[24];  // sized for any int: the compiler cannot know m < 1440
     std::snprintf(b, sizeof b, "%02d:%02d", m / 60, m % 60);
     return std::string(b);
   };
@@ -206,7 +206,7 @@ std::string encode_booking_config(const BookingConfig& c, std::string_view only_
     if (!only_hall.empty() && h.hall != only_hall) continue;
     json holidays = json::array();
     for (int d : h.holidays) {
-      char b[11];
+      char b[40];  // sized for any int
       std::snprintf(b, sizeof b, "%04d-%02d-%02d", d / 10000, d / 100 % 100, d % 100);
       holidays.push_back(b);
     }

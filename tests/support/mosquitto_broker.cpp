@@ -186,7 +186,7 @@ std::optional<int> anonymous_connack(const std::string& uri, std::chrono::millis
 }
 
 MosquittoBroker::MosquittoBroker(const std::filesystem::path& dir, int port)
-    : MosquittoBroker(dir, BrokerOptions{.port = port}) {}
+    : MosquittoBroker(dir, BrokerOptions{.port = port, .provisioned_config = {}}) {}
 
 MosquittoBroker::MosquittoBroker(const std::filesystem::path& dir, BrokerOptions options)
     : dir_(dir), port_(options.port == 0 ? free_tcp_port() : options.port) {

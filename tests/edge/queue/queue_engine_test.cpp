@@ -471,7 +471,12 @@ TEST_CASE("check-in of a booking: inside its window an appointment ticket; outsi
     REQUIRE(engine.load());
     const std::int64_t slot = kMorning + 60 * kMinute;  // 10:00
     auto book = [&](const std::string& code, const std::string& state) {
-      yiban::edge::store::AppointmentRow a{code, "A", slot, slot + 30 * kMinute, state, std::nullopt};
+      yiban::edge::store::AppointmentRow a;
+      a.code = code;
+      a.service = "A";
+      a.slot_start = slot;
+      a.slot_end = slot + 30 * kMinute;
+      a.state = state;
       a.phone = "13800138000";
       REQUIRE(store->begin());
       REQUIRE(store->save_appointment(a));
