@@ -61,8 +61,10 @@ class DeviceAgent::ConnectListener final : public mqtt::iaction_listener {
  public:
   explicit ConnectListener(DeviceAgent& agent) : agent_(agent) {}
   void on_failure(const mqtt::token& token) override {
-    spdlog::warn("mqtt: cannot connect to {} (code {}); retrying", agent_.options_.uri,
-                 token.get_return_code());
+    int code = token.get_return_code();
+    auto why = protocol::connect_refusal(code, agent_.options_.user);
+    spdlog::warn("mqtt: cannot connect to {} (code {}){}{}; retrying", agent_.options_.uri, code,
+                 why.empty() ? "" : ": ", why);
     agent_.push_job(Job::control(Job::Type::kConnectFailed));
   }
   void on_success(const mqtt::token&) override {}

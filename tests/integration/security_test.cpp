@@ -142,6 +142,17 @@ TEST_CASE("a provisioned hall broker: anonymous and wrong passwords refused, eac
   REQUIRE(reply_ok(*called));
   auto number = json::parse(*called)["ticket"]["number"].get<std::string>();
   CHECK(display.wait_for([&](const ReceivedMessage& m) { return m.payload.find(number) != std::string::npos; }, 5s));
+
+  // A second edge with a wrong password is refused and says why in its log.
+  write_file(dir / "wrong.password", "not-the-password\n");
+  auto wrong_log = dir / "wrong-edge.log";
+  ChildProcess wrong(YIBAN_EDGE_BINARY,
+                     {"--hall-config", config.string(), "--db", (dir / "wrong.db").string(), "--mqtt", broker.uri(),
+                      "--mqtt-user", "yiban.edge", "--mqtt-password-file", (dir / "wrong.password").string(),
+                      "--mqtt-client-id", "wrong-edge"},
+                     wrong_log);
+  CHECK(eventually([&] { return read_file(wrong_log).find("the broker refused user yiban.edge") != std::string::npos; },
+                   10s));
   // The edge answered the counter before the kiosk's next request: had the
   // broker let the kiosk read counter-1's replies, they would have come first.
   REQUIRE(kiosk.request(kHall, "kiosk-1", "ticket.take", R"({"service":"B"})"));

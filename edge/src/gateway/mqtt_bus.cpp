@@ -11,7 +11,10 @@ class MqttBus::ConnectListener final : public mqtt::iaction_listener {
  public:
   explicit ConnectListener(MqttBus& bus) : bus_(bus) {}
   void on_failure(const mqtt::token& token) override {
-    spdlog::warn("mqtt: cannot connect to {} (code {}); retrying", bus_.options_.uri, token.get_return_code());
+    int code = token.get_return_code();
+    auto why = protocol::connect_refusal(code, bus_.options_.user);
+    spdlog::warn("mqtt: cannot connect to {} (code {}){}{}; retrying", bus_.options_.uri, code, why.empty() ? "" : ": ",
+                 why);
     bus_.connect_failed_ = true;
   }
   void on_success(const mqtt::token&) override {}

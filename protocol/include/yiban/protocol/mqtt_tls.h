@@ -40,4 +40,13 @@ inline Expected<void> apply_mqtt_tls(mqtt::connect_options& options, std::string
   return {};
 }
 
+// Why a connect failed, for the log: the MQTT 5 CONNACK codes 134 (bad user
+// name or password) and 135 (not authorized) named, "" for any other code.
+inline std::string connect_refusal(int code, std::string_view user) {
+  if (code != 134 && code != 135) return "";
+  if (user.empty()) return "the broker refuses anonymous clients: give --mqtt-user and --mqtt-password-file";
+  return "the broker refused user " + std::string(user) +
+         ": check --mqtt-user and --mqtt-password-file against the broker's password file";
+}
+
 }  // namespace yiban::protocol
