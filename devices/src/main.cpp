@@ -30,6 +30,7 @@
 #include "yiban/devices/sensor_agent.h"
 #include "yiban/devices/staff_agent.h"
 #include "yiban/protocol/hall_config.h"
+#include "yiban/protocol/tokens.h"
 
 namespace po = boost::program_options;
 using yiban::protocol::DeviceKind;
@@ -51,13 +52,11 @@ void print(const std::string& text) {
   std::cout << text << (text.ends_with('\n') ? "" : "\n") << std::flush;
 }
 
+// A secret file's first line (protocol::read_secret_file); throws when unreadable.
 std::string read_secret(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read password file " + path);
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  return line;
+  auto secret = yiban::protocol::read_secret_file(path);
+  if (!secret) throw std::runtime_error(secret.error().message);
+  return *secret;
 }
 
 bool kind_fits(const std::string& command, DeviceKind kind) {

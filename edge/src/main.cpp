@@ -12,6 +12,7 @@
 #include "yiban/edge/broker_provision.h"
 #include "yiban/edge/edge_daemon.h"
 #include "yiban/protocol/curve_cert.h"
+#include "yiban/protocol/tokens.h"
 
 namespace po = boost::program_options;
 
@@ -21,13 +22,11 @@ std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop.store(true); }
 
+// A secret file's first line (protocol::read_secret_file); throws when unreadable.
 std::string read_secret(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read password file " + path);
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  return line;
+  auto secret = yiban::protocol::read_secret_file(path);
+  if (!secret) throw std::runtime_error(secret.error().message);
+  return *secret;
 }
 
 // A CURVE certificate file (CZMQ format).

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 
 #include "yiban/protocol/ids.h"
 
@@ -97,6 +98,15 @@ std::optional<TokenGrant> TokenTable::find(std::string_view token) const {
     if (equal_constant_time(g.token, token) && !found) found = g;
   }
   return found;
+}
+
+Expected<std::string> read_secret_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return error("cannot read " + path.string());
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
 }
 
 }  // namespace yiban::protocol

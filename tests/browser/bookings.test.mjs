@@ -40,16 +40,6 @@ function yiban(args) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-function dumpLogs() {
-  if (!tmp) return;
-  for (const p of procs) {
-    try {
-      const log = readFileSync(path.join(tmp, `${p.name}.log`), 'utf8').split('\n').slice(-15).join('\n');
-      console.log(`# ---- ${p.name}.log (tail)\n${log.replace(/^/gm, '# ')}`);
-    } catch { /* no log */ }
-  }
-}
-
 function startCentral(name, port, extra) {
   return start(name, centralBin, ['--db', path.join(tmp, `${name}.db`), '--bind', `tcp://127.0.0.1:${extra.sync}`,
     '--cert', path.join(tmp, 'keys', 'central.key'), '--halls-dir', path.join(tmp, 'halls'), '--http', `127.0.0.1:${port}`,
@@ -105,7 +95,7 @@ before(async () => {
   browser = await launchBrowser();
 });
 
-after(() => tearDown({ browser, procs, tmp, beforeStop: () => { if (process.env.YIBAN_DUMP_LOGS) dumpLogs(); } }));
+after(() => tearDown({ browser, procs, tmp }));
 
 async function newPage(port, token) {
   const ctx = await browser.newContext({ viewport: { width: 1600, height: 900 } });

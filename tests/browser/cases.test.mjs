@@ -38,16 +38,6 @@ const tid = (s) => String(s).replace(/[^A-Za-z0-9_.:-]/g, '_');
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n2 0 obj <</Type /Pages /Kids [] /Count 0>> endobj\n'
   + 'trailer <</Root 1 0 R>>\n%%EOF\n');
 
-function dumpLogs() {
-  if (!tmp) return;
-  for (const p of procs) {
-    try {
-      const log = readFileSync(path.join(tmp, `${p.name}.log`), 'utf8').split('\n').slice(-15).join('\n');
-      console.log(`# ---- ${p.name}.log (tail)\n${log.replace(/^/gm, '# ')}`);
-    } catch { /* no log */ }
-  }
-}
-
 before(async () => {
   const t0 = Date.now();
   tmp = mkdtempSync(path.join(tmpdir(), 'yiban-cases-'));
@@ -121,7 +111,7 @@ before(async () => {
   browser = await launchBrowser();
 });
 
-after(() => tearDown({ browser, procs, tmp, beforeStop: () => { if (process.env.YIBAN_DUMP_LOGS) dumpLogs(); } }));
+after(() => tearDown({ browser, procs, tmp }));
 
 async function newPage(port, token, viewport = { width: 1600, height: 1000 }) {
   const ctx = await browser.newContext({ viewport, acceptDownloads: true });

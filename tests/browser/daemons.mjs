@@ -2,7 +2,7 @@
 // logs in a temp directory and stopped by pid (SIGTERM, then SIGKILL), waiting
 // for a condition, and JSON/binary HTTP calls with a bearer token.
 import { spawn } from 'node:child_process';
-import { openSync, rmSync } from 'node:fs';
+import { openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -75,10 +75,23 @@ export function launchBrowser() {
   return chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox', '--headless'] });
 }
 
-/** After a test file: the browser closed, the daemons stopped newest first, the temp dir removed (kept with YIBAN_KEEP_TMP). */
-export async function tearDown({ browser, procs, tmp, beforeStop }) {
+/** The last lines of each daemon's log, as TAP comments. */
+function dumpLogs(procs, tmp) {
+  for (const p of procs) {
+    try {
+      const log = readFileSync(path.join(tmp, `${p.name}.log`), 'utf8').split('\n').slice(-15).join('\n');
+      console.log(`# ---- ${p.name}.log (tail)\n${log.replace(/^/gm, '# ')}`);
+    } catch { /* no log */ }
+  }
+}
+
+/**
+ * After a test file: the browser closed, the daemons' log tails printed (with YIBAN_DUMP_LOGS), the daemons
+ * stopped newest first, the temp dir removed (kept with YIBAN_KEEP_TMP).
+ */
+export async function tearDown({ browser, procs, tmp }) {
   try { await browser?.close(); } catch { /* ignore */ }
-  if (beforeStop) beforeStop();
+  if (tmp && process.env.YIBAN_DUMP_LOGS) dumpLogs(procs, tmp);
   for (const p of [...procs].reverse()) await stopProcess(p);
   if (tmp && !process.env.YIBAN_KEEP_TMP) rmSync(tmp, { recursive: true, force: true });
   else if (tmp) console.log(`# kept ${tmp}`);

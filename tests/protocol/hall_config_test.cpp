@@ -69,10 +69,7 @@ std::vector<std::string> all_service_codes() {
   return codes;
 }
 
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+using yiban::test::write_file;
 
 struct BadConfig {
   const char* what;

@@ -6,6 +6,7 @@
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/curve_cert.h"
 #include "yiban/protocol/tokens.h"
+#include "support/test_support.h"
 
 namespace ps = yiban::protocol::sync;
 using namespace yiban::protocol;
@@ -207,4 +208,17 @@ TEST_CASE("the city catalog is validated field by field and versioned by content
   }
   CHECK(validate_command_data("catalog.set", encode_city_catalog(*c)));
   CHECK_FALSE(validate_command_data("catalog.set", R"({"services":[{"code":"x"}]})"));
+}
+
+TEST_CASE("a secret file gives its first line without the line end; an unreadable one is named", "[protocol][tokens]") {
+  yiban::test::TempDir dir;
+  yiban::test::write_file(dir / "pw", "s3cret-pass \r\nsecond line\n");
+  auto secret = read_secret_file(dir / "pw");
+  REQUIRE(secret);
+  CHECK(*secret == "s3cret-pass");
+  yiban::test::write_file(dir / "empty", "");
+  CHECK(read_secret_file(dir / "empty") == std::string());
+  auto missing = read_secret_file(dir / "missing");
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message, Catch::Contains("missing"));
 }

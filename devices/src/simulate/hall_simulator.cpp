@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "yiban/protocol/tokens.h"
 #include "yiban/devices/arrival_profile.h"
 #include "yiban/devices/device_agent.h"
 #include "yiban/devices/kiosk_agent.h"
@@ -198,11 +198,12 @@ protocol::Expected<SimulationSummary> HallSimulator::run(const std::atomic<bool>
     agent.ca_file = options_.ca_file;
     if (!options_.credentials_dir.empty()) {
       auto path = options_.credentials_dir / (config.id + ".password");
-      std::ifstream in(path);
-      if (!in || !std::getline(in, agent.password) || agent.password.empty())
+      auto password = protocol::read_secret_file(path);
+      if (!password || password->empty())
         return protocol::error("device " + config.id + ": cannot read its password from " + path.string() +
                                " (run yiban-edge provision for this hall config)");
       agent.user = config.id;
+      agent.password = *password;
     }
     try {
       device->agent = std::make_unique<DeviceAgent>(agent);

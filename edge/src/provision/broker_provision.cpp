@@ -11,12 +11,12 @@
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "yiban/protocol/tokens.h"
 #include "yiban/protocol/topics.h"
 
 namespace yiban::edge {
@@ -92,13 +92,9 @@ Expected<void> write_atomically(const fs::path& path, std::string_view text, mod
 Expected<std::string> read_password(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::string();
-  std::ifstream in(path);
-  std::string line;
-  if (!in) return error("cannot read " + path.string());
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  if (line.empty()) return error(path.string() + " is empty; delete it to issue a new password");
-  return line;
+  auto password = protocol::read_secret_file(path);
+  if (password && password->empty()) return error(path.string() + " is empty; delete it to issue a new password");
+  return password;
 }
 
 std::string config_path(const fs::path& p) {

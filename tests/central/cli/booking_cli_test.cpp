@@ -32,21 +32,8 @@ struct FakeCentral : yiban::test::FakeServer {
   FakeCentral() : FakeServer(kToken) {}
 };
 
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Outcome yiban_at(const FakeCentral& s, std::vector<std::string> args) {
-  args.insert(args.begin(), {"yiban", "--server", s.url(), "--token", kToken});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::ostringstream out, err;
-  int code = yiban::cli::run(static_cast<int>(args.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
+using Outcome = yiban::test::CliOutcome;
+using yiban::test::yiban_at;
 
 std::int64_t local_ms(const char* minute) {
   auto ms = yiban::cli::parse_local_minute(minute);

@@ -35,39 +35,10 @@ struct FakeServer : yiban::test::FakeServer {
   FakeServer() : yiban::test::FakeServer(kToken) {}
 };
 
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Outcome run_yiban(std::vector<std::string> args) {
-  args.insert(args.begin(), "yiban");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::ostringstream out, err;
-  int code = yiban::cli::run(static_cast<int>(args.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
-
-Outcome yiban_at(const FakeServer& s, std::vector<std::string> args) {
-  args.insert(args.begin(), {"--server", s.url(), "--token", kToken});
-  return run_yiban(std::move(args));
-}
-
-void write_file(const fs::path& p, const std::string& bytes) {
-  std::ofstream f(p, std::ios::binary);
-  f << bytes;
-  REQUIRE(f.good());
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using Outcome = yiban::test::CliOutcome;
+using yiban::test::read_file;
+using yiban::test::write_file;
+using yiban::test::yiban_at;
 
 const std::string kPdf = "%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n";
 const std::string kJpeg = std::string("\xFF\xD8\xFF\xE0", 4) + "JFIF jpeg body";

@@ -28,27 +28,9 @@ struct FakeCentral : yiban::test::FakeServer {
   FakeCentral() : FakeServer(kToken) {}
 };
 
-struct Outcome {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Outcome run_yiban(std::vector<std::string> args) {
-  args.insert(args.begin(), "yiban");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::ostringstream out, err;
-  int code = run(static_cast<int>(args.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
-
-// yiban against the fake, with the right token.
-Outcome yiban_at(const FakeCentral& c, std::vector<std::string> args) {
-  args.insert(args.begin(), {"--server", c.url(), "--token", kToken});
-  return run_yiban(std::move(args));
-}
+using Outcome = yiban::test::CliOutcome;
+using yiban::test::run_yiban;
+using yiban::test::yiban_at;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;

@@ -12,11 +12,13 @@
 #include <type_traits>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cli.h"
 #include "yiban/db/httplib.h"
 
 namespace yiban::test {
@@ -32,6 +34,8 @@ class FakeServer {
       return it == params.end() ? std::string("<none>") : it->second;
     }
   };
+
+  const std::string& token() const { return token_; }
 
   explicit FakeServer(std::string token) : token_(std::move(token)) {
     auto handle = [this](const httplib::Request& req, httplib::Response& res) {
@@ -131,5 +135,29 @@ class FakeServer {
   std::vector<Request> requests_;  // guarded by mutex_
   std::vector<std::string> lines_;  // guarded by mutex_
 };
+
+// What one run of the yiban CLI gave: exit code, stdout, stderr.
+struct CliOutcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+// Runs the yiban CLI in-process with args (without the program name).
+inline CliOutcome run_yiban(std::vector<std::string> args) {
+  args.insert(args.begin(), "yiban");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::ostringstream out, err;
+  int code = yiban::cli::run(static_cast<int>(args.size()), argv.data(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+// yiban against the fake server, with its token.
+inline CliOutcome yiban_at(const FakeServer& s, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--server", s.url(), "--token", s.token()});
+  return run_yiban(std::move(args));
+}
 
 }  // namespace yiban::test

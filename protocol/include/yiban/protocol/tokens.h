@@ -5,6 +5,7 @@
 // hall only; HALL required), central-operator (reads everything, sends
 // commands), admin (everything, including clearing an integrity mark).
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,11 @@ struct TokenGrant {
 
 // Errors name the line (never the token itself).
 Expected<std::vector<TokenGrant>> parse_token_file(std::string_view text);
+
+// A secret kept in a file of its own (a broker password, a signing secret, the
+// case key): the first line, without its line end or trailing spaces. An
+// error naming the file when it cannot be read.
+Expected<std::string> read_secret_file(const std::filesystem::path& path);
 
 // Who acted, for audit records: "ROLE:FINGERPRINT", the fingerprint being
 // the first 8 hex digits of the token's SHA-256 (never the token itself).
