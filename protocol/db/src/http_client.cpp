@@ -1,0 +1,1 @@
+// The Beast HTTP client (being written).

@@ -1,0 +1,1 @@
+// Filled in by the http_attack_test part of the attack suite.

@@ -1,0 +1,1 @@
+// Filled in by the sync_attack_test part of the attack suite.
