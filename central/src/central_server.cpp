@@ -164,6 +164,11 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
     ho.port = address->second;
     ho.tokens = protocol::TokenTable(std::move(*grants));
     ho.web_dir = o.web.string();
+    ho.http.tls_cert = o.http_tls_cert.string();
+    ho.http.tls_key = o.http_tls_key.string();
+    ho.http.header_timeout = std::chrono::milliseconds(o.http_header_timeout_ms);
+    ho.http.max_connections = o.http_max_connections;
+    ho.http.max_connections_per_peer = o.http_max_connections_per_peer;
     ho.catalog_path = o.catalog.string();
     ho.catalog_text = catalog_text;
     ho.blob_dir = so_blob_dir;

@@ -101,6 +101,11 @@ int main(int argc, char** argv) {
       ("http", po::value<std::string>(), "HTTP API address, e.g. 0.0.0.0:8090")
       ("tokens", po::value<std::string>(), "bearer token file (TOKEN ROLE [HALL] per line)")
       ("web", po::value<std::string>(), "dashboard static files served at /")
+      ("http-tls-cert", po::value<std::string>(), "PEM certificate (chain) of the API's HTTPS; with --http-tls-key")
+      ("http-tls-key", po::value<std::string>(), "PEM private key of the API's HTTPS")
+      ("http-header-timeout", po::value<int>()->default_value(10), "seconds a client has to send a request's headers")
+      ("http-max-connections", po::value<int>()->default_value(4096), "HTTP connections open at once")
+      ("http-max-connections-per-peer", po::value<int>()->default_value(128), "HTTP connections from one address")
       ("catalog", po::value<std::string>(), "city service catalog (JSON): which region and hall handle which service")
       ("blob-dir", po::value<std::string>(), "where case files are kept (default: next to --db, <stem>.blobs)")
       ("booking", po::value<std::string>(), "bookable slots of every hall (JSON, protocol/BOOKINGS.md)")
@@ -145,6 +150,21 @@ int main(int argc, char** argv) {
   if (vm.count("http")) o.http = vm["http"].as<std::string>();
   if (vm.count("tokens")) o.tokens = vm["tokens"].as<std::string>();
   if (vm.count("web")) o.web = vm["web"].as<std::string>();
+  if (vm.count("http-tls-cert")) o.http_tls_cert = vm["http-tls-cert"].as<std::string>();
+  if (vm.count("http-tls-key")) o.http_tls_key = vm["http-tls-key"].as<std::string>();
+  {
+    const int timeout_s = vm["http-header-timeout"].as<int>();
+    const int max_conns = vm["http-max-connections"].as<int>();
+    const int per_peer = vm["http-max-connections-per-peer"].as<int>();
+    if (timeout_s < 1 || timeout_s > 300 || max_conns < 1 || per_peer < 1 || per_peer > max_conns) {
+      std::cerr << "yiban-central: --http-header-timeout must be 1..300 s and 1 <= --http-max-connections-per-peer "
+                   "<= --http-max-connections\n";
+      return 2;
+    }
+    o.http_header_timeout_ms = timeout_s * 1000;
+    o.http_max_connections = max_conns;
+    o.http_max_connections_per_peer = per_peer;
+  }
   if (vm.count("catalog")) o.catalog = vm["catalog"].as<std::string>();
   if (vm.count("blob-dir")) o.blob_dir = vm["blob-dir"].as<std::string>();
   if (vm.count("booking")) o.booking = vm["booking"].as<std::string>();

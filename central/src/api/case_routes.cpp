@@ -15,7 +15,7 @@ using nlohmann::json;
 using protocol::Role;
 namespace pc = protocol::cases;
 
-void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
   db::send_json_error(res, status, code, message);
 }
 
@@ -28,9 +28,9 @@ std::string holder(const protocol::TokenGrant& g) { return "central:" + protocol
 
 }  // namespace
 
-void add_case_routes(httplib::Server& server, CaseRouteContext c) {
+void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
   auto ctx = std::make_shared<CaseRouteContext>(std::move(c));
-  auto staff = [ctx](const httplib::Request& req, httplib::Response& res) -> std::optional<protocol::TokenGrant> {
+  auto staff = [ctx](const db::HttpRequest& req, db::HttpResponse& res) -> std::optional<protocol::TokenGrant> {
     auto g = ctx->authenticate(req, res);
     if (!g) return std::nullopt;
     if (g->role == Role::kViewer) {
@@ -42,7 +42,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
   // The case, if this grant may see it; otherwise an error was sent. A case
   // of other halls answers 404 to a hall manager, as if it did not exist.
   auto visible = [ctx](const protocol::TokenGrant& g, const std::string& id,
-                       httplib::Response& res) -> bool {
+                       db::HttpResponse& res) -> bool {
     if (!pc::valid_case_id(id)) {
       send_error(res, 400, "bad_request", "not a case id: " + id);
       return false;
@@ -66,14 +66,14 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
     return true;
   };
   auto record = [ctx](const std::string& id, const protocol::TokenGrant& g, std::string what, std::string sha,
-                      httplib::Response& res) {
+                      db::HttpResponse& res) {
     auto recorded = ctx->sync->record_case_access(id, holder(g), std::move(what), std::move(sha)).get();
     if (recorded) return true;
     send_error(res, 503, "unavailable", "the view could not be recorded, so it is not shown: " + recorded.error().message);
     return false;
   };
 
-  server.Get("/api/v1/cases", [ctx, staff](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/cases", [ctx, staff](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g) return;
     CaseQuery q;
@@ -107,8 +107,8 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
     res.set_content(*body, "application/json");
   });
 
-  server.Get(R"(/api/v1/cases/([^/]+))", [ctx, staff, visible, record](const httplib::Request& req,
-                                                                        httplib::Response& res) {
+  server.Get(R"(/api/v1/cases/([^/]+))", [ctx, staff, visible, record](const db::HttpRequest& req,
+                                                                        db::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g) return;
     std::string id = req.matches[1];
@@ -125,7 +125,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
   });
 
   server.Get(R"(/api/v1/cases/([^/]+)/materials/([0-9a-f]{64}))",
-             [ctx, staff, visible, record](const httplib::Request& req, httplib::Response& res) {
+             [ctx, staff, visible, record](const db::HttpRequest& req, db::HttpResponse& res) {
                auto g = staff(req, res);
                if (!g) return;
                std::string id = req.matches[1];

@@ -24,11 +24,11 @@ using protocol::Role;
 constexpr int kMaxEventsPage = 1000;
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
-void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
   db::send_json_error(res, status, code, message);
 }
 
-void send_json(httplib::Response& res, std::string body, int status = 200) {
+void send_json(db::HttpResponse& res, std::string body, int status = 200) {
   res.status = status;
   res.set_content(std::move(body), "application/json");
 }
@@ -40,9 +40,12 @@ struct HttpApi::Impl {
   std::unique_ptr<CentralStore> reader;
   std::mutex reader_mutex;  // guards reader (one SQLite connection)
   sync::SyncServer& sync;
-  httplib::Server server;
+  db::HttpServer server;
   int port = 0;
-  std::thread thread;
+  // The dashboards' stream: one feeder reads the halls after each change and
+  // publishes only the halls whose row changed; streams hold no thread.
+  std::shared_ptr<db::SseHub> hub = std::make_shared<db::SseHub>();
+  std::thread feeder;
   std::mutex catalog_mutex;
   std::string catalog_text;  // guarded by catalog_mutex
   std::mutex rate_mutex;
@@ -53,25 +56,26 @@ struct HttpApi::Impl {
   std::unique_ptr<db::BlobStore> blobs;  // case files (null: none kept)
 
   Impl(HttpApiOptions o, std::unique_ptr<CentralStore> r, sync::SyncServer& s)
-      : options(std::move(o)), reader(std::move(r)), sync(s), catalog_text(options.catalog_text) {
+      : options(std::move(o)), reader(std::move(r)), sync(s), server(server_options(options)),
+        catalog_text(options.catalog_text) {
     if (!options.blob_dir.empty()) {
       if (auto b = db::BlobStore::open(options.blob_dir)) blobs = std::make_unique<db::BlobStore>(std::move(*b));
     }
   }
 
   // The caller's grant, or an error response already sent (401).
-  std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
+  std::optional<protocol::TokenGrant> authenticate(const db::HttpRequest& req, db::HttpResponse& res) {
     return db::authenticate(req, res, options.tokens);
   }
 
   // May this grant see the hall? Sends 403 when not.
-  static bool may_read(const protocol::TokenGrant& g, std::string_view hall, httplib::Response& res) {
+  static bool may_read(const protocol::TokenGrant& g, std::string_view hall, db::HttpResponse& res) {
     if (g.role != Role::kHallManager || g.hall == hall) return true;
     send_error(res, 403, "forbidden", "this token covers hall " + g.hall + " only");
     return false;
   }
 
-  static bool may_command(const protocol::TokenGrant& g, std::string_view hall, httplib::Response& res) {
+  static bool may_command(const protocol::TokenGrant& g, std::string_view hall, db::HttpResponse& res) {
     if (g.role == Role::kCentralOperator || g.role == Role::kAdmin) return true;
     if (g.role == Role::kHallManager && g.hall == hall) {
       send_error(res, 403, "forbidden", "commands for a hall are sent by central operators");
@@ -81,7 +85,20 @@ struct HttpApi::Impl {
     return false;
   }
 
+  static db::HttpServerOptions server_options(const HttpApiOptions& o) {
+    db::HttpServerOptions s = o.http;
+    s.who = "central";
+    s.host = o.host;
+    s.port = o.port;
+    s.web_dir = o.web_dir;
+    s.tokens = &o.tokens;
+    s.max_body_bytes = kMaxBodyBytes;
+    return s;
+  }
+
   void routes();
+  void feed();
+  void publish_halls(std::map<std::string, std::string>& sent);
   std::string metrics_text();
 };
 
@@ -94,47 +111,100 @@ protocol::Expected<std::unique_ptr<HttpApi>> HttpApi::create(HttpApiOptions opti
   auto impl = std::make_unique<Impl>(std::move(options), std::move(reader), sync);
   impl->routes();
   const auto& o = impl->options;
-  auto port = db::bind_server(impl->server, o.host, o.port, o.web_dir);
+  auto port = impl->server.listen();
   if (!port) return std::unexpected(port.error());
   impl->port = *port;
-  spdlog::info("http: API on http://{}:{}/api/v1/ ({} tokens)", o.host, impl->port, o.tokens.size());
+  spdlog::info("http: API on {}://{}:{}/api/v1/ ({} tokens)", impl->server.tls() ? "https" : "http", o.host,
+               impl->port, o.tokens.size());
   return std::unique_ptr<HttpApi>(new HttpApi(std::move(impl)));
 }
 
 int HttpApi::port() const { return impl_->port; }
 
 void HttpApi::start() {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->server.listen_after_bind(); });
+  impl_->server.start();
+  impl_->feeder = std::thread([impl = impl_.get()] { impl->feed(); });
 }
 
 void HttpApi::stop() {
   if (!impl_) return;
   impl_->sync.close_feeds();
+  if (impl_->feeder.joinable()) impl_->feeder.join();
+  impl_->hub->close();
   impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void HttpApi::Impl::feed() {
+  hub->set_state("", "event: hello\ndata: {}\n\n", "");
+  std::map<std::string, std::string> sent;  // hall → its row as last published, without ages
+  std::uint64_t version = sync.wait_for_change(~std::uint64_t{0}, std::chrono::milliseconds(0));
+  publish_halls(sent);
+  // At most one read of the halls per interval, however many commits and streams.
+  constexpr auto kMinInterval = std::chrono::milliseconds(100);
+  auto last = std::chrono::steady_clock::now();
+  while (!sync.feeds_closed()) {
+    std::uint64_t v = sync.wait_for_change(version, std::chrono::seconds(15));
+    if (sync.feeds_closed()) break;
+    if (v == version) {
+      hub->publish("", ": keepalive\n\n");
+      continue;
+    }
+    auto since = std::chrono::steady_clock::now() - last;
+    if (since < kMinInterval) std::this_thread::sleep_for(kMinInterval - since);
+    version = sync.wait_for_change(~std::uint64_t{0}, std::chrono::milliseconds(0));
+    publish_halls(sent);
+    last = std::chrono::steady_clock::now();
+  }
+}
+
+void HttpApi::Impl::publish_halls(std::map<std::string, std::string>& sent) {
+  protocol::Expected<std::string> body;
+  {
+    std::lock_guard lock(reader_mutex);
+    body = reader->halls_json();
+  }
+  if (!body) {
+    spdlog::warn("http: the dashboard stream cannot read the halls: {}", body.error().message);
+    return;
+  }
+  auto j = json::parse(*body, nullptr, false);
+  if (!j.is_object()) return;
+  for (auto& h : j["halls"]) {
+    const std::string id = h.value("hall", "");
+    // Ages alone (longest wait, last contact) are not a change.
+    json key = h;
+    key.erase("longest_wait_s");
+    key.erase("last_contact_ts");
+    std::string k = key.dump();
+    auto& last = sent[id];
+    if (last == k) continue;
+    last = std::move(k);
+    std::string text = "event: hall\ndata: " + h.dump() + "\n\n";
+    hub->set_state(id, text, text);
+  }
 }
 
 void HttpApi::Impl::routes() {
-  db::configure_server(server, kMaxBodyBytes, "central");
   add_case_routes(server, CaseRouteContext{
-                              [this](const httplib::Request& req, httplib::Response& res) { return authenticate(req, res); },
+                              [this](const db::HttpRequest& req, db::HttpResponse& res) { return authenticate(req, res); },
                               &reader_mutex, reader.get(), &sync, blobs.get()});
   if (options.bookings) {
     options.bookings->add_routes(
-        server, [this](const httplib::Request& req, httplib::Response& res) { return authenticate(req, res); },
+        server, [this](const db::HttpRequest& req, db::HttpResponse& res) { return authenticate(req, res); },
         booking::ReaderAccess{&reader_mutex, reader.get()});
   }
 
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  server.Get("/healthz", [](const db::HttpRequest&, db::HttpResponse& res) {
     send_json(res, R"({"ok":true})");
-  });
+  }).open();
 
-  server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/metrics", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
-    res.set_content(metrics_text(), "text/plain; version=0.0.4");
+    res.set_content(metrics_text() + db::http_metrics_text(server.stats(), "yiban_central_http"),
+                    "text/plain; version=0.0.4");
   });
 
-  server.Get("/api/v1/halls", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/halls", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     protocol::Expected<std::string> body;
@@ -172,7 +242,7 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"halls", kept}, {"next_after", next}}.dump());
   });
 
-  server.Get("/api/v1/catalog", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/catalog", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::string text;
     {
@@ -187,7 +257,7 @@ void HttpApi::Impl::routes() {
     send_json(res, out.dump());
   });
 
-  server.Put("/api/v1/catalog", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Put("/api/v1/catalog", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (g->role != Role::kAdmin) return send_error(res, 403, "forbidden", "only an admin changes the city catalog");
@@ -213,9 +283,9 @@ void HttpApi::Impl::routes() {
     spdlog::info("http: city catalog {} ({} services) set by {}; sent to {} halls", version.substr(0, 12),
                  catalog->services.size(), protocol::holder_of(*g), *queued);
     send_json(res, json{{"version", version}, {"services", catalog->services.size()}, {"halls_queued", *queued}}.dump());
-  });
+  }).roles({Role::kAdmin});
 
-  server.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/whoami", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     json j{{"mode", "city"}, {"role", protocol::to_string(g->role)}};
@@ -223,7 +293,7 @@ void HttpApi::Impl::routes() {
     send_json(res, j.dump());
   });
 
-  server.Get(R"(/api/v1/halls/([^/]+)/series)", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get(R"(/api/v1/halls/([^/]+)/series)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -245,7 +315,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(**body));
   });
 
-  server.Get("/api/v1/kpi/charts", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/kpi/charts", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     KpiQuery q;
@@ -269,8 +339,8 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(*body));
   });
 
-  server.Post(R"(/api/v1/halls/([^/]+)/alerts/([^/]+)/(ack|resolve))", [this](const httplib::Request& req,
-                                                                              httplib::Response& res) {
+  server.Post(R"(/api/v1/halls/([^/]+)/alerts/([^/]+)/(ack|resolve))", [this](const db::HttpRequest& req,
+                                                                              db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -295,74 +365,16 @@ void HttpApi::Impl::routes() {
     }
     spdlog::info("http: {} of alert {} in hall {} sent down as command {}", type, alert, hall, *queued);
     send_json(res, json{{"hall", hall}, {"alert", alert}, {"down_seq", *queued}, {"state", "queued"}}.dump(), 202);
-  });
+  }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/stream", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/stream", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    struct State {
-      bool started = false;
-      std::uint64_t version = 0;
-      std::map<std::string, std::string> sent;  // hall → last row sent
-      std::chrono::steady_clock::time_point last_keepalive = std::chrono::steady_clock::now();
-    };
-    auto st = std::make_shared<State>();
-    std::string only = g->role == Role::kHallManager ? g->hall : "";
-    res.set_chunked_content_provider("text/event-stream", [this, st, only](std::size_t, httplib::DataSink& sink) {
-      if (sync.feeds_closed()) {
-        sink.done();
-        return false;
-      }
-      if (st->started) {
-        std::uint64_t v = sync.wait_for_change(st->version, std::chrono::seconds(15));
-        if (sync.feeds_closed()) {
-          sink.done();
-          return false;
-        }
-        if (v == st->version) {
-          static constexpr std::string_view kKeepalive = ": keepalive\n\n";
-          return sink.write(kKeepalive.data(), kKeepalive.size());
-        }
-        st->version = v;
-      } else {
-        st->version = sync.wait_for_change(~std::uint64_t{0}, std::chrono::milliseconds(0));
-      }
-      protocol::Expected<std::string> body;
-      {
-        std::lock_guard lock(reader_mutex);
-        body = reader->halls_json();
-      }
-      std::string out;
-      if (!st->started) {
-        out += "event: hello\ndata: {}\n\n";
-        st->started = true;
-      }
-      if (body) {
-        auto j = json::parse(*body, nullptr, false);
-        if (j.is_object()) {
-          for (auto& h : j["halls"]) {
-            const std::string id = h.value("hall", "");
-            if (!only.empty() && id != only) continue;
-            // Ages alone (longest wait) are not a change.
-            json key = h;
-            key.erase("longest_wait_s");
-            key.erase("last_contact_ts");
-            std::string k = key.dump();
-            auto& last = st->sent[id];
-            if (last == k) continue;
-            last = std::move(k);
-            out += "event: hall\ndata: " + h.dump() + "\n\n";
-          }
-        }
-      }
-      if (out.empty()) return true;
-      return sink.write(out.data(), out.size());
-    });
+    // A hall manager's stream carries its own hall only.
+    res.stream(hub, g->role == Role::kHallManager ? g->hall : "");
   });
 
-  server.Get(R"(/api/v1/halls/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get(R"(/api/v1/halls/([^/]+))", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -378,7 +390,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(**body));
   });
 
-  server.Get(R"(/api/v1/halls/([^/]+)/events)", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get(R"(/api/v1/halls/([^/]+)/events)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -417,7 +429,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(body));
   });
 
-  server.Get("/api/v1/kpi", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/kpi", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     KpiQuery q;
@@ -451,7 +463,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(*body));
   });
 
-  server.Get("/api/v1/alerts", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/alerts", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     std::optional<std::string> hall;
@@ -469,7 +481,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(*body));
   });
 
-  server.Post(R"(/api/v1/halls/([^/]+)/commands)", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Post(R"(/api/v1/halls/([^/]+)/commands)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -501,10 +513,10 @@ void HttpApi::Impl::routes() {
     spdlog::info("http: command {} for hall {} ({}) queued by a {} token", *queued, hall, type->get<std::string>(),
                  protocol::to_string(g->role));
     send_json(res, json{{"hall", hall}, {"down_seq", *queued}, {"state", "queued"}}.dump(), 202);
-  });
+  }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Post(R"(/api/v1/halls/([^/]+)/integrity/clear)", [this](const httplib::Request& req,
-                                                                  httplib::Response& res) {
+  server.Post(R"(/api/v1/halls/([^/]+)/integrity/clear)", [this](const db::HttpRequest& req,
+                                                                  db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -517,7 +529,7 @@ void HttpApi::Impl::routes() {
       return send_error(res, 503, "unavailable", done.error().message);
     }
     send_json(res, json{{"hall", hall}, {"integrity", "ok"}}.dump());
-  });
+  }).roles({Role::kAdmin});
 
 }
 

@@ -19,11 +19,11 @@ using nlohmann::json;
 using protocol::Role;
 namespace pb = protocol::bookings;
 
-void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
   db::send_json_error(res, status, code, message);
 }
 
-void send_json(httplib::Response& res, std::string body, int status = 200) {
+void send_json(db::HttpResponse& res, std::string body, int status = 200) {
   res.status = status;
   res.set_content(std::move(body), "application/json");
 }
@@ -230,12 +230,12 @@ void BookingService::stop() {
 protocol::Expected<int> BookingService::rebalance() { return impl_->rebalance(); }
 
 void BookingService::add_routes(
-    httplib::Server& server,
-    std::function<std::optional<protocol::TokenGrant>(const httplib::Request&, httplib::Response&)> authenticate,
+    db::HttpServer& server,
+    std::function<std::optional<protocol::TokenGrant>(const db::HttpRequest&, db::HttpResponse&)> authenticate,
     ReaderAccess reader) {
   Impl* d = impl_.get();
 
-  server.Get("/api/v1/booking/slots", [d, authenticate, reader](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/booking/slots", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     const auto* hall = d->config().find(req.get_param_value("hall"));
     if (!hall) return send_error(res, 404, "not_found", "hall: no bookable hall \"" + req.get_param_value("hall") + "\"");
@@ -273,7 +273,7 @@ void BookingService::add_routes(
                        .dump());
   });
 
-  server.Get("/api/v1/booking/heatmap", [d, authenticate, reader](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/booking/heatmap", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto day = db::parse_day(req.get_param_value("day"));
     if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
@@ -301,7 +301,7 @@ void BookingService::add_routes(
     send_json(res, json{{"day", req.get_param_value("day")}, {"rows", std::move(rows)}}.dump());
   });
 
-  server.Post("/api/v1/bookings", [d, authenticate](const httplib::Request& req, httplib::Response& res) {
+  server.Post("/api/v1/bookings", [d, authenticate](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are made with a central-operator token");
@@ -358,9 +358,9 @@ void BookingService::add_routes(
     if (notify && outcome.status < 300 && d->options.notify_wake) d->options.notify_wake();
     if (outcome.status >= 300) return send_error(res, outcome.status, outcome.error, outcome.message);
     send_json(res, outcome.booking, 201);
-  });
+  }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/bookings", [d, authenticate, reader](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/bookings", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     BookingQuery q;
@@ -394,8 +394,8 @@ void BookingService::add_routes(
     send_json(res, *body);
   });
 
-  server.Get(R"(/api/v1/bookings/([A-Z0-9]{8}))", [authenticate, reader](const httplib::Request& req,
-                                                                         httplib::Response& res) {
+  server.Get(R"(/api/v1/bookings/([A-Z0-9]{8}))", [authenticate, reader](const db::HttpRequest& req,
+                                                                         db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g) && g->role != Role::kHallManager)
@@ -409,8 +409,8 @@ void BookingService::add_routes(
     send_json(res, **body);
   });
 
-  server.Delete(R"(/api/v1/bookings/([A-Z0-9]{8}))", [d, authenticate](const httplib::Request& req,
-                                                                       httplib::Response& res) {
+  server.Delete(R"(/api/v1/bookings/([A-Z0-9]{8}))", [d, authenticate](const db::HttpRequest& req,
+                                                                       db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are changed with a central-operator token");
@@ -428,10 +428,10 @@ void BookingService::add_routes(
     });
     if (outcome.status >= 300) return send_error(res, outcome.status, outcome.error, outcome.message);
     send_json(res, outcome.booking);
-  });
+  }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Post(R"(/api/v1/bookings/([A-Z0-9]{8})/reschedule)", [d, authenticate, reader](const httplib::Request& req,
-                                                                                         httplib::Response& res) {
+  server.Post(R"(/api/v1/bookings/([A-Z0-9]{8})/reschedule)", [d, authenticate, reader](const db::HttpRequest& req,
+                                                                                         db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are changed with a central-operator token");
@@ -474,7 +474,7 @@ void BookingService::add_routes(
     });
     if (outcome.status >= 300) return send_error(res, outcome.status, outcome.error, outcome.message);
     send_json(res, outcome.booking);
-  });
+  }).roles({Role::kCentralOperator, Role::kAdmin});
 }
 
 }  // namespace yiban::central::booking

@@ -15,14 +15,17 @@ namespace {
 using nlohmann::json;
 namespace pc = protocol::cases;
 
-void send(httplib::Response& res, const Result& r) {
+void send(db::HttpResponse& res, const Result& r) {
   res.status = r.status;
   res.set_content(r.body, "application/json");
 }
 
-void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
   send(res, error_result(status, code, message));
 }
+
+// A case material (20 MiB) and its multipart-free framing slack.
+constexpr std::size_t kMaxUploadBytes = 20 * 1024 * 1024 + 1024;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -31,10 +34,10 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-void add_case_routes(httplib::Server& server, CaseRouteContext c) {
+void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
   auto ctx = std::make_shared<CaseRouteContext>(std::move(c));
   // Case staff: this hall's managers and admins; a viewer sees no personal data.
-  auto staff = [ctx](const httplib::Request& req, httplib::Response& res) -> std::optional<protocol::TokenGrant> {
+  auto staff = [ctx](const db::HttpRequest& req, db::HttpResponse& res) -> std::optional<protocol::TokenGrant> {
     auto g = ctx->authenticate(req, res);
     if (!g) return std::nullopt;
     if (g->role == protocol::Role::kViewer) {
@@ -43,13 +46,13 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
     }
     return g;
   };
-  auto files_here = [ctx](httplib::Response& res) {
+  auto files_here = [ctx](db::HttpResponse& res) {
     if (ctx->blobs) return true;
     send_error(res, 503, "unavailable", "this hall keeps no case files");
     return false;
   };
 
-  server.Post("/api/v1/blobs", [ctx, staff, files_here](const httplib::Request& req, httplib::Response& res) {
+  server.Post("/api/v1/blobs", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g || !files_here(res)) return;
     std::string declared = req.get_header_value("Content-Type");
@@ -74,9 +77,9 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
                  protocol::holder_of(*g));
     res.status = 201;
     res.set_content(json{{"sha256", *sha}, {"size", req.body.size()}, {"type", declared}}.dump(), "application/json");
-  });
+  }).roles({protocol::Role::kHallManager, protocol::Role::kCentralOperator, protocol::Role::kAdmin}).max_body(kMaxUploadBytes);
 
-  server.Get("/api/v1/cases", [ctx, staff, files_here](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/cases", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!staff(req, res) || !files_here(res)) return;
     cases::CaseQuery q;
     q.now = now_ms();
@@ -104,7 +107,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
     res.set_content(*body, "application/json");
   });
 
-  server.Get(R"(/api/v1/cases/([^/]+))", [ctx, staff, files_here](const httplib::Request& req, httplib::Response& res) {
+  server.Get(R"(/api/v1/cases/([^/]+))", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g || !files_here(res)) return;
     std::string id = req.matches[1];
@@ -126,7 +129,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
   });
 
   server.Get(R"(/api/v1/cases/([^/]+)/materials/([0-9a-f]{64}))",
-             [ctx, staff, files_here](const httplib::Request& req, httplib::Response& res) {
+             [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
                auto g = staff(req, res);
                if (!g || !files_here(res)) return;
                std::string id = req.matches[1];
@@ -154,7 +157,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
                res.set_content(std::move(*bytes), (*info)->type);
              });
 
-  server.Post("/api/v1/cases", [ctx, staff, files_here](const httplib::Request& req, httplib::Response& res) {
+  server.Post("/api/v1/cases", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g || !files_here(res)) return;
     Request r;
@@ -162,10 +165,10 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
     r.body = req.body;
     r.by = protocol::holder_of(*g);
     send(res, ctx->ask(std::move(r)));
-  });
+  }).roles({protocol::Role::kHallManager, protocol::Role::kCentralOperator, protocol::Role::kAdmin});
 
   server.Post(R"(/api/v1/cases/([^/]+)/(review|complete|resubmit))",
-              [ctx, staff, files_here](const httplib::Request& req, httplib::Response& res) {
+              [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
                 auto g = staff(req, res);
                 if (!g || !files_here(res)) return;
                 Request r;
@@ -175,7 +178,7 @@ void add_case_routes(httplib::Server& server, CaseRouteContext c) {
                 r.body = req.body;
                 r.by = protocol::holder_of(*g);
                 send(res, ctx->ask(std::move(r)));
-              });
+              }).roles({protocol::Role::kHallManager, protocol::Role::kCentralOperator, protocol::Role::kAdmin});
 }
 
 }  // namespace yiban::edge::console

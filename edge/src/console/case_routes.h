@@ -10,14 +10,14 @@
 
 #include "console/console_link.h"
 #include "yiban/db/blob_store.h"
-#include "yiban/db/httplib.h"
+#include "yiban/db/http_server.h"
 #include "yiban/db/sqlite.h"
 #include "yiban/protocol/tokens.h"
 
 namespace yiban::edge::console {
 
 struct CaseRouteContext {
-  std::function<std::optional<protocol::TokenGrant>(const httplib::Request&, httplib::Response&)> authenticate;
+  std::function<std::optional<protocol::TokenGrant>(const db::HttpRequest&, db::HttpResponse&)> authenticate;
   // Hands a request to the engine and waits for its answer (503 on timeout).
   std::function<Result(Request)> ask;
   std::mutex* db_mutex = nullptr;
@@ -25,6 +25,6 @@ struct CaseRouteContext {
   const db::BlobStore* blobs = nullptr;  // null: this hall keeps no case files
 };
 
-void add_case_routes(httplib::Server& server, CaseRouteContext context);
+void add_case_routes(db::HttpServer& server, CaseRouteContext context);
 
 }  // namespace yiban::edge::console

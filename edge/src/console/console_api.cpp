@@ -25,14 +25,13 @@ using nlohmann::json;
 using protocol::Role;
 
 constexpr std::size_t kMaxBodyBytes = 16 * 1024;
-constexpr std::size_t kMaxUploadBytes = 20 * 1024 * 1024 + 1024;
 
-void send(httplib::Response& res, const Result& r) {
+void send(db::HttpResponse& res, const Result& r) {
   res.status = r.status;
   res.set_content(r.body, "application/json");
 }
 
-void send_error(httplib::Response& res, int status, std::string_view code, std::string_view message) {
+void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
   send(res, error_result(status, code, message));
 }
 
@@ -46,16 +45,36 @@ struct Api::Impl {
   Link& link;
   std::function<void(Request)> submit;
   std::function<SyncView()> sync_view;
-  httplib::Server server;
+  db::HttpServer server;
   int port = 0;
-  std::thread thread;
   std::mutex db_mutex;
   db::Database db;  // guarded by db_mutex
+  // The consoles' stream: one feeder reads each committed batch of events once
+  // and publishes it; streams hold no thread.
+  std::shared_ptr<db::SseHub> hub = std::make_shared<db::SseHub>();
+  std::thread feeder;
 
   Impl(ApiOptions o, Link& l, std::function<void(Request)> s, std::function<SyncView()> v)
-      : options(std::move(o)), link(l), submit(std::move(s)), sync_view(std::move(v)) {}
+      : options(std::move(o)), link(l), submit(std::move(s)), sync_view(std::move(v)), server(server_options()) {}
 
-  std::optional<protocol::TokenGrant> authenticate(const httplib::Request& req, httplib::Response& res) {
+  db::HttpServerOptions server_options() {
+    db::HttpServerOptions s = options.http;
+    s.who = "the hall";
+    s.host = options.host;
+    s.port = options.port;
+    s.web_dir = options.web_dir;
+    s.tokens = &options.tokens;
+    s.max_body_bytes = kMaxBodyBytes;
+    // A hall manager's token from another hall is refused before any body.
+    s.admit = [this](const protocol::TokenGrant& g) -> std::optional<std::string> {
+      if (g.role == Role::kHallManager && g.hall != link.snapshot().hall)
+        return "this token covers hall " + g.hall + ", not this one";
+      return std::nullopt;
+    };
+    return s;
+  }
+
+  std::optional<protocol::TokenGrant> authenticate(const db::HttpRequest& req, db::HttpResponse& res) {
     auto grant = db::authenticate(req, res, options.tokens);
     if (grant && grant->role == Role::kHallManager && grant->hall != link.snapshot().hall) {
       send_error(res, 403, "forbidden", "this token covers hall " + grant->hall + ", not this one");
@@ -64,7 +83,7 @@ struct Api::Impl {
     return grant;
   }
 
-  std::optional<protocol::TokenGrant> authenticate_change(const httplib::Request& req, httplib::Response& res) {
+  std::optional<protocol::TokenGrant> authenticate_change(const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return std::nullopt;
     if (g->role == Role::kViewer) {
@@ -84,9 +103,10 @@ struct Api::Impl {
       return error_result(503, "unavailable", "the hall did not answer within 10 s");
     return answer.get();
   }
-  void change(Request request, httplib::Response& res) { send(res, ask(std::move(request))); }
+  void change(Request request, db::HttpResponse& res) { send(res, ask(std::move(request))); }
 
   void routes();
+  void feed();
   json hall_json();
   json stats_json();
 };
@@ -105,25 +125,57 @@ protocol::Expected<std::unique_ptr<Api>> Api::create(ApiOptions options, Link& l
   (void)impl->db.exec("PRAGMA query_only=1");
   impl->routes();
   const auto& o = impl->options;
-  auto port = db::bind_server(impl->server, o.host, o.port, o.web_dir);
+  auto port = impl->server.listen();
   if (!port) return std::unexpected(port.error());
   impl->port = *port;
-  spdlog::info("console: API on http://{}:{}/api/v1/ ({} tokens){}", o.host, impl->port, o.tokens.size(),
-               o.web_dir.empty() ? "" : ", console at /");
+  spdlog::info("console: API on {}://{}:{}/api/v1/ ({} tokens){}", impl->server.tls() ? "https" : "http", o.host,
+               impl->port, o.tokens.size(), o.web_dir.empty() ? "" : ", console at /");
   return std::unique_ptr<Api>(new Api(std::move(impl)));
 }
 
 int Api::port() const { return impl_->port; }
 
 void Api::start() {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->server.listen_after_bind(); });
+  impl_->server.start();
+  impl_->feeder = std::thread([impl = impl_.get()] { impl->feed(); });
 }
 
 void Api::stop() {
   if (!impl_) return;
   impl_->link.close();
+  if (impl_->feeder.joinable()) impl_->feeder.join();
+  impl_->hub->close();
   impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void Api::Impl::feed() {
+  std::int64_t seen = link.last_seq();
+  auto hello = [](std::int64_t seq) { return "event: hello\ndata: {\"last_seq\":" + std::to_string(seq) + "}\n\n"; };
+  hub->set_state("", hello(seen), "");
+  while (!link.closing()) {
+    std::int64_t last = link.wait_past(seen, std::chrono::seconds(15));
+    if (link.closing()) break;
+    if (last <= seen) {
+      hub->publish("", ": keepalive\n\n");
+      continue;
+    }
+    std::string out;
+    {
+      std::lock_guard lock(db_mutex);
+      auto st = db.prepare("SELECT seq, type, ts FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1000");
+      if (!st) {
+        spdlog::warn("console: the event stream cannot read the log: {}", st.error().message);
+        continue;
+      }
+      st->bind(1, seen);
+      for (auto row = st->step(); row && *row; row = st->step()) {
+        seen = st->column_int(0);
+        out += "event: change\ndata: {\"seq\":" + std::to_string(seen) + ",\"type\":\"" + st->column_text(1) +
+               "\",\"ts\":" + std::to_string(st->column_int(2)) + "}\n\n";
+      }
+    }
+    hub->set_state("", hello(seen), out);
+  }
 }
 
 json Api::Impl::hall_json() {
@@ -300,30 +352,16 @@ json Api::Impl::stats_json() {
 }
 
 void Api::Impl::routes() {
-  // Bodies are small except material uploads; the large limit is checked
-  // before the body is read.
-  db::configure_server(server, kMaxUploadBytes, "the hall");
-  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // An upload is read only for a caller whose token is known.
-    if (req.path == "/api/v1/blobs")
-      return authenticate(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                                    : httplib::Server::HandlerResponse::Handled;
-    auto length = db::parse_count(req.get_header_value("Content-Length"));
-    if (length && *length > static_cast<std::int64_t>(kMaxBodyBytes)) {
-      send_error(res, 413, "too_large", "body larger than " + std::to_string(kMaxBodyBytes / 1024) + " KiB");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  // Bodies are small (kMaxBodyBytes) except material uploads (their route's own cap).
   add_case_routes(server, CaseRouteContext{
-                              [this](const httplib::Request& req, httplib::Response& res) { return authenticate(req, res); },
+                              [this](const db::HttpRequest& req, db::HttpResponse& res) { return authenticate(req, res); },
                               [this](Request r) { return ask(std::move(r)); }, &db_mutex, &db, options.blobs});
 
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  server.Get("/healthz", [](const db::HttpRequest&, db::HttpResponse& res) {
     res.set_content(R"({"ok":true})", "application/json");
-  });
+  }).open();
 
-  server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/metrics", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     auto sync = sync_view();
@@ -347,10 +385,11 @@ void Api::Impl::routes() {
     out += "# HELP yiban_edge_waiting People waiting per service.\n# TYPE yiban_edge_waiting gauge\n";
     for (const auto& svc : s.services)
       out += fmt::format("yiban_edge_waiting{{service=\"{}\"}} {}\n", svc.queue.service, svc.queue.waiting);
+    out += db::http_metrics_text(server.stats(), "yiban_edge_http");
     res.set_content(out, "text/plain; version=0.0.4");
   });
 
-  server.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/whoami", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     auto s = link.snapshot();
@@ -359,12 +398,12 @@ void Api::Impl::routes() {
                     "application/json");
   });
 
-  server.Get("/api/v1/hall", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/hall", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     res.set_content(hall_json().dump(), "application/json");
   });
 
-  server.Get("/api/v1/queues", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/queues", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     const std::int64_t now =
@@ -384,7 +423,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"queues", queues}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/counters", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/counters", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     json counters = json::array();
@@ -397,8 +436,8 @@ void Api::Impl::routes() {
     res.set_content(json{{"counters", counters}}.dump(), "application/json");
   });
 
-  server.Post(R"(/api/v1/counters/([^/]+)/(open|pause|close))", [this](const httplib::Request& req,
-                                                                      httplib::Response& res) {
+  server.Post(R"(/api/v1/counters/([^/]+)/(open|pause|close))", [this](const db::HttpRequest& req,
+                                                                      db::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -407,9 +446,9 @@ void Api::Impl::routes() {
     r.by = protocol::holder_of(*g);
     if (!protocol::is_valid_counter_id(r.target)) return send_error(res, 400, "bad_request", "not a valid counter id");
     change(std::move(r), res);
-  });
+  }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Put(R"(/api/v1/counters/([^/]+)/services)", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Put(R"(/api/v1/counters/([^/]+)/services)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -431,9 +470,9 @@ void Api::Impl::routes() {
     }
     if (r.services.empty()) return send_error(res, 400, "bad_request", "services: at least one");
     change(std::move(r), res);
-  });
+  }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/tickets", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/tickets", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::int64_t limit = 100, after = 0;
     if (req.has_param("limit")) {
@@ -488,7 +527,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"tickets", tickets}, {"next_after", next}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/devices", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/devices", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     std::map<std::string, std::tuple<bool, std::optional<std::string>, std::int64_t>> seen;
@@ -513,7 +552,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"devices", devices}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/alerts", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/alerts", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::string state = req.has_param("state") ? req.get_param_value("state") : "open";
     if (state != "open" && state != "all") return send_error(res, 400, "bad_request", "state: open or all");
@@ -541,7 +580,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"alerts", alerts}}.dump(), "application/json");
   });
 
-  server.Post(R"(/api/v1/alerts/([^/]+)/(ack|resolve))", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Post(R"(/api/v1/alerts/([^/]+)/(ack|resolve))", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -560,9 +599,9 @@ void Api::Impl::routes() {
       }
     }
     change(std::move(r), res);
-  });
+  }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/catalog", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/catalog", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::optional<std::string> text;
     {
@@ -582,7 +621,7 @@ void Api::Impl::routes() {
   });
 
   // Appointments (protocol/BOOKINGS.md): walk-up bookings against the hall's seats, and the day's bookings.
-  server.Post("/api/v1/bookings", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Post("/api/v1/bookings", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -590,9 +629,9 @@ void Api::Impl::routes() {
     r.body = req.body;
     r.by = protocol::holder_of(*g);
     change(std::move(r), res);
-  });
+  }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/bookings", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/bookings", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (g->role == Role::kViewer) return send_error(res, 403, "forbidden", "bookings hold personal data");
@@ -632,50 +671,14 @@ void Api::Impl::routes() {
     res.set_content(json{{"bookings", std::move(list)}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/stats", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/stats", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     res.set_content(stats_json().dump(), "application/json");
   });
 
-  server.Get("/api/v1/stream", [this](const httplib::Request& req, httplib::Response& res) {
+  server.Get("/api/v1/stream", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    std::int64_t start = link.last_seq();
-    auto seen = std::make_shared<std::int64_t>(-1);
-    res.set_chunked_content_provider("text/event-stream", [this, start, seen](std::size_t, httplib::DataSink& sink) {
-      if (*seen < 0) {
-        *seen = start;
-        std::string hello = "event: hello\ndata: {\"last_seq\":" + std::to_string(start) + "}\n\n";
-        return sink.write(hello.data(), hello.size());
-      }
-      if (link.closing()) {
-        sink.done();
-        return false;
-      }
-      std::int64_t last = link.wait_past(*seen, std::chrono::seconds(15));
-      if (link.closing()) {
-        sink.done();
-        return false;
-      }
-      std::string out;
-      if (last > *seen) {
-        std::lock_guard lock(db_mutex);
-        auto st = db.prepare("SELECT seq, type, ts FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1000");
-        if (st) {
-          st->bind(1, *seen);
-          for (auto row = st->step(); row && *row; row = st->step()) {
-            *seen = st->column_int(0);
-            out += "event: change\ndata: {\"seq\":" + std::to_string(*seen) + ",\"type\":\"" + st->column_text(1) +
-                   "\",\"ts\":" + std::to_string(st->column_int(2)) + "}\n\n";
-          }
-        }
-      } else {
-        out = ": keepalive\n\n";
-      }
-      if (out.empty()) return true;
-      return sink.write(out.data(), out.size());
-    });
+    res.stream(hub);
   });
 }
 

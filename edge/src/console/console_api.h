@@ -3,8 +3,9 @@
 // reads from the engine's snapshot and the store (its own read connection),
 // changes handed to the engine thread, and an SSE stream of committed events.
 //
-// Threads: cpp-httplib's workers call the handlers; start() listens on its own
-// thread; stop() closes the SSE streams and joins.
+// Threads: the HTTP server's workers call the handlers (yiban/db/http_server.h);
+// one feeder thread publishes committed events to the streams; stop() closes
+// the streams and joins.
 
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 
 #include "console/console_link.h"
 #include "yiban/db/blob_store.h"
+#include "yiban/db/http_server.h"
 #include "yiban/protocol/error.h"
 #include "yiban/protocol/tokens.h"
 
@@ -24,6 +26,7 @@ struct ApiOptions {
   std::string web_dir;  // served at / when set
   std::string db_path;  // the hall's store, read through a separate connection
   const db::BlobStore* blobs = nullptr;  // case files (null: no case routes work)
+  db::HttpServerOptions http;  // TLS and the server's limits (host, port, web_dir and tokens come from above)
 };
 
 struct SyncView {

@@ -21,6 +21,10 @@ struct CentralOptions {
   std::string http;  // host:port; empty: no HTTP API
   std::filesystem::path tokens;  // required with http
   std::filesystem::path web;  // static files served at / (optional)
+  std::filesystem::path http_tls_cert, http_tls_key;  // PEM files: the API over HTTPS when both are set
+  int http_header_timeout_ms = 10000;                 // a request's headers must arrive within this
+  int http_max_connections = 4096;
+  int http_max_connections_per_peer = 128;
   std::filesystem::path catalog;  // the city service catalog (optional)
   std::filesystem::path blob_dir;  // case files; empty: "<db dir>/<db stem>.blobs"
   std::filesystem::path booking;  // slots of every hall (protocol/BOOKINGS.md); empty: no bookings
