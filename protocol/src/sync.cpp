@@ -1,6 +1,9 @@
 #include "yiban/protocol/sync.h"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "yiban/protocol/ids.h"
@@ -61,6 +64,57 @@ Expected<std::string> text_field(const json& j, std::string_view verb, const cha
 }
 
 }  // namespace
+
+bool FrameBudget::admit(std::size_t bytes) {
+  ++frames_;
+  bytes_ += bytes;
+  if (over_ == Over::kNone) {
+    if (frames_ > max_frames_) {
+      over_ = Over::kFrames;
+    } else if (bytes_ > max_bytes_) {
+      over_ = Over::kBytes;
+    }
+  }
+  return over_ == Over::kNone;
+}
+
+void FrameBudget::reset() {
+  frames_ = 0;
+  bytes_ = 0;
+  over_ = Over::kNone;
+}
+
+std::string_view to_string(FrameBudget::Over over) {
+  switch (over) {
+    case FrameBudget::Over::kFrames: return "frames";
+    case FrameBudget::Over::kBytes: return "bytes";
+    case FrameBudget::Over::kNone: break;
+  }
+  return "none";
+}
+
+void RateLimit::refill(std::int64_t now_ms) {
+  if (last_ms_ < 0 || now_ms < last_ms_) {  // first use, or a clock that went back
+    last_ms_ = now_ms;
+    return;
+  }
+  tokens_ = std::min(burst_, tokens_ + rate_ * static_cast<double>(now_ms - last_ms_) / 1000.0);
+  last_ms_ = now_ms;
+}
+
+bool RateLimit::take(double n, std::int64_t now_ms) {
+  refill(now_ms);
+  if (tokens_ < n) return false;
+  tokens_ -= n;
+  return true;
+}
+
+std::int64_t RateLimit::wait_ms(double n, std::int64_t now_ms) {
+  refill(now_ms);
+  if (tokens_ >= n) return 0;
+  if (rate_ <= 0) return std::numeric_limits<std::int64_t>::max();
+  return static_cast<std::int64_t>(std::ceil((n - tokens_) * 1000.0 / rate_));
+}
 
 std::string_view to_string(Verb verb) {
   for (const auto& [v, name] : kVerbs) {

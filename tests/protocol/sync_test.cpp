@@ -222,3 +222,53 @@ TEST_CASE("a secret file gives its first line without the line end; an unreadabl
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error().message, Catch::Contains("missing"));
 }
+
+TEST_CASE("a frame budget refuses a message past its frame or byte limit, and stays refused", "[protocol][sync]") {
+  ps::FrameBudget frames(3, 1000);
+  CHECK(frames.admit(10));
+  CHECK(frames.admit(10));
+  CHECK(frames.admit(10));
+  CHECK_FALSE(frames.admit(1));  // the 4th frame
+  CHECK_FALSE(frames.admit(0));  // and everything after it
+  CHECK(frames.over() == ps::FrameBudget::Over::kFrames);
+  CHECK(frames.frames() == 5);
+  CHECK(frames.bytes() == 31);
+  frames.reset();
+  CHECK(frames.admit(10));
+  CHECK(frames.over() == ps::FrameBudget::Over::kNone);
+
+  ps::FrameBudget bytes(100, 1000);
+  CHECK(bytes.admit(600));
+  CHECK(bytes.admit(400));  // exactly the limit
+  CHECK_FALSE(bytes.admit(1));
+  CHECK(bytes.over() == ps::FrameBudget::Over::kBytes);
+  CHECK(ps::to_string(bytes.over()) == "bytes");
+
+  // The protocol's defaults: a full EVENTS batch fits, one item more does not.
+  ps::FrameBudget defaults;
+  for (std::size_t i = 0; i < ps::kMaxItems + 2; ++i) REQUIRE(defaults.admit(100));
+  CHECK_FALSE(defaults.admit(100));
+  CHECK(ps::kMaxMessageBytes >= ps::kMaxBatchBytes + ps::kMaxItemBytes + ps::kMaxHeaderBytes);
+}
+
+TEST_CASE("a rate limit lets a burst through, then the rate, and says how long to wait", "[protocol][sync]") {
+  ps::RateLimit limit(100, 10);  // 100 a second, burst 10
+  const std::int64_t t0 = 1000;
+  for (int i = 0; i < 10; ++i) CHECK(limit.take(1, t0));
+  CHECK_FALSE(limit.take(1, t0));
+  CHECK(limit.wait_ms(1, t0) == 10);
+  CHECK_FALSE(limit.take(1, t0 + 5));
+  CHECK(limit.take(1, t0 + 10));
+  // Idle time refills up to the burst only.
+  CHECK(limit.take(10, t0 + 60000));
+  CHECK_FALSE(limit.take(1, t0 + 60000));
+  // A clock that goes back refills nothing.
+  CHECK_FALSE(limit.take(1, t0));
+  // Units larger than one (bytes).
+  ps::RateLimit bytes(1024, 512);
+  CHECK(bytes.take(512, 0));
+  CHECK_FALSE(bytes.take(512, 100));  // ~102 bytes back
+  CHECK(bytes.wait_ms(512, 100) >= 399);
+  CHECK(bytes.wait_ms(512, 100) <= 401);
+  CHECK(bytes.take(512, 510));
+}

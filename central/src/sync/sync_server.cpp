@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <optional>
 #include <set>
 #include <functional>
 #include <spdlog/spdlog.h>
@@ -51,7 +52,50 @@ struct Session {
   bool wants_dirty = true;  // look for files to fetch at the next chance
   std::int64_t next_want_scan_ms = 0;
   std::map<std::string, std::int64_t> blob_not_before;  // the hall lacked it: ask again later (steady ms)
+  // Limits (SyncServerOptions).
+  int events_this_turn = 0;  // EVENTS taken in this turn, waiting for its commit
+  std::optional<ps::RateLimit> blob_gets;  // made on first use
+  std::optional<ps::RateLimit> blob_bytes;
+  std::deque<ps::BlobGet> deferred_gets;  // allowed GETs waiting for the byte rate
+  std::int64_t refusal_logged_ms = -1;  // steady ms of the last refusal line for this hall
+  std::uint64_t refusals_unlogged = 0;  // refusals since that line
 };
+
+// One message as read from the ROUTER: frame 0 the routing id. A message past
+// the limits keeps only its first kKeptFrames frames (the rest were dropped).
+struct Incoming {
+  std::vector<zmq::message_t> frames;
+  ps::FrameBudget::Over over = ps::FrameBudget::Over::kNone;
+  std::size_t frame_count = 0;  // all frames read, kept or not
+  std::size_t bytes = 0;
+};
+constexpr std::size_t kKeptFrames = 3;  // routing id, verb, header
+
+// Reads one message frame by frame without waiting; false when none waits.
+// Once the budget is exceeded, the rest of the message is read and dropped
+// frame by frame (libzmq delivers a message whole, so it is all there).
+bool read_message(zmq::socket_t& socket, ps::FrameBudget& budget, Incoming& in) {
+  in.frames.clear();
+  in.over = ps::FrameBudget::Over::kNone;
+  budget.reset();
+  zmq::message_t frame;
+  if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
+  bool first = true;
+  while (true) {
+    const bool more = frame.more();
+    // The routing id is ROUTER's, not the peer's: not counted.
+    const bool within = first || budget.admit(frame.size());
+    first = false;
+    if (within || in.frames.size() < kKeptFrames) in.frames.push_back(std::move(frame));
+    if (!more) break;
+    frame = zmq::message_t();
+    (void)socket.recv(frame);  // the message's next frame is already there
+  }
+  in.over = budget.over();
+  in.frame_count = budget.frames();
+  in.bytes = budget.bytes();
+  return true;
+}
 
 struct Outgoing {
   std::string routing_id;
@@ -123,9 +167,25 @@ struct SyncServer::Impl {
   bool feed_closed = false;  // guarded by feed_mutex
   SyncMetrics counters;  // guarded by mutex (halls filled on demand)
 
+  std::vector<Session*> took_events;  // sessions whose events_this_turn is not 0
+  bool deferred_pending = false;  // some hall has BLOB_GETs waiting for the byte rate
+
   void run();
-  void turn(std::vector<std::vector<zmq::message_t>>& messages);
-  void handle(std::vector<zmq::message_t>& message);
+  void turn(std::vector<Incoming>& messages);
+  void handle(Incoming& incoming);
+  // Counts a refusal (counter of SyncMetrics) and logs it: the first at once,
+  // then at most one line per hall per 10 s with the number since.
+  void note_refusal(Session& s, std::uint64_t SyncMetrics::*counter, const std::string& what);
+  // Central forgets the hall's link (it must say HELLO again).
+  void forget_link(Session& s);
+  // Sends the turn's replies without ever waiting; a connection whose queue
+  // is full is disconnected.
+  void flush_outgoing();
+  void on_queue_full(const std::string& routing_id);
+  // Sends one chunk if the hall's byte rate allows; false otherwise.
+  bool try_serve_chunk(Session& s, const ps::BlobGet& g);
+  void serve_deferred(Session& s);
+  void ensure_limits(Session& s);
   void on_hello(Session* current, const std::string& routing_id, const std::string& key_hall, std::string_view header);
   void on_events(Session& s, std::vector<zmq::message_t>& message, std::string_view header);
   void on_down_ack(Session& s, std::string_view header);
@@ -175,9 +235,14 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
     if (zmq_setsockopt(r.handle(), kZapEnforceDomain, &enforce, sizeof enforce) != 0)
       throw zmq::error_t();
     r.set(zmq::sockopt::maxmsgsize, ps::kMaxFrameBytes + 1024);
+    // With ROUTER_MANDATORY a full queue is EAGAIN (and an unknown peer
+    // EHOSTUNREACH) instead of a silent drop; sends never wait (SNDTIMEO 0,
+    // and every send says DONTWAIT).
     r.set(zmq::sockopt::router_mandatory, 1);
-    r.set(zmq::sockopt::sndhwm, 100000);
-    r.set(zmq::sockopt::rcvhwm, 100000);
+    r.set(zmq::sockopt::sndhwm, impl->options.send_hwm);
+    r.set(zmq::sockopt::sndtimeo, 0);
+    // Messages waiting per connection; the edge's window is 8 batches.
+    r.set(zmq::sockopt::rcvhwm, 64);
     r.bind(impl->options.bind);
     impl->endpoint = r.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
@@ -467,11 +532,13 @@ void SyncServer::Impl::reload_sessions() {
 
 void SyncServer::Impl::run() {
   spdlog::info("sync: serving");
-  std::vector<std::vector<zmq::message_t>> messages;
+  std::vector<Incoming> messages;
+  ps::FrameBudget budget;
   while (!stopping.load()) {
     zmq::pollitem_t items[2] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(200));
+      // GETs waiting for a hall's byte rate are served within a few ms.
+      zmq::poll(items, 2, std::chrono::milliseconds(deferred_pending ? 5 : 200));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       spdlog::error("sync: poll failed: {}", e.what());
@@ -481,25 +548,26 @@ void SyncServer::Impl::run() {
       std::uint64_t n;
       (void)!read(wake_fd, &n, sizeof n);
     }
-    messages.clear();
+    std::size_t taken = 0;
     std::size_t frames = 0;
-    while (messages.size() < options.max_messages_per_turn && frames < options.max_frames_per_turn) {
-      std::vector<zmq::message_t> message;
+    while (taken < options.max_messages_per_turn && frames < options.max_frames_per_turn) {
+      if (messages.size() <= taken) messages.emplace_back();
       try {
-        if (!zmq::recv_multipart(router, std::back_inserter(message), zmq::recv_flags::dontwait)) break;
+        if (!read_message(router, budget, messages[taken])) break;
       } catch (const zmq::error_t& e) {
         spdlog::warn("sync: receive failed: {}", e.what());
         break;
       }
-      frames += message.size();
-      messages.push_back(std::move(message));
+      frames += messages[taken].frame_count;
+      ++taken;
     }
+    messages.resize(taken);
     turn(messages);
   }
   spdlog::info("sync: stopped");
 }
 
-void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) {
+void SyncServer::Impl::turn(std::vector<Incoming>& messages) {
   const auto turn_start = std::chrono::steady_clock::now();
   stats.messages += messages.size();
   std::deque<Task> todo;
@@ -508,6 +576,8 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
     todo.swap(tasks);
   }
   for (auto& m : messages) handle(m);
+  for (Session* s : took_events) s->events_this_turn = 0;
+  took_events.clear();
   std::vector<std::function<void(const protocol::Expected<void>&)>> task_done;
   std::vector<protocol::Expected<void>> task_result;
   for (auto& t : todo) {
@@ -540,8 +610,14 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
       spdlog::warn("sync: {} case SLA alerts raised or resolved", *changed);
     }
   }
+  deferred_pending = false;
   for (auto& [hall, s] : sessions) {
-    if (s.welcomed && blobs) pump_blobs(s);
+    if (!s.welcomed || !blobs) continue;
+    pump_blobs(s);
+    if (!s.deferred_gets.empty()) {
+      serve_deferred(s);
+      deferred_pending = deferred_pending || !s.deferred_gets.empty();
+    }
   }
   for (auto& [hall, s] : sessions) {
     if (!s.contact_dirty) continue;
@@ -584,19 +660,7 @@ void SyncServer::Impl::turn(std::vector<std::vector<zmq::message_t>>& messages) 
   if (committed) {
     for (const auto& hall : routed_to) send_down(session_for(hall));
   }
-  for (auto& o : outgoing) {
-    try {
-      router.send(zmq::buffer(o.routing_id), zmq::send_flags::sndmore);
-      for (std::size_t i = 0; i < o.frames.size(); ++i) {
-        router.send(zmq::buffer(o.frames[i]),
-                    i + 1 < o.frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-      }
-    } catch (const zmq::error_t& e) {
-      // EHOSTUNREACH: the edge went away; it resumes with HELLO.
-      spdlog::debug("sync: reply not sent: {}", e.what());
-    }
-  }
-  outgoing.clear();
+  flush_outgoing();
   log_stats();
   // Snapshot for /metrics, at most twice a second (a turn can be 50 µs).
   if (now - last_snapshot_ms < 500) return;
@@ -617,13 +681,21 @@ void SyncServer::Impl::sweep() {
       s.welcomed = false;
       s.routing_id.clear();
       s.contact_dirty = true;
+      s.deferred_gets.clear();
       spdlog::warn("sync: hall {} silent for {} s: disconnected (acked {}, edge at {})", hall,
                    options.session_timeout_ms / 1000, s.state.acked, s.state.edge_last_seq);
+    }
+    if (s.refusals_unlogged > 0 && now - s.refusal_logged_ms >= 10000) {
+      spdlog::warn("sync: hall {}: {} more refusals in the last {} s", hall, s.refusals_unlogged,
+                   (now - s.refusal_logged_ms) / 1000);
+      s.refusals_unlogged = 0;
+      s.refusal_logged_ms = now;
     }
   }
 }
 
-void SyncServer::Impl::handle(std::vector<zmq::message_t>& message) {
+void SyncServer::Impl::handle(Incoming& incoming) {
+  auto& message = incoming.frames;
   if (message.size() < 2) return;
   const std::string routing_id = message[0].to_string();
   if (message.size() < 3) {
@@ -637,6 +709,16 @@ void SyncServer::Impl::handle(std::vector<zmq::message_t>& message) {
   } catch (const zmq::error_t&) {
   }
   if (key_hall.empty()) return;  // cannot happen with ZAP enforced
+  if (incoming.over != ps::FrameBudget::Over::kNone) {
+    const bool frames = incoming.over == ps::FrameBudget::Over::kFrames;
+    std::string what = fmt::format("a {} message of {} frames and {} bytes (limits {} frames, {} bytes)",
+                                   message[1].to_string_view().substr(0, 16), incoming.frame_count,
+                                   incoming.bytes, ps::kMaxMessageFrames, ps::kMaxMessageBytes);
+    note_refusal(session_for(key_hall),
+                 frames ? &SyncMetrics::refused_message_frames : &SyncMetrics::refused_message_bytes, what);
+    reply_error(routing_id, ps::error_code::kLimit, what + ": refused, nothing applied");
+    return;
+  }
   auto verb = ps::verb_from_string(message[1].to_string_view());
   if (!verb) {
     reply_error(routing_id, ps::error_code::kBadFrame, "unknown verb");
@@ -757,6 +839,7 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
   }
   s.down_sent = s.state.down_applied;
   s.wants_dirty = true;
+  s.deferred_gets.clear();
   if (s.fetcher) s.fetcher->link_lost();
   s.blob_not_before.clear();
   cases_dirty = true;  // forwards waiting for this hall may be ready
@@ -768,6 +851,15 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
 }
 
 void SyncServer::Impl::on_events(Session& s, std::vector<zmq::message_t>& message, std::string_view header) {
+  if (s.events_this_turn++ == 0) took_events.push_back(&s);
+  if (s.events_this_turn > options.max_events_in_flight) {
+    note_refusal(s, &SyncMetrics::refused_events_in_flight,
+                 fmt::format("EVENTS beyond {} batches in flight", options.max_events_in_flight));
+    reply_error(s.routing_id, ps::error_code::kLimit,
+                fmt::format("more than {} EVENTS batches unacknowledged: refused, send again after the ACKs",
+                            options.max_events_in_flight));
+    return;
+  }
   auto h = ps::decode_events(header);
   if (!h) {
     reply_error(s.routing_id, ps::error_code::kBadHeader, h.error().message);
@@ -883,9 +975,15 @@ void SyncServer::Impl::send_down(Session& s) {
     return;
   }
   std::vector<std::string> items;
-  for (auto& c : *commands) items.push_back(std::move(c.text));
+  std::size_t bytes = 0;
+  std::int64_t to = commands->front().down_seq;
+  for (auto& c : *commands) {
+    if (!items.empty() && bytes + c.text.size() > ps::kMaxBatchBytes) break;  // the receiver's message limit
+    bytes += c.text.size();
+    to = c.down_seq;
+    items.push_back(std::move(c.text));
+  }
   const std::int64_t from = commands->front().down_seq;
-  const std::int64_t to = commands->back().down_seq;
   s.down_sent = to;
   reply(s.routing_id, ps::Verb::kDown, ps::encode(ps::DownHeader{from, to}), std::move(items));
 }
@@ -990,6 +1088,12 @@ void SyncServer::Impl::on_blob_data(Session& s, std::vector<zmq::message_t>& mes
 }
 
 void SyncServer::Impl::on_blob_get(Session& s, std::string_view header) {
+  ensure_limits(s);
+  if (!s.blob_gets->take(1, steady_ms())) {
+    note_refusal(s, &SyncMetrics::refused_blob_gets,
+                 fmt::format("BLOB_GET over {:.0f} a second", options.blob_gets_per_s));
+    return;  // dropped: a fetcher asks again after its timeout
+  }
   auto g = ps::decode_blob_get(header);
   if (!g) return reply_error(s.routing_id, ps::error_code::kBadHeader, g.error().message);
   auto missing = [&](std::string_view code, std::string why) {
@@ -999,21 +1103,121 @@ void SyncServer::Impl::on_blob_get(Session& s, std::string_view header) {
   auto allowed = store->blob_allowed(s.state.hall, g->sha256);
   if (!allowed) return missing("not_found", "store unavailable");
   if (!*allowed) {
-    spdlog::warn("sync: hall {} asked for file {}… of no case it is a party to: refused", s.state.hall,
-                 g->sha256.substr(0, 12));
+    note_refusal(s, &SyncMetrics::refused_blob_denied,
+                 fmt::format("file {}…, named by no case it is a party to", g->sha256.substr(0, 12)));
     return missing("denied", "no case of hall " + s.state.hall + " names this file");
   }
   if (!blobs->has(g->sha256)) return missing("not_found", "central is still fetching this file");
   auto total = blobs->size_of(g->sha256);
   if (!total || g->offset >= *total) return missing("not_found", "offset beyond the file");
-  auto bytes = blobs->read(g->sha256, g->offset, std::min(g->length, *total - g->offset));
-  if (!bytes) return missing("not_found", bytes.error().message);
-  ps::BlobData d{g->sha256, g->offset, *total, protocol::sha256_hex(*bytes)};
+  if (s.deferred_gets.empty() && try_serve_chunk(s, *g)) return;
+  if (s.deferred_gets.size() < static_cast<std::size_t>(options.blob_gets_deferred)) {
+    s.deferred_gets.push_back(std::move(*g));
+    deferred_pending = true;
+    return;
+  }
+  note_refusal(s, &SyncMetrics::refused_blob_bytes,
+               fmt::format("BLOB_GET over {:.1f} MiB/s of chunks with {} waiting",
+                           options.blob_bytes_per_s / (1024 * 1024), s.deferred_gets.size()));
+}
+
+bool SyncServer::Impl::try_serve_chunk(Session& s, const ps::BlobGet& g) {
+  auto missing = [&](std::string why) {
+    reply(s.routing_id, ps::Verb::kBlobMissing, ps::encode(ps::BlobMissing{g.sha256, "not_found", std::move(why)}));
+    return true;
+  };
+  auto total = blobs->size_of(g.sha256);
+  if (!total || g.offset >= *total) return missing("offset beyond the file");
+  const std::int64_t length = std::min(g.length, *total - g.offset);
+  ensure_limits(s);
+  if (!s.blob_bytes->take(static_cast<double>(length), steady_ms())) return false;
+  auto bytes = blobs->read(g.sha256, g.offset, length);
+  if (!bytes) return missing(bytes.error().message);
+  ps::BlobData d{g.sha256, g.offset, *total, protocol::sha256_hex(*bytes)};
   std::vector<std::string> items;
   items.push_back(std::move(*bytes));
   reply(s.routing_id, ps::Verb::kBlobData, ps::encode(d), std::move(items));
   std::lock_guard lock(mutex);
   ++counters.chunks_served;
+  return true;
+}
+
+void SyncServer::Impl::serve_deferred(Session& s) {
+  while (!s.deferred_gets.empty() && try_serve_chunk(s, s.deferred_gets.front())) s.deferred_gets.pop_front();
+}
+
+void SyncServer::Impl::ensure_limits(Session& s) {
+  if (!s.blob_gets) s.blob_gets.emplace(options.blob_gets_per_s, options.blob_gets_burst);
+  if (!s.blob_bytes) s.blob_bytes.emplace(options.blob_bytes_per_s, options.blob_bytes_burst);
+}
+
+void SyncServer::Impl::note_refusal(Session& s, std::uint64_t SyncMetrics::*counter, const std::string& what) {
+  {
+    std::lock_guard lock(mutex);
+    ++(counters.*counter);
+  }
+  ++s.refusals_unlogged;
+  const std::int64_t now = steady_ms();
+  if (s.refusal_logged_ms >= 0 && now - s.refusal_logged_ms < 10000) return;
+  spdlog::warn("sync: hall {}: refused {} ({} refusals since the last such line)", s.state.hall, what,
+               s.refusals_unlogged);
+  s.refusals_unlogged = 0;
+  s.refusal_logged_ms = now;
+}
+
+void SyncServer::Impl::forget_link(Session& s) {
+  s.connected = false;
+  s.welcomed = false;
+  s.routing_id.clear();
+  s.contact_dirty = true;
+  s.deferred_gets.clear();
+  s.down_sent = s.state.down_applied;  // a DOWN queued for the old link is sent again after HELLO
+  if (s.fetcher) s.fetcher->link_lost();
+}
+
+void SyncServer::Impl::on_queue_full(const std::string& routing_id) {
+  for (auto& [hall, s] : sessions) {
+    if (s.routing_id != routing_id) continue;
+    note_refusal(s, &SyncMetrics::send_queue_full,
+                 fmt::format("more replies: its send queue is full ({} messages), it is not reading; "
+                             "disconnected, it must say HELLO again", options.send_hwm));
+    forget_link(s);
+    return;
+  }
+}
+
+void SyncServer::Impl::flush_outgoing() {
+  std::set<std::string> full;  // connections found full in this turn: nothing more is tried
+  std::uint64_t dropped = 0;
+  for (auto& o : outgoing) {
+    if (!full.empty() && full.contains(o.routing_id)) {
+      ++dropped;
+      continue;
+    }
+    try {
+      if (!router.send(zmq::buffer(o.routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        full.insert(o.routing_id);  // EAGAIN: the connection's queue is full
+        ++dropped;
+        on_queue_full(o.routing_id);
+        continue;
+      }
+      // Past the routing id libzmq takes the whole message (its queue limit
+      // counts messages, checked at the first frame).
+      for (std::size_t i = 0; i < o.frames.size(); ++i) {
+        const auto more = i + 1 < o.frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+        (void)router.send(zmq::buffer(o.frames[i]), more | zmq::send_flags::dontwait);
+      }
+    } catch (const zmq::error_t& e) {
+      // EHOSTUNREACH: the edge went away; it resumes with HELLO.
+      ++dropped;
+      spdlog::debug("sync: reply not sent: {}", e.what());
+    }
+  }
+  outgoing.clear();
+  if (dropped > 0) {
+    std::lock_guard lock(mutex);
+    counters.replies_dropped += dropped;
+  }
 }
 
 }  // namespace yiban::central::sync

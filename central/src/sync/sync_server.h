@@ -62,6 +62,27 @@ struct SyncServerOptions {
   // Case files (protocol/CASES.md); empty: no blob transfer.
   std::string blob_dir;
   int case_sla_sweep_ms = 10000;  // how often central checks case SLAs
+
+  // Limits, so that no hall can stall the one sync thread or grow central's
+  // memory (the others keep replicating whatever one hall does).
+  // Sends never block: messages queued for one connection (ZMQ_SNDHWM). A
+  // hall whose queue is full is not reading: it is disconnected (central
+  // forgets its link and it must say HELLO again).
+  int send_hwm = 100;
+  // EVENTS batches of one hall taken in one turn (they wait for the turn's
+  // commit before their ACK); more are refused with ERROR limit. The edge
+  // keeps a window of 8.
+  int max_events_in_flight = 16;
+  // BLOB_GETs a hall may send (each costs a store lookup), per second and burst.
+  double blob_gets_per_s = 256;
+  double blob_gets_burst = 64;
+  // Bytes of file chunks served to one hall, per second and burst. A GET over
+  // the rate waits (at most blob_gets_deferred of them per hall) and is
+  // served when the rate allows; beyond that it is dropped (the hall's
+  // fetcher asks again).
+  double blob_bytes_per_s = 8.0 * 1024 * 1024;
+  double blob_bytes_burst = 2.0 * 1024 * 1024;
+  int blob_gets_deferred = 16;
 };
 
 // What /metrics shows; a copy taken under the server's lock.
@@ -75,6 +96,16 @@ struct SyncMetrics {
   std::uint64_t chunks_served = 0;  // BLOB_DATA sent to halls
   std::uint64_t bad_chunks = 0;  // damaged chunks refused
   std::uint64_t cases_routed = 0;  // case steps forwarded as commands
+  // Refusals (limits of SyncServerOptions); each also logged, at most one
+  // line per hall per 10 s.
+  std::uint64_t refused_message_frames = 0;  // a message of more than kMaxMessageFrames frames
+  std::uint64_t refused_message_bytes = 0;  // a message of more than kMaxMessageBytes bytes
+  std::uint64_t refused_events_in_flight = 0;  // EVENTS past max_events_in_flight in one turn
+  std::uint64_t refused_blob_gets = 0;  // BLOB_GETs over blob_gets_per_s
+  std::uint64_t refused_blob_bytes = 0;  // BLOB_GETs dropped over blob_bytes_per_s (deferred queue full)
+  std::uint64_t refused_blob_denied = 0;  // BLOB_GETs for files of no case the hall is a party to
+  std::uint64_t send_queue_full = 0;  // halls disconnected because their send queue was full
+  std::uint64_t replies_dropped = 0;  // replies not sent (queue full, or the connection gone)
   struct Hall {
     std::string hall;
     bool connected = false;

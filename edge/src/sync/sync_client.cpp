@@ -24,7 +24,6 @@ namespace ps = protocol::sync;
 using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 
-constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
 
 enum class State { kIdle, kConnecting, kStreaming, kHalted };
 
@@ -79,6 +78,10 @@ struct SyncClient::Impl {
   std::int64_t handed_down = 0;  // highest command handed to the engine on this link
   std::int64_t down_acked_sent = -1;  // highest DOWN_ACK sent on this link
   bool announced_lag = false;
+  bool queue_full = false;  // a send found the queue toward central full: drop the link
+  ps::FrameBudget budget;
+  Clock::time_point refusal_logged{};  // last line about a refused message
+  std::uint64_t refusals_unlogged = 0;
 
   mutable std::mutex status_mutex;
   SyncStatus status;  // guarded by status_mutex
@@ -89,6 +92,11 @@ struct SyncClient::Impl {
   void disconnect(State next, int delay_ms, const std::string& why);
   bool send(ps::Verb verb, const std::string& header, const std::vector<std::string>& items = {});
   void receive();
+  // Reads one message frame by frame without waiting (false: none waits);
+  // past `budget` only the verb and header are kept, the rest is dropped.
+  bool read_message(std::vector<zmq::message_t>& message);
+  void refuse_message(const std::vector<zmq::message_t>& message);
+  void drop_full_link();
   void handle(std::vector<zmq::message_t>& message);
   void fill_window();
   void pump_blobs();
@@ -224,8 +232,9 @@ void SyncClient::Impl::connect() {
     socket->set(zmq::sockopt::curve_publickey, options.public_key);
     socket->set(zmq::sockopt::curve_secretkey, options.secret_key);
     socket->set(zmq::sockopt::maxmsgsize, ps::kMaxFrameBytes + 1024);
-    socket->set(zmq::sockopt::sndhwm, 10000);
-    socket->set(zmq::sockopt::rcvhwm, 10000);
+    socket->set(zmq::sockopt::sndhwm, options.send_hwm);
+    socket->set(zmq::sockopt::sndtimeo, 0);  // sends never wait (and each says DONTWAIT)
+    socket->set(zmq::sockopt::rcvhwm, options.receive_hwm);
     socket->set(zmq::sockopt::reconnect_ivl, 100);
     socket->set(zmq::sockopt::reconnect_ivl_max, 5000);
     socket->connect(options.endpoint);
@@ -235,6 +244,7 @@ void SyncClient::Impl::connect() {
     return;
   }
   in_flight.clear();
+  queue_full = false;
   handed_down = applied_down.load();
   down_acked_sent = -1;
   const auto now = Clock::now();
@@ -265,13 +275,21 @@ void SyncClient::Impl::disconnect(State next, int delay_ms, const std::string& w
 }
 
 bool SyncClient::Impl::send(ps::Verb verb, const std::string& header, const std::vector<std::string>& items) {
-  if (!socket) return false;
+  if (!socket || queue_full) return false;
+  constexpr auto kMore = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
+  constexpr auto kLast = zmq::send_flags::dontwait;
   try {
     auto verb_text = ps::to_string(verb);
-    socket->send(zmq::buffer(verb_text), zmq::send_flags::sndmore);
-    socket->send(zmq::buffer(header), items.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    if (!socket->send(zmq::buffer(verb_text), kMore)) {
+      // EAGAIN at the first frame: send_hwm messages wait for central. The
+      // run loop drops the link (never waits here).
+      queue_full = true;
+      return false;
+    }
+    // Past the first frame libzmq takes the whole message.
+    (void)socket->send(zmq::buffer(header), items.empty() ? kLast : kMore);
     for (std::size_t i = 0; i < items.size(); ++i)
-      socket->send(zmq::buffer(items[i]), i + 1 < items.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      (void)socket->send(zmq::buffer(items[i]), i + 1 < items.size() ? kMore : kLast);
   } catch (const zmq::error_t& e) {
     spdlog::warn("sync: send failed: {}", e.what());
     return false;
@@ -303,6 +321,10 @@ void SyncClient::Impl::run() {
       (void)!read(wake_fd, &n, sizeof n);
     }
     if (socket && (items[0].revents & ZMQ_POLLIN)) receive();
+    if (socket && queue_full) {
+      drop_full_link();
+      continue;
+    }
     if (!socket || stopping.load()) continue;
 
     const auto t = Clock::now();
@@ -331,23 +353,73 @@ void SyncClient::Impl::run() {
       continue;
     }
     if (state == State::kStreaming && t - last_sent > Ms(options.ping_ms)) send(ps::Verb::kPing, "{}");
+    if (socket && queue_full) drop_full_link();
   }
   socket.reset();
   spdlog::info("sync: stopped; central holds {} of {} events", acked, committed_seq.load());
 }
 
+void SyncClient::Impl::drop_full_link() {
+  {
+    std::lock_guard lock(status_mutex);
+    ++status.send_queue_full;
+  }
+  backoff_ms = options.backoff_min_ms;
+  disconnect(State::kIdle, backoff_ms,
+             "central is not taking our messages (" + std::to_string(options.send_hwm) + " queued)");
+}
+
+bool SyncClient::Impl::read_message(std::vector<zmq::message_t>& message) {
+  constexpr std::size_t kKeptFrames = 2;  // verb, header
+  message.clear();
+  budget.reset();
+  zmq::message_t frame;
+  if (!socket->recv(frame, zmq::recv_flags::dontwait)) return false;
+  while (true) {
+    const bool more = frame.more();
+    // Past the limits, frames are dropped as they are read.
+    if (budget.admit(frame.size()) || message.size() < kKeptFrames) message.push_back(std::move(frame));
+    if (!more) break;
+    frame = zmq::message_t();
+    (void)socket->recv(frame);  // the message's next frame is already there
+  }
+  return true;
+}
+
 void SyncClient::Impl::receive() {
+  std::vector<zmq::message_t> message;
   for (int i = 0; i < 1000 && socket; ++i) {
-    std::vector<zmq::message_t> message;
     try {
-      if (!zmq::recv_multipart(*socket, std::back_inserter(message), zmq::recv_flags::dontwait)) return;
+      if (!read_message(message)) return;
     } catch (const zmq::error_t& e) {
       spdlog::warn("sync: receive failed: {}", e.what());
       return;
     }
     last_received = Clock::now();
+    if (budget.over() != ps::FrameBudget::Over::kNone) {
+      refuse_message(message);
+      continue;
+    }
     handle(message);
   }
+}
+
+void SyncClient::Impl::refuse_message(const std::vector<zmq::message_t>& message) {
+  {
+    std::lock_guard lock(status_mutex);
+    ++status.refused_messages;
+  }
+  const std::string what = fmt::format("a {} message of {} frames and {} bytes from central (limits {} frames, {} bytes)",
+                                       message.empty() ? "" : message[0].to_string_view().substr(0, 16),
+                                       budget.frames(), budget.bytes(), ps::kMaxMessageFrames, ps::kMaxMessageBytes);
+  ++refusals_unlogged;
+  const auto now = Clock::now();
+  if (refusal_logged == Clock::time_point{} || now - refusal_logged >= std::chrono::seconds(10)) {
+    spdlog::warn("sync: refused {} ({} refused since the last such line)", what, refusals_unlogged);
+    refusals_unlogged = 0;
+    refusal_logged = now;
+  }
+  send(ps::Verb::kError, ps::encode(ps::ErrorHeader{std::string(ps::error_code::kLimit), what + ": refused"}));
 }
 
 void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
@@ -483,7 +555,7 @@ void SyncClient::Impl::fill_window() {
       chain = s.column_blob(2);
       to = seq;
       bytes += texts.back().size();
-      if (bytes >= kMaxBatchBytes) break;
+      if (bytes >= ps::kMaxBatchBytes) break;
     }
     s.reset();
     if (texts.empty() || chain.size() != 32) {

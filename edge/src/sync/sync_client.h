@@ -15,7 +15,8 @@
 //   streaming   EVENTS batches while fewer than `window` are unacknowledged;
 //               ACK frees the window; WELCOME (gap) restarts from its acked;
 //               DOWN → commands to the engine, DOWN_ACK once applied;
-//               PING when idle for ping_ms; silence for timeout_ms → idle
+//               PING when idle for ping_ms; silence for timeout_ms → idle;
+//               send queue full (central does not read) → idle
 //   halted      central refused our log (chain_mismatch, integrity_broken,
 //               wrong_hall, bad_event): nothing is sent; HELLO again after
 //               halt_retry_ms in case an operator cleared it
@@ -55,6 +56,8 @@ struct SyncClientOptions {
   int backoff_min_ms = 200;
   int backoff_max_ms = 30000;
   int halt_retry_ms = 30000;
+  int send_hwm = 1000;  // messages queued toward central; full: the link is dropped and made again
+  int receive_hwm = 100;  // messages from central waiting to be read
 };
 
 struct SyncStatus {
@@ -70,6 +73,12 @@ struct SyncStatus {
   std::uint64_t files_received = 0;
   std::uint64_t chunks_served = 0;
   std::uint64_t bad_chunks = 0;
+  // Limits toward central: messages from central refused for more than
+  // kMaxMessageFrames frames or kMaxMessageBytes bytes (read and dropped
+  // whole), and links dropped because central was not taking our messages
+  // (the send queue of send_hwm messages was full; sends never wait).
+  std::uint64_t refused_messages = 0;
+  std::uint64_t send_queue_full = 0;
 };
 
 class SyncClient {

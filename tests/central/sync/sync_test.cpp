@@ -564,3 +564,105 @@ TEST_CASE("a case file transfer cut by a lost link and a central restart resumes
   REQUIRE(store->has(sha));
   CHECK(store->read(sha, 0, static_cast<std::int64_t>(file.size())).value() == file);
 }
+
+TEST_CASE("a hall that never reads is disconnected; the others keep replicating and it may say HELLO again",
+          "[central][sync][limits]") {
+  Central central;
+  Hall hall("h1");
+  hall.append(50);
+  Client client(central, central.h1, hall);
+  REQUIRE(eventually([&] { return central.hall("h1").acked == 50; }, 10s));
+
+  // h2's key, a tiny receive queue, and no recv() ever: central's replies pile up.
+  zmq::context_t context;
+  zmq::socket_t mute(context, zmq::socket_type::dealer);
+  mute.set(zmq::sockopt::linger, 0);
+  mute.set(zmq::sockopt::rcvhwm, 1);
+  mute.set(zmq::sockopt::rcvbuf, 4096);
+  mute.set(zmq::sockopt::curve_serverkey, central.central.public_key);
+  mute.set(zmq::sockopt::curve_publickey, central.h2.public_key);
+  mute.set(zmq::sockopt::curve_secretkey, central.h2.secret_key);
+  mute.connect(central.endpoint);
+  const std::string hello = ps::encode(ps::Hello{"h2", 1, 0, 0, "", ""});
+  mute.send(zmq::buffer(std::string("HELLO")), zmq::send_flags::sndmore);
+  mute.send(zmq::buffer(hello));
+  std::int64_t appended = 50;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (central.server->metrics().send_queue_full == 0 && std::chrono::steady_clock::now() < deadline) {
+    for (int i = 0; i < 2000; ++i) {
+      if (!mute.send(zmq::buffer(std::string("PING")), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) break;
+      mute.send(zmq::buffer(std::string("{}")), zmq::send_flags::none);
+    }
+    // Meanwhile h1 keeps writing and replicating.
+    hall.append(5);
+    appended += 5;
+    client.client->committed(appended);
+  }
+  const auto m = central.server->metrics();
+  INFO("replies dropped " << m.replies_dropped);
+  REQUIRE(m.send_queue_full >= 1);
+  // h1 was never held up: everything it wrote is stored, and it goes on.
+  hall.append(100);
+  appended += 100;
+  client.client->committed(appended);
+  REQUIRE(eventually([&] { return central.hall("h1").acked == appended; }, 10s));
+  CHECK(central.events("h1") == hall.events());
+  // h2 was forgotten: a new link says HELLO and is welcomed.
+  RawLink again(central, central.h2);
+  CHECK(again.hello("h2", 0).first == "WELCOME");
+}
+
+TEST_CASE("a message past the frame or byte limit is refused whole; the hall stays served", "[central][sync][limits]") {
+  Central central;
+  RawLink link(central, central.h1);
+  REQUIRE(link.hello("h1", 3).first == "WELCOME");
+  auto texts = make_texts("h1", 3);
+  // One frame more than an EVENTS message may carry.
+  std::vector<std::string> many{"EVENTS", ps::encode(ps::EventsHeader{1, 1, {}})};
+  for (std::size_t i = 0; i < ps::kMaxItems + 1; ++i) many.push_back(texts[0]);
+  link.send(many);
+  auto [verb, header] = link.receive();
+  CHECK(verb == "ERROR");
+  CHECK_THAT(header, Catch::Contains("limit") && Catch::Contains("frames"));
+  CHECK(central.server->metrics().refused_message_frames == 1);
+  // Few frames, too many bytes (each frame within the socket's frame limit).
+  std::vector<std::string> heavy{"EVENTS", ps::encode(ps::EventsHeader{1, 40, {}})};
+  for (int i = 0; i < 40; ++i) heavy.push_back(std::string(60 * 1024, 'x'));
+  link.send(heavy);
+  auto refused = link.receive();
+  CHECK(refused.first == "ERROR");
+  CHECK_THAT(refused.second, Catch::Contains("limit"));
+  CHECK(central.server->metrics().refused_message_bytes == 1);
+  // Nothing of either was applied, and the link is still welcomed.
+  CHECK(central.hall("h1").acked == 0);
+  link.send(events_message(texts, 1, 3));
+  auto ack = link.receive();
+  CHECK(ack.first == "ACK");
+  CHECK(ps::decode_ack(ack.second)->acked == 3);
+}
+
+TEST_CASE("a BLOB_GET storm is cut to the rate; the hall's other messages are still answered",
+          "[central][sync][limits]") {
+  Central central;
+  RawLink link(central, central.h1);
+  REQUIRE(link.hello("h1", 0).first == "WELCOME");
+  const std::string sha(64, 'a');
+  const int storm = 5000;
+  for (int i = 0; i < storm; ++i) link.send({"BLOB_GET", ps::encode(ps::BlobGet{sha, 0, 1024})});
+  link.send({"PING", "{}"});
+  // Every GET that was let through is answered (denied: no case names it), then the PONG.
+  int missing = 0;
+  for (;;) {
+    auto [verb, header] = link.receive();
+    REQUIRE_FALSE(verb.empty());
+    if (verb == "PONG") break;
+    CHECK(verb == "BLOB_MISSING");
+    ++missing;
+  }
+  const auto m = central.server->metrics();
+  WARN("BLOB_GET storm in process: " << storm << " sent, " << missing << " answered, " << m.refused_blob_gets
+                                     << " refused");
+  CHECK(missing + static_cast<int>(m.refused_blob_gets) == storm);
+  CHECK(missing >= 64);  // the burst
+  CHECK(missing < 1000);  // 256 a second plus the burst, for the few seconds the storm takes
+}

@@ -29,6 +29,15 @@ inline constexpr std::int64_t kBlobChunkBytes = 128 * 1024;
 // Enforced by the sockets (ZMQ_MAXMSGSIZE): no single frame is larger. An
 // event or command frame is further limited to kMaxItemBytes by the receiver.
 inline constexpr std::int64_t kMaxFrameBytes = kBlobChunkBytes;
+// A sender cuts an EVENTS or DOWN batch once its items reach this many bytes
+// (so a batch holds at most this plus one item).
+inline constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
+// What a receiver accepts in one message, counted frame by frame as it is
+// read (verb, header and items; not the ROUTER's routing-id frame). A message
+// past either limit is refused whole: its remaining frames are read and
+// dropped at once, never kept.
+inline constexpr std::size_t kMaxMessageFrames = kMaxItems + 2;
+inline constexpr std::size_t kMaxMessageBytes = 2 * kMaxBatchBytes;
 
 enum class Verb {
   kHello, kWelcome, kEvents, kAck, kDown, kDownAck, kPing, kPong, kError,
@@ -48,6 +57,8 @@ inline constexpr std::string_view kChainMismatch = "chain_mismatch";
 inline constexpr std::string_view kIntegrityBroken = "integrity_broken";  // refused until an operator clears it
 inline constexpr std::string_view kBadEvent = "bad_event";
 inline constexpr std::string_view kInternal = "internal";
+// A message or a rate over one of the receiver's limits (nothing applied).
+inline constexpr std::string_view kLimit = "limit";
 }  // namespace error_code
 
 struct Hello {
@@ -105,6 +116,50 @@ struct BlobMissing {
   std::string sha256;
   std::string code;  // not_found (not here, ask later), denied (this hall may not have it)
   std::string message;
+};
+
+// Counts one message's frames and bytes as they are read. Not thread-safe.
+class FrameBudget {
+ public:
+  enum class Over { kNone, kFrames, kBytes };
+  explicit FrameBudget(std::size_t max_frames = kMaxMessageFrames, std::size_t max_bytes = kMaxMessageBytes)
+      : max_frames_(max_frames), max_bytes_(max_bytes) {}
+  // Counts a frame of `bytes`; false once the message is past a limit (and
+  // for every later frame of it).
+  bool admit(std::size_t bytes);
+  Over over() const { return over_; }
+  std::size_t frames() const { return frames_; }
+  std::size_t bytes() const { return bytes_; }
+  // For the next message.
+  void reset();
+
+ private:
+  std::size_t max_frames_;
+  std::size_t max_bytes_;
+  std::size_t frames_ = 0;
+  std::size_t bytes_ = 0;
+  Over over_ = Over::kNone;
+};
+std::string_view to_string(FrameBudget::Over over);  // "frames", "bytes", "none"
+
+// A token bucket: `rate` units a second, holding at most `burst` (it starts
+// full). Time is passed in (steady milliseconds) so tests need no clock.
+// Not thread-safe.
+class RateLimit {
+ public:
+  RateLimit(double rate_per_s, double burst) : rate_(rate_per_s), burst_(burst), tokens_(burst) {}
+  // Takes n units if the bucket holds them at now_ms; false (nothing taken) otherwise.
+  bool take(double n, std::int64_t now_ms);
+  // Milliseconds from now_ms until n units are there (0: now).
+  std::int64_t wait_ms(double n, std::int64_t now_ms);
+  double rate() const { return rate_; }
+
+ private:
+  void refill(std::int64_t now_ms);
+  double rate_;
+  double burst_;
+  double tokens_;
+  std::int64_t last_ms_ = -1;
 };
 
 std::string encode(const Hello& h);
