@@ -244,13 +244,12 @@ struct HttpClient::Impl {
       return fail("cannot resolve host " + url.host + ": " + lower_first(ec.message()));
     }
 
-    tcp::socket socket(ioc);
+    plain.emplace(ioc);  // before the connect starts, so that abort_io() can close it
     done = false;
-    net::async_connect(socket, endpoints, [&](const error_code& e, const tcp::endpoint&) {
+    net::async_connect(*plain, endpoints, [&](const error_code& e, const tcp::endpoint&) {
       ec = e;
       done = true;
     });
-    plain.emplace(std::move(socket));  // so that abort_io() can close it
     if (auto w = wait(done, deadline); w != Wait::kDone) {
       drop();
       return w == Wait::kCancelled ? cancelled_error() : timed_out();
