@@ -1,9 +1,11 @@
 #include "yiban/edge/edge_daemon.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gateway/board_publisher.h"
+#include "gateway/device_limiter.h"
 #include "gateway/mqtt_bus.h"
 #include "gateway/request_handler.h"
 #include "alerts/alert_engine.h"
@@ -48,8 +50,12 @@ struct EdgeDaemon::Impl {
   std::unique_ptr<queue::QueueEngine> engine;
   std::unique_ptr<sensing::Sensing> sensing;
   std::unique_ptr<alerts::AlertEngine> alerts;
-  gateway::Inbox inbox;
+  gateway::Inbox inbox;  // its lanes: MQTT (drops), sync (blocks only sync), console (refuses)
   std::unique_ptr<gateway::MqttBus> bus;
+  std::unique_ptr<gateway::DeviceLimiter> limiter;  // engine thread; reads engine->config()
+  // The latest presence a device announced over its status rate, applied by
+  // tick() once it has a token again (one per device in the hall config).
+  std::map<std::string, gateway::InboundMessage, std::less<>> pending_status;
   std::unique_ptr<gateway::RequestHandler> handler;
   std::unique_ptr<gateway::BoardPublisher> boards;
   std::int64_t next_prune_ms = 0;
@@ -201,8 +207,13 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   impl->bookings = std::make_unique<bookings::BookingDesk>(*impl->store, *impl->alerts, impl->options.case_key,
                                                            impl->engine->config(), impl->engine->zone());
 
-  gateway::MqttOptions mqtt{impl->options.mqtt_uri, impl->options.mqtt_client_id, impl->options.mqtt_user,
-                            impl->options.mqtt_password, impl->options.mqtt_ca_file};
+  gateway::MqttOptions mqtt;
+  mqtt.uri = impl->options.mqtt_uri;
+  mqtt.client_id = impl->options.mqtt_client_id;
+  mqtt.user = impl->options.mqtt_user;
+  mqtt.password = impl->options.mqtt_password;
+  mqtt.ca_file = impl->options.mqtt_ca_file;
+  mqtt.request_filter = impl->topics.all_requests();
   try {
     impl->bus = std::make_unique<gateway::MqttBus>(std::move(mqtt), impl->inbox);
   } catch (const std::exception& e) {
@@ -211,6 +222,8 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   // The engine's config lives in the engine; the handler and boards read it there.
   impl->handler = std::make_unique<gateway::RequestHandler>(impl->engine->config(), impl->topics, *impl->store,
                                                             *impl->engine, *impl->alerts);
+  impl->limiter = std::make_unique<gateway::DeviceLimiter>(impl->engine->config());
+  impl->handler->set_limiter(impl->limiter.get());
   impl->boards = std::make_unique<gateway::BoardPublisher>(impl->topics, *impl->bus, *impl->engine);
   if (!impl->options.central_uri.empty()) {
     sync::SyncClientOptions so;
@@ -226,7 +239,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     so.blob_dir = impl->options.blob_dir.string();
     Impl* d = impl.get();
     impl->sync = std::make_unique<sync::SyncClient>(
-        std::move(so), [d](std::string text) { d->inbox.push(gateway::CentralCommand{std::move(text)}); });
+        std::move(so), [d](std::string text) { d->inbox.push_command(gateway::CentralCommand{std::move(text)}); });
   } else {
     spdlog::info("no --central: this hall runs alone and keeps its whole log");
   }
@@ -242,7 +255,11 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     ao.blobs = impl->blobs.get();
     Impl* d = impl.get();
     auto api = console::Api::create(
-        std::move(ao), impl->console_link, [d](console::Request r) { d->inbox.push(std::move(r)); },
+        std::move(ao), impl->console_link,
+        [d](console::Request r) {
+          if (!d->inbox.push_console(r))
+            r.done->set_value(console::error_result(503, "unavailable", "the hall is busy; try again in a moment"));
+        },
         [d] {
           console::SyncView v;
           if (d->sync) {
@@ -300,6 +317,15 @@ int EdgeDaemon::run(const std::atomic<bool>& stop) {
   if (d.notifier) d.notifier->stop();
   d.checkpointer->stop();
   d.store->checkpoint();
+  {
+    const auto bus = d.bus->counters();
+    const auto inbox = d.inbox.counters();
+    const auto& limited = d.limiter->counters();
+    spdlog::info("device gateway refused: {} payloads over 16 KiB, {} retained requests, {} messages with the inbox "
+                 "full, {} requests over rate ({} unanswered refusals), {} presence changes held back",
+                 bus.oversize_dropped, bus.retained_requests_dropped, inbox.mqtt_dropped, limited.requests_limited,
+                 limited.refusals_unanswered, limited.status_changes_deferred);
+  }
   spdlog::info("answered {} requests, arrival to reply: mean {:.3f} ms, max {:.3f} ms", d.requests_answered,
                d.requests_answered ? d.request_ns_total / 1e6 / static_cast<double>(d.requests_answered) : 0.0,
                d.request_ns_max / 1e6);
@@ -360,7 +386,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
         continue;
       }
       auto handled = handler->handle(*topic, message, now);
-      replies.push_back({std::move(handled.reply), handled.wrote, message.received_ns});
+      if (handled.answer) replies.push_back({std::move(handled.reply), handled.wrote, message.received_ns});
       changes.merge(std::move(handled.changes));
     } else if (topic->kind == protocol::DeviceTopicKind::kTelemetry) {
       handle_telemetry(*topic, message, now, in_txn);
@@ -405,6 +431,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   config_text_before.reset();
   if (sync && down_applied != applied_before) sync->applied(down_applied);
   if (ps.config_changed) {
+    limiter->reconfigure();
     reload(now);
     boards->republish_all(now);
   }
@@ -471,11 +498,24 @@ void EdgeDaemon::Impl::handle_status(const protocol::DeviceTopic& topic, const g
     return;
   }
   bool online = status->state == "online";
-  if (engine->device_online(topic.device) == online) return;
+  if (engine->device_online(topic.device) == online) {
+    pending_status.erase(topic.device);  // a held-back change undone: nothing to apply
+    return;
+  }
   if (!config.find_device(topic.device)) {
     spdlog::warn("device {} announced itself {} but is not in the hall config", topic.device, status->state);
     return;
   }
+  if (!limiter->admit_status(topic.device, now)) {
+    pending_status.insert_or_assign(topic.device, message);  // the latest wins
+    if (limiter->should_log(topic.device, now))
+      spdlog::warn("device {}: presence changing more than {} times a minute; its latest state is applied when the "
+                   "rate allows ({} changes held back so far)",
+                   topic.device, config.limits.status_changes_per_min,
+                   limiter->device_totals(topic.device).deferred);
+    return;
+  }
+  pending_status.erase(topic.device);
   if (!ensure_transaction(in_txn)) return;
   if (!store->savepoint()) return;
   auto changed = engine->set_device_presence(topic.device, online, status->version, now);
@@ -555,6 +595,18 @@ void EdgeDaemon::Impl::tick() {
       }
     }
     next_prune_ms = now + kPruneEveryMs;
+  }
+  if (!pending_status.empty()) {
+    std::vector<gateway::InboxItem> due;
+    for (auto it = pending_status.begin(); it != pending_status.end();) {
+      if (!limiter->status_ready(it->first, now)) {
+        ++it;
+        continue;
+      }
+      due.emplace_back(std::move(it->second));
+      it = pending_status.erase(it);
+    }
+    if (!due.empty()) process(std::move(due));
   }
   boards->apply(engine->take_changes(), now);
   boards->tick(now);
@@ -783,6 +835,18 @@ void EdgeDaemon::Impl::publish_console(std::int64_t now) {
   s.last_seq = store->last_seq();
   s.requests_answered = requests_answered;
   s.slow_batches = slow_batches;
+  const auto bus_counters = bus->counters();
+  const auto inbox_counters = inbox.counters();
+  const auto& limited = limiter->counters();
+  s.mqtt_oversize_dropped = bus_counters.oversize_dropped;
+  s.mqtt_retained_requests_dropped = bus_counters.retained_requests_dropped;
+  s.mqtt_inbox_dropped = inbox_counters.mqtt_dropped;
+  s.mqtt_inbox_waiting = inbox_counters.mqtt_waiting;
+  s.console_busy = inbox_counters.console_refused;
+  s.requests_rate_limited = limited.requests_limited;
+  s.refusals_unanswered = limited.refusals_unanswered;
+  s.status_changes_deferred = limited.status_changes_deferred;
+  for (const auto& [device, st] : sensing->stats()) s.telemetry_dropped += st.limited + st.bad;
   console_link.publish(std::move(s));
   next_console_ms = now;
 }

@@ -479,7 +479,7 @@ Expected<HallConfig> read_hall_config(const Json& root) {
   if (auto ok = check_keys(root, "",
                            {"hall", "name", "region", "timezone", "capacity", "priority_classes",
                             "recall_limit", "services", "counters", "devices", "sensing",
-                            "alerts", "appointments"});
+                            "alerts", "appointments", "limits"});
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -564,6 +564,14 @@ Expected<HallConfig> read_hall_config(const Json& root) {
                           {{"liveness_s", 5, 3600, &sn.liveness_s},
                            {"retention_days", 1, 365, &sn.retention_days},
                            {"max_rate_hz", 1, 100, &sn.max_rate_hz}});
+      !ok)
+    return std::unexpected(ok.error());
+  auto& li = config.limits;
+  if (auto ok = read_ints(root, "limits",
+                          {{"requests_per_s", 0, 100000, &li.requests_per_s},
+                           {"request_burst", 1, 1000000, &li.request_burst},
+                           {"status_changes_per_min", 1, 6000, &li.status_changes_per_min},
+                           {"status_burst", 1, 10000, &li.status_burst}});
       !ok)
     return std::unexpected(ok.error());
   auto& al = config.alerts;

@@ -110,7 +110,10 @@ constexpr const char* kTestHallJson =
     R"({"id":"counter-1","kind":"counter","counter":"1"},)"
     R"({"id":"counter-2","kind":"counter","counter":"2"},)"
     R"({"id":"counter-3","kind":"counter","counter":"3"},)"
-    R"({"id":"rating-1","kind":"rating","counter":"1"},{"id":"display-1","kind":"display"}]})";
+    R"({"id":"rating-1","kind":"rating","counter":"1"},{"id":"display-1","kind":"display"}],)"
+    // Load tests drive one kiosk id at hundreds of requests a second: far
+    // over the per-device default (10/s), which the attack suite tests.
+    R"("limits":{"requests_per_s":5000,"request_burst":20000}})";
 
 }  // namespace
 

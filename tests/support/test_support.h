@@ -87,8 +87,9 @@ int run_program(const std::string& program, const std::vector<std::string>& args
 std::filesystem::path example_hall_config();
 
 // Writes a small hall config for tests (hall "test-hall", services A/B/C,
-// counters 1..3, devices kiosk-1, kiosk-2, counter-1..3, rating-1, display-1)
-// into dir/hall.json and returns its path.
+// counters 1..3, devices kiosk-1, kiosk-2, counter-1..3, rating-1, display-1,
+// per-device request limits raised for load tests) into dir/hall.json and
+// returns its path.
 std::filesystem::path write_test_hall_config(const std::filesystem::path& dir);
 
 // Benchmarks: prints the machine (CPUs, model, kernel) once per process.

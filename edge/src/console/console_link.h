@@ -60,6 +60,17 @@ struct Snapshot {
   std::int64_t last_seq = 0;
   std::uint64_t requests_answered = 0;  // device requests since start
   std::uint64_t slow_batches = 0;  // batches over 10 ms since start
+  // What the device gateway refused since start (edge/README.md, "Broker and
+  // rate limits"); filled by the engine thread at least once a second.
+  std::uint64_t mqtt_oversize_dropped = 0;  // payloads over 16 KiB (requests answered bad_json)
+  std::uint64_t mqtt_retained_requests_dropped = 0;  // retained requests ignored
+  std::uint64_t mqtt_inbox_dropped = 0;  // MQTT lane or a device's share of it full
+  std::uint64_t requests_rate_limited = 0;  // over limits.requests_per_s: refused, nothing recorded
+  std::uint64_t refusals_unanswered = 0;  // refused requests over a device's reply budget
+  std::uint64_t status_changes_deferred = 0;  // presence flips held back over limits.status_changes_per_min
+  std::uint64_t telemetry_dropped = 0;  // over sensing.max_rate_hz or invalid
+  std::uint64_t console_busy = 0;  // console requests refused 503: the console lane was full
+  std::size_t mqtt_inbox_waiting = 0;  // device messages waiting for the engine now
 };
 
 // A change asked for through the console; the engine answers with an HTTP

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "yiban/protocol/mqtt_tls.h"
+#include "yiban/protocol/requests.h"
 #include "yiban/protocol/socket_tuning.h"
 
 namespace yiban::edge::gateway {
@@ -49,25 +50,68 @@ MqttBus::MqttBus(MqttOptions options, Inbox& inbox) : options_(std::move(options
     int tuned = protocol::set_nodelay_towards(options_.uri);
     spdlog::info("mqtt: connected to {} as {} (TCP_NODELAY on {} socket{})", options_.uri, options_.client_id, tuned,
                  tuned == 1 ? "" : "s");
-    inbox_.push(BusEvent::kConnected);
+    inbox_.push_bus_event(BusEvent::kConnected);
   });
   client_->set_connection_lost_handler([this](const std::string& cause) {
     spdlog::warn("mqtt: connection to {} lost{}{}", options_.uri, cause.empty() ? "" : ": ", cause);
-    inbox_.push(BusEvent::kConnectionLost);
+    inbox_.push_bus_event(BusEvent::kConnectionLost);
   });
-  client_->set_message_callback([this](mqtt::const_message_ptr msg) {
-    InboundMessage m;
-    m.topic = msg->get_topic();
+  client_->set_message_callback([this](mqtt::const_message_ptr msg) { on_message(msg); });
+}
+
+bool MqttBus::should_log(std::string_view device, std::string_view what, std::int64_t now_ms) {
+  constexpr std::int64_t kLogEveryMs = 60'000;
+  constexpr std::size_t kMaxRemembered = 4096;  // device ids come from topics: bound the map
+  std::string key = std::string(what) + " " + std::string(device);
+  auto it = logged_ms_.find(key);
+  if (it != logged_ms_.end() && now_ms - it->second < kLogEveryMs && now_ms >= it->second) return false;
+  if (it == logged_ms_.end()) {
+    if (logged_ms_.size() >= kMaxRemembered) logged_ms_.clear();
+    it = logged_ms_.emplace(std::move(key), now_ms).first;
+  }
+  it->second = now_ms;
+  return true;
+}
+
+void MqttBus::on_message(const mqtt::const_message_ptr& msg) {
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  const std::string& topic = msg->get_topic();
+  const std::size_t size = msg->get_payload().size();  // a reference: nothing copied yet
+  auto device = Inbox::device_of(topic);
+  const bool request = !device.empty() && std::string_view(topic)
+                                              .substr(static_cast<std::size_t>(device.data() - topic.data()) +
+                                                      device.size())
+                                              .starts_with("/req/");
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now).count();
+  if (request && msg->is_retained()) {
+    auto n = ++retained_requests_dropped_;
+    if (should_log(device, "retained", now_ms))
+      spdlog::warn("device {}: ignoring a retained request on {} (requests are never replayed; {} ignored so far)",
+                   device, topic, n);
+    return;
+  }
+  InboundMessage m;
+  if (size > protocol::kMaxPayloadBytes) {
+    auto n = ++oversize_dropped_;
+    if (should_log(device, "oversize", now_ms))
+      spdlog::warn("device {}: {} bytes on {}, over the {}-byte limit: {} ({} so far)", device, size, topic,
+                   protocol::kMaxPayloadBytes, request ? "answered bad_json" : "dropped", n);
+    if (!request) return;
+    m.oversize_bytes = size;
+  } else {
     m.payload = msg->get_payload_str();
-    m.retained = msg->is_retained();
-    m.received_ns = std::chrono::steady_clock::now().time_since_epoch().count();
-    const auto& props = msg->get_properties();
-    if (props.contains(mqtt::property::RESPONSE_TOPIC))
-      m.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
-    if (props.contains(mqtt::property::CORRELATION_DATA))
-      m.correlation = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
-    inbox_.push(std::move(m));
-  });
+  }
+  m.topic = topic;
+  m.retained = msg->is_retained();
+  m.received_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
+  const auto& props = msg->get_properties();
+  if (props.contains(mqtt::property::RESPONSE_TOPIC))
+    m.response_topic = mqtt::get<std::string>(props, mqtt::property::RESPONSE_TOPIC);
+  if (props.contains(mqtt::property::CORRELATION_DATA))
+    m.correlation = mqtt::get<std::string>(props, mqtt::property::CORRELATION_DATA);
+  if (!inbox_.push_mqtt(std::move(m)) && should_log(device, "inbox", now_ms))
+    spdlog::warn("device {}: the inbox is full for it ({} waiting at most); dropping its messages (counted in "
+                 "/metrics)", device, inbox_.counters().mqtt_waiting_max);
 }
 
 MqttBus::~MqttBus() {
@@ -131,7 +175,12 @@ void MqttBus::publish(const std::string& topic, const std::string& payload, int 
 void MqttBus::subscribe(const std::vector<std::pair<std::string, int>>& filters) {
   for (const auto& [filter, qos] : filters) {
     try {
-      client_->subscribe(filter, qos);
+      if (filter == options_.request_filter)
+        client_->subscribe(filter, qos,
+                           mqtt::subscribe_options(true, mqtt::subscribe_options::RETAIN_AS_PUBLISHED,
+                                                   mqtt::subscribe_options::DONT_SEND_RETAINED));
+      else
+        client_->subscribe(filter, qos);
     } catch (const mqtt::exception& e) {
       spdlog::warn("mqtt: subscribe {} failed: {}", filter, e.what());
     }

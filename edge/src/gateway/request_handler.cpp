@@ -25,6 +25,15 @@ RequestHandler::RequestHandler(const protocol::HallConfig& config, const protoco
                                store::EdgeStore& store, queue::QueueEngine& engine, alerts::AlertEngine& alerts)
     : config_(config), topics_(topics), store_(store), engine_(engine), alerts_(alerts) {}
 
+void RequestHandler::log_limited(const std::string& device, std::int64_t now) {
+  if (!limiter_->should_log(device, now)) return;
+  auto t = limiter_->device_totals(device);
+  spdlog::warn("device {}: over its limits ({} requests/s, burst {}): {} requests refused, {} refused requests left "
+               "unanswered so far; next report in a minute",
+               device.empty() ? "(not in the hall config)" : device, config_.limits.requests_per_s,
+               config_.limits.request_burst, t.limited, t.unanswered);
+}
+
 void RequestHandler::reload() {
   if (auto ok = engine_.load(); !ok) spdlog::error("reloading the queue: {}", ok.error().message);
   if (auto ok = alerts_.load(); !ok) spdlog::error("reloading alerts: {}", ok.error().message);
@@ -83,6 +92,10 @@ RequestHandler::Handled RequestHandler::handle(const protocol::DeviceTopic& topi
   out.reply.correlation = message.correlation;
   auto refuse = [&](ErrorCode code, std::string text) {
     out.reply.payload = protocol::encode_failure({code, std::move(text)});
+    if (code != ErrorCode::kInternal && limiter_ && !limiter_->answer_refusal(topic.device, now)) {
+      out.answer = false;
+      log_limited(topic.device, now);
+    }
     return out;
   };
   if (message.correlation && message.correlation->size() > kMaxCorrelationBytes)
@@ -92,11 +105,27 @@ RequestHandler::Handled RequestHandler::handle(const protocol::DeviceTopic& topi
                                               topic.device + "/ or outside yiban/, without wildcards");
   const auto* device = config_.find_device(topic.device);
   if (!device) return refuse(ErrorCode::kUnknownDevice, "device \"" + topic.device + "\" is not in this hall");
+  if (message.oversize_bytes > 0)
+    return refuse(ErrorCode::kBadJson, "payload larger than 16 KiB (" + std::to_string(message.oversize_bytes) +
+                                           " bytes)");
   auto request = protocol::decode_request(topic.op, message.payload);
   if (!request) return refuse(request.error().code, request.error().message);
   if (!allowed(device->kind, request->op))
     return refuse(ErrorCode::kNotAllowed, "a " + std::string(protocol::to_string(device->kind)) + " may not " +
                                               std::string(protocol::to_string(request->op)));
+  if (limiter_) {
+    bool reply = false;
+    if (!limiter_->admit_request(device->id, now, reply)) {
+      out.limited = true;
+      out.answer = reply;
+      out.reply.payload = protocol::encode_failure(
+          {ErrorCode::kBadRequest, "rate limit: this device sends more than " +
+                                       std::to_string(config_.limits.requests_per_s) +
+                                       " requests/s; nothing was done, try again in a second"});
+      log_limited(device->id, now);
+      return out;
+    }
+  }
 
   if (message.correlation) {
     auto previous = store_.find_reply(topic.device, *message.correlation);

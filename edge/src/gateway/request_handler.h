@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gateway/device_bus.h"
+#include "gateway/device_limiter.h"
 #include "alerts/alert_engine.h"
 #include "queue/queue_engine.h"
 #include "store/edge_store.h"
@@ -35,11 +36,19 @@ class RequestHandler {
     Outgoing reply;
     bool wrote = false;  // the reply depends on this transaction's commit
     queue::Changes changes;  // for boards, valid only once committed
+    bool limited = false;  // over the device's request rate: nothing applied
+    bool answer = true;  // false: publish nothing (over the device's reply budget)
   };
   Handled handle(const protocol::DeviceTopic& topic, const InboundMessage& message, std::int64_t now);
   // A reply refusing the request without looking at it (e.g. the store is down).
   Outgoing refusal(const protocol::DeviceTopic& topic, const InboundMessage& message,
                    const protocol::Failure& failure) const;
+
+  // Per-device rate limits (hall config "limits"): with a limiter, a valid
+  // request over the device's rate is refused bad_request "rate limit"
+  // before anything is looked up or applied, and refused requests beyond
+  // the device's reply budget go unanswered. The limiter outlives this.
+  void set_limiter(DeviceLimiter* limiter) { limiter_ = limiter; }
 
   // Whether a device of this kind may send this op.
   static bool allowed(protocol::DeviceKind kind, protocol::Op op);
@@ -56,7 +65,10 @@ class RequestHandler {
   store::EdgeStore& store_;
   queue::QueueEngine& engine_;
   alerts::AlertEngine& alerts_;
+  DeviceLimiter* limiter_ = nullptr;
   void reload();
+  // Logs a device's refusals, at most once a minute per device.
+  void log_limited(const std::string& device, std::int64_t now);
 };
 
 }  // namespace yiban::edge::gateway

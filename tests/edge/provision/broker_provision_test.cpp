@@ -155,3 +155,41 @@ TEST_CASE("provisioning refuses bad options with a message naming them", "[edge]
   write_file(options.out / "credentials" / "kiosk-1.password", "");
   CHECK_THAT(yiban::edge::provision_broker(hall, options).error().message, Catch::Contains("kiosk-1.password is empty"));
 }
+
+TEST_CASE("the broker config caps packets, in-flight and queued messages, sized for the hall's devices",
+          "[edge][provision][limits]") {
+  TempDir dir;
+  auto hall = test_hall(dir.path());
+  ProvisionOptions options;
+  options.out = dir / "broker";
+  REQUIRE(yiban::edge::provision_broker(hall, options));
+  auto conf = read_file(options.out / "mosquitto.conf");
+  auto value_of = [&](const std::string& key) -> long long {
+    for (const auto& line : lines_of(conf))
+      if (line.starts_with(key + " ")) return std::stoll(line.substr(key.size() + 1));
+    FAIL("mosquitto.conf has no " << key << " line:\n" << conf);
+    return -1;
+  };
+  // At least 64 KiB (four times the edge's own 16 KiB payload limit), far
+  // below MQTT's 256 MB maximum that Mosquitto allows without the line.
+  CHECK(value_of("max_packet_size") >= 64 * 1024);
+  CHECK(value_of("max_packet_size") <= 1024 * 1024);
+  CHECK(value_of("max_inflight_messages") == 100);
+  CHECK(value_of("max_queued_messages") == 7 * yiban::edge::kQueuedMessagesPerDevice);  // 7 devices
+  CHECK(value_of("max_queued_bytes") == 7LL * yiban::edge::kQueuedMessagesPerDevice * 4096);
+
+  // A hall of two devices still gets Mosquitto's default of 1000.
+  auto small = hall;
+  small.devices.resize(2);
+  CHECK(yiban::edge::broker_limits(small).max_queued_messages == 1000);
+
+  // A big hall gets a queue that holds its devices' requests over an edge restart.
+  for (int i = 0; i < 100; ++i)
+    hall.devices.push_back({"kiosk-x" + std::to_string(i), yiban::protocol::DeviceKind::kKiosk, std::nullopt});
+  auto limits = yiban::edge::broker_limits(hall);
+  CHECK(limits.max_queued_messages == 107 * yiban::edge::kQueuedMessagesPerDevice);
+  CHECK(limits.max_queued_bytes == 107LL * yiban::edge::kQueuedMessagesPerDevice * 4096);
+  auto text = yiban::edge::broker_config(options, limits);
+  CHECK_THAT(text, Catch::Contains("max_queued_messages 21400\n"));
+  CHECK_THAT(text, Catch::Contains("max_packet_size " + std::to_string(limits.max_packet_size) + "\n"));
+}

@@ -2,7 +2,8 @@
 // Broker credentials and ACLs for one hall, generated from hall.json
 // (ARCHITECTURE §5, "Broker security"): `yiban-edge provision`.
 //
-// DIR/mosquitto.conf   listener, no anonymous access, password_file, acl_file
+// DIR/mosquitto.conf   listener, no anonymous access, password_file, acl_file,
+//                      and the limits below (broker_limits)
 // DIR/passwd           Mosquitto's password file ($7$: PBKDF2-SHA512, 101 rounds)
 // DIR/acl              per-user topic rules
 // DIR/credentials/USER.password   one per device, the edge and the monitor (0600)
@@ -42,6 +43,31 @@ struct ProvisionOptions {
   std::filesystem::path ca_file;
 };
 
+// What the broker lets any one client cost it (edge/README.md, "Broker and
+// rate limits"), sized from the hall's device count:
+//   max_packet_size        256 KiB: every packet, either way (the edge's own
+//                          limit on a device payload is 16 KiB; its largest
+//                          publications, the board and catalog, stay far
+//                          below). A bigger PUBLISH gets its sender
+//                          disconnected before the broker reads its body.
+//   max_inflight_messages  100: QoS 1 messages unacknowledged towards a
+//                          client, and the Receive Maximum every MQTT 5 client
+//                          is told (a client that ignores it is disconnected).
+//   max_queued_messages    200 per device, at least 1000: what waits for a
+//                          client that is away (the edge during a restart
+//                          holds every device's requests); beyond it the
+//                          broker drops silently, hence the generous count.
+//   max_queued_bytes       max_queued_messages x 4 KiB: the same bound in
+//                          memory (honest messages are well under 1 KiB).
+struct BrokerLimits {
+  int max_packet_size = 256 * 1024;
+  int max_inflight_messages = 100;
+  int max_queued_messages = 1000;
+  long long max_queued_bytes = 1000LL * 4096;
+};
+inline constexpr int kQueuedMessagesPerDevice = 200;
+BrokerLimits broker_limits(const protocol::HallConfig& hall);
+
 struct ProvisionReport {
   std::vector<std::string> created;  // users given a new password
   std::vector<std::string> kept;  // users whose password was kept
@@ -56,8 +82,8 @@ protocol::Expected<ProvisionReport> provision_broker(const protocol::HallConfig&
 std::string mosquitto_password_hash(std::string_view password, std::string_view salt);
 // The ACL text for the hall (deterministic: devices in hall.json order).
 std::string broker_acl(const protocol::HallConfig& hall);
-// The broker config text pointing at dir's passwd and acl.
-std::string broker_config(const ProvisionOptions& options);
+// The broker config text pointing at dir's passwd and acl, with limits.
+std::string broker_config(const ProvisionOptions& options, const BrokerLimits& limits = {});
 
 // `yiban-edge provision …`: parses its own options; returns the exit code.
 int provision_main(int argc, char** argv);

@@ -68,6 +68,19 @@ struct AppointmentConfig {
   int turn_near_places = 3;  // "your turn is near" when this many are ahead
 };
 
+// "limits": what one device may cost the hall (edge/README.md, "Broker and
+// rate limits"). Per device, token buckets: a request over the rate is
+// answered `bad_request` "rate limit" (at most once a second, the rest
+// unanswered) and records nothing; a presence change over the rate waits
+// until the device has a token again. Normal kiosks and counters never come
+// near them; 0 for requests_per_s turns the request limit off (load tests).
+struct LimitsConfig {
+  int requests_per_s = 10;  // sustained requests per device that may change the hall
+  int request_burst = 40;  // requests a device may send at once after a quiet spell
+  int status_changes_per_min = 20;  // online/offline flips per device
+  int status_burst = 10;
+};
+
 struct HallConfig {
   std::string hall;
   std::string name;
@@ -82,6 +95,7 @@ struct HallConfig {
   SensingConfig sensing;
   AlertConfig alerts;
   AppointmentConfig appointments;
+  LimitsConfig limits;
 
   const ServiceConfig* find_service(std::string_view code) const;
   const CounterConfig* find_counter(std::string_view id) const;
