@@ -420,9 +420,11 @@ TEST_CASE("Notifier::create refuses bad options, naming the option", "[notifier]
   }
   CHECK(error_of([](auto& o) { o.url = "http://hooks.example.org"; }).empty());
   CHECK(error_of([](auto& o) { o.url = "http://[::1]:9000/h"; }).empty());
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-  CHECK(error_of([](auto& o) { o.url = "https://hooks.example.org/h"; }).find("OpenSSL") != std::string::npos);
-#endif
+  CHECK(error_of([](auto& o) { o.url = "https://hooks.example.org/h"; }).empty());
+  CHECK(error_of([&](auto& o) {
+          o.url = "https://hooks.example.org/h";
+          o.ca_file = (dir / "missing-ca.crt").string();
+        }).starts_with("ca_file: "));
   CHECK(error_of([](auto& o) { o.secret = ""; }).starts_with("secret: "));
   CHECK(error_of([](auto& o) { o.max_attempts = 0; }).starts_with("max_attempts: "));
   CHECK(error_of([](auto& o) { o.backoff_min_ms = 0; }).starts_with("backoff_min_ms: "));

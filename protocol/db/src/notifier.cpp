@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "yiban/db/httplib.h"
+#include "yiban/db/http_client.h"
 #include "yiban/protocol/cases.h"
 
 namespace yiban::db {
@@ -24,6 +24,8 @@ using protocol::error;
 
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 constexpr std::size_t kMaxTypeBytes = 64;
+// A receiver's reply body is not used; a longer one is a failed attempt.
+constexpr std::size_t kMaxReplyBytes = 1 << 20;
 // With nothing due the thread still looks every minute, in case a row was
 // committed without a wake() (another process, a forgetful owner).
 constexpr std::int64_t kIdleRecheckMs = 60000;
@@ -64,70 +66,26 @@ std::int64_t system_now_ms() {
       .count();
 }
 
-// http://host[:port][/path]: the "scheme://host:port" httplib::Client takes and the path.
-struct Target {
-  std::string origin;
-  std::string path;
-};
-
-Expected<Target> parse_url(const std::string& url) {
-  auto bad = [&](std::string why) { return error("url: \"" + url + "\" " + why); };
-  if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) <= ' '; }))
-    return bad("contains a space or control character");
-  std::string_view rest(url);
-  std::string scheme;
-  if (rest.starts_with("http://")) {
-    scheme = "http";
-  } else if (rest.starts_with("https://")) {
-#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
-    scheme = "https";
-#else
-    return bad("is https, but this build of cpp-httplib has no OpenSSL support; use http:// (e.g. to a local relay)");
-#endif
-  } else {
-    return bad("must start with http:// or https://");
-  }
-  rest.remove_prefix(scheme.size() + 3);
-  std::size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (authority.find('@') != std::string_view::npos) return bad("must not carry user information");
-  std::string_view host = authority;
-  std::string_view port;
-  if (authority.starts_with('[')) {  // [IPv6]:port
-    std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) return bad("has an unclosed [ in its host");
-    host = authority.substr(0, close + 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (!after.starts_with(':')) return bad("has something after the ] of its host");
-      port = after.substr(1);
-    }
-  } else if (std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-    if (port.empty()) return bad("has an empty port");
-  }
-  if (host.empty() || host == "[]") return bad("has no host");
-  if (!port.empty()) {
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return bad("has a port that is not a number");
-    int n = std::stoi(std::string(port));
-    if (n < 1 || n > 65535) return bad("has a port outside 1–65535");
-  }
-  if (path.find('#') != std::string::npos) return bad("must not have a fragment");
-  return Target{scheme + "://" + std::string(authority), path};
+// What the delivery thread's client is made with; create() also makes one
+// to check the URL and the CA file.
+HttpClient::Options client_options(const Notifier::Options& o) {
+  HttpClient::Options c;
+  c.timeout = std::chrono::milliseconds(o.timeout_ms);
+  c.max_body_bytes = kMaxReplyBytes;
+  c.ca_file = o.ca_file;
+  return c;
 }
 
 Expected<void> validate(const Notifier::Options& o) {
   if (o.db_path.empty()) return error("db_path: empty");
-  if (auto t = parse_url(o.url); !t) return std::unexpected(t.error());
   if (o.secret.empty()) return error("secret: empty; webhooks must be signed");
   if (o.max_attempts < 1) return error("max_attempts: must be at least 1");
   if (o.backoff_min_ms < 1) return error("backoff_min_ms: must be at least 1");
   if (o.backoff_max_ms < o.backoff_min_ms) return error("backoff_max_ms: must be at least backoff_min_ms");
   if (o.timeout_ms < 1 || o.timeout_ms > 600000) return error("timeout_ms: must be 1–600000");
   if (o.batch < 1) return error("batch: must be at least 1");
+  // The URL ("url: …") and, for https, the CA file ("ca_file: …").
+  if (auto client = HttpClient::create(o.url, client_options(o)); !client) return std::unexpected(client.error());
   return {};
 }
 
@@ -141,9 +99,8 @@ struct Row {
 
 class NotifierImpl final : public Notifier {
  public:
-  NotifierImpl(Options options, Target target, Database db, std::string token)
+  NotifierImpl(Options options, Database db, std::string token)
       : options_(std::move(options)),
-        target_(std::move(target)),
         db_(std::move(db)),
         token_(std::move(token)),
         random_(std::random_device{}()) {}
@@ -162,7 +119,11 @@ class NotifierImpl final : public Notifier {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
-      if (client_) client_->stop();
+      // Shuts the request in flight down at once (cancel() is the one
+      // HttpClient call safe from another thread); the delivery thread sees
+      // stopping_ and does not count it. A later start() makes a new client.
+      if (client_) client_->cancel();
+      client_.reset();
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
@@ -207,7 +168,7 @@ class NotifierImpl final : public Notifier {
   // earliest next_ts, a wake() or stop().
   void run() {
     pthread_setname_np(pthread_self(), "notify");
-    spdlog::info("notify: delivering to {}{}", target_.origin, target_.path);
+    spdlog::info("notify: delivering to {}", options_.url);
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       woken_ = false;
@@ -292,34 +253,39 @@ class NotifierImpl final : public Notifier {
     payload["ts"] = row.created_ts;
     const std::string body = payload.dump();
 
-    httplib::Headers headers{{"X-Yiban-Signature", sign_body(options_.secret, body)},
-                             {"X-Yiban-Delivery", delivery_id},
-                             {"X-Yiban-Type", row.type}};
+    const HttpHeaders headers{{"X-Yiban-Signature", sign_body(options_.secret, body)},
+                              {"X-Yiban-Delivery", delivery_id},
+                              {"X-Yiban-Type", row.type}};
     std::optional<int> status;
     std::string failure;
     {
-      auto client = std::make_shared<httplib::Client>(target_.origin);
-      auto timeout = std::chrono::milliseconds(options_.timeout_ms);
-      client->set_connection_timeout(timeout);
-      client->set_read_timeout(timeout);
-      client->set_write_timeout(timeout);
-      client->set_keep_alive(false);
+      std::shared_ptr<HttpClient> client;
       {
         std::lock_guard lock(mutex_);
         if (stopping_) return {};
-        client_ = client;
+        if (!client_) {
+          // Kept across deliveries (one connection, kept alive) until stop().
+          auto made = HttpClient::create(options_.url, client_options(options_));
+          if (made)
+            client_ = std::make_shared<HttpClient>(std::move(*made));
+          else
+            failure = "no client: " + made.error().message;  // e.g. the CA file went away
+        }
+        client = client_;
       }
-      auto result = client->Post(target_.path, headers, body, "application/json");
-      {
-        std::lock_guard lock(mutex_);
-        client_.reset();
-        // Cut short by stop(): neither a delivery nor a failed attempt.
-        if (stopping_ && !result) return {};
+      if (client) {
+        // The URL's own path (and query) is the target.
+        auto result = client->post("", body, "application/json", headers);
+        {
+          std::lock_guard lock(mutex_);
+          // Cut short by stop(): neither a delivery nor a failed attempt.
+          if (stopping_ && !result) return {};
+        }
+        if (result)
+          status = result->status;
+        else
+          failure = "no answer: " + result.error().message;
       }
-      if (result)
-        status = result->status;
-      else
-        failure = "no answer: " + httplib::to_string(result.error());
     }
 
     if (status && *status >= 200 && *status < 300) {
@@ -361,7 +327,6 @@ class NotifierImpl final : public Notifier {
   }
 
   const Options options_;
-  const Target target_;
   Database db_;  // used by the delivery thread only, once started
   const std::string token_;
   std::mt19937_64 random_;  // delivery thread only
@@ -370,7 +335,9 @@ class NotifierImpl final : public Notifier {
   std::condition_variable wake_;  // guarded by mutex_
   bool stopping_ = false;  // guarded by mutex_
   bool woken_ = false;  // guarded by mutex_
-  std::shared_ptr<httplib::Client> client_;  // the request in flight; guarded by mutex_
+  // The delivery thread's client, made at its first delivery; stop() cancels
+  // and drops it (the thread keeps its own reference while a request runs).
+  std::shared_ptr<HttpClient> client_;  // guarded by mutex_
   std::thread thread_;  // started and joined under the callers' start()/stop()
 
   mutable std::mutex stats_mutex_;
@@ -410,7 +377,6 @@ bool verify_signature(std::string_view secret, std::string_view body, std::strin
 
 Expected<std::unique_ptr<Notifier>> Notifier::create(Options options) {
   if (auto ok = validate(options); !ok) return std::unexpected(ok.error());
-  auto target = parse_url(options.url);
   if (!options.clock) options.clock = system_now_ms;
   std::error_code ec;
   if (!std::filesystem::exists(options.db_path, ec))
@@ -428,7 +394,7 @@ Expected<std::unique_ptr<Notifier>> Notifier::create(Options options) {
   std::string token = st->column_text(0);
   st = Statement();
   return std::unique_ptr<Notifier>(
-      std::make_unique<NotifierImpl>(std::move(options), std::move(*target), std::move(*db), std::move(token)));
+      std::make_unique<NotifierImpl>(std::move(options), std::move(*db), std::move(token)));
 }
 
 }  // namespace yiban::db

@@ -50,7 +50,10 @@ class Notifier {
  public:
   struct Options {
     std::string db_path;  // the owner's database, which holds notify_outbox
-    std::string url;  // http://host[:port][/path] (https when cpp-httplib has OpenSSL)
+    // http://host[:port][/path] or https://…: the POST goes to the URL's own
+    // path; https verifies the receiver's certificate and name (HttpClient).
+    std::string url;
+    std::string ca_file;  // https: PEM CA certificates to trust; "" = the system's
     std::string secret;  // HMAC key bytes; not empty
     int max_attempts = 8;
     std::int64_t backoff_min_ms = 1000;
@@ -67,7 +70,8 @@ class Notifier {
     std::uint64_t pending = 0;  // pending rows as of the delivery thread's last pass
   };
 
-  // Validates the options (an error names the option) and opens the
+  // Validates the options (an error names the option: "url: …",
+  // "ca_file: …") and opens the
   // notifier's own connection (WAL, busy_timeout 5000) to db_path, which must
   // already hold the outbox (notify_schema()). Does not start delivering.
   static Expected<std::unique_ptr<Notifier>> create(Options options);
@@ -77,8 +81,10 @@ class Notifier {
 
   // Starts the delivery thread (no-op when running). Thread-safe.
   virtual void start() = 0;
-  // Interrupts waits and an HTTP request in flight (its row stays pending,
-  // not counted as an attempt) and joins. Idempotent; start() may follow.
+  // Interrupts waits and an HTTP request in flight (HttpClient::cancel()
+  // from the caller's thread shuts its socket down at once; its row stays
+  // pending, not counted as an attempt) and joins. Idempotent; start() may
+  // follow.
   virtual void stop() = 0;
   // New rows were committed: look at the outbox now. Thread-safe, cheap.
   virtual void wake() = 0;
