@@ -13,6 +13,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <spdlog/spdlog.h>
@@ -524,7 +525,9 @@ class Session : public SessionBase,
     busy_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.options.max_header_bytes));
-    parser_->body_limit(server_.options.max_body_bytes);
+    // The body's cap is the route's, set once the route is known (a
+    // Content-Length over it is refused before reading).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::get_lowest_layer(stream_).expires_after(first_ ? server_.options.header_timeout
                                                           : server_.options.idle_timeout);
     first_ = false;
