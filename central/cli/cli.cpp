@@ -6,7 +6,6 @@
 #include "hall_commands.h"
 
 #include <fmt/core.h>
-#include "yiban/db/httplib.h"
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -211,68 +210,6 @@ namespace internal {
 
 constexpr const char* kDefaultServer = "http://127.0.0.1:8090";
 constexpr const char* kDefaultEdgeServer = "http://127.0.0.1:8080";
-
-std::optional<ServerUrl> parse_server_url(std::string_view url, std::string& why) {
-  constexpr std::string_view kHttp = "http://";
-  if (url.starts_with("https://")) {
-    why = "https is not supported by this build; use http:// (or a local TLS proxy)";
-    return std::nullopt;
-  }
-  if (!url.starts_with(kHttp)) {
-    why = "the server URL must start with http://";
-    return std::nullopt;
-  }
-  url.remove_prefix(kHttp.size());
-  ServerUrl s;
-  std::size_t slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    s.prefix = std::string(url.substr(slash));
-    while (!s.prefix.empty() && s.prefix.back() == '/') s.prefix.pop_back();
-  }
-  std::string_view port_text;
-  if (authority.starts_with('[')) {
-    std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      why = "bad IPv6 address in the server URL";
-      return std::nullopt;
-    }
-    s.host = std::string(authority.substr(1, close - 1));
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest[0] != ':') {
-        why = "bad server URL";
-        return std::nullopt;
-      }
-      port_text = rest.substr(1);
-    }
-  } else {
-    std::size_t colon = authority.rfind(':');
-    s.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
-  }
-  if (s.host.empty() || s.host.find('@') != std::string::npos) {
-    why = "the server URL needs a host (and no user info)";
-    return std::nullopt;
-  }
-  if (!port_text.empty() || authority.ends_with(':')) {
-    int port = 0;
-    if (port_text.empty() || port_text.size() > 5) port = -1;
-    for (char c : port_text) {
-      if (c < '0' || c > '9') {
-        port = -1;
-        break;
-      }
-      port = port * 10 + (c - '0');
-    }
-    if (port < 1 || port > 65535) {
-      why = "bad port in the server URL";
-      return std::nullopt;
-    }
-    s.port = port;
-  }
-  return s;
-}
 
 // Text of a JSON field for a table cell: "-" when missing or null.
 std::string cell(const json& o, const char* key) {
@@ -760,9 +697,12 @@ const std::vector<Command>& commands() {
 po::options_description global_options() {
   po::options_description d("global options");
   d.add_options()("server", po::value<std::string>()->value_name("URL"),
-                  "the API (default $YIBAN_SERVER, else central's http://127.0.0.1:8090, or "
-                  "for hall commands the edge's http://127.0.0.1:8080)")(
+                  "the API, http:// or https:// (default $YIBAN_SERVER, else central's "
+                  "http://127.0.0.1:8090, or for hall commands the edge's http://127.0.0.1:8080)")(
       "token", po::value<std::string>()->value_name("T"), "bearer token (default $YIBAN_TOKEN)")(
+      "ca-file", po::value<std::string>()->value_name("FILE"),
+      "for https: the PEM CA certificates that sign the server's (default $YIBAN_CA_FILE, "
+      "else the system's)")(
       "json", "print the server's JSON reply, pretty-printed")(
       "timeout", po::value<int>()->default_value(10)->value_name("SECONDS"),
       "seconds to wait for the server")("help,h", "this help");
@@ -774,7 +714,8 @@ constexpr const char* kExitCodes =
     "            4 unauthorized or forbidden, 5 not found\n";
 
 void print_main_help(std::ostream& out) {
-  out << "usage: yiban [--server URL] [--token T] [--json] [--timeout SECONDS] COMMAND [ARGS]\n\n"
+  out << "usage: yiban [--server URL] [--token T] [--ca-file FILE] [--json] [--timeout SECONDS]\n"
+         "             COMMAND [ARGS]\n\n"
          "The client of yiban central (for central staff) and of a hall's edge (for hall\n"
          "managers).\n";
   // Both groups' summaries start at the same column.
@@ -840,7 +781,7 @@ int find_command_index(int argc, char** argv) {
     std::string_view a = argv[i];
     if (a == "--") return i + 1 < argc ? i + 1 : argc;
     if (!a.starts_with('-')) return i;
-    if (a == "--server" || a == "--token" || a == "--timeout") ++i;
+    if (a == "--server" || a == "--token" || a == "--ca-file" || a == "--timeout") ++i;
   }
   return argc;
 }
@@ -884,10 +825,18 @@ int run_command(const Command& c, const std::vector<std::string>& args, Globals 
   const bool edge = c.edge_for ? c.edge_for(vm) : c.edge;
   if (globals.server.empty()) globals.server = edge ? kDefaultEdgeServer : kDefaultServer;
 
-  std::string why;
-  auto url = parse_server_url(globals.server, why);
-  if (!url) return usage_error(err, fmt::format("--server {}: {}", globals.server, why));
-  Api api(globals, *url, err);
+  db::HttpClient::Options http;
+  http.timeout = std::chrono::seconds(globals.timeout_s);
+  http.ca_file = globals.ca_file;
+  auto client = db::HttpClient::create(globals.server, http);
+  if (!client) {
+    // "url: …" and "ca_file: …" name the options they came from.
+    std::string_view why = client.error().message;
+    if (why.starts_with("url: ")) return usage_error(err, "--server " + std::string(why.substr(5)));
+    if (why.starts_with("ca_file: ")) return usage_error(err, "--ca-file " + std::string(why.substr(9)));
+    return usage_error(err, std::string(why));
+  }
+  Api api(globals, std::move(*client), err);
   Session session{globals, out, err, api};
   try {
     return c.handler(session, vm);
@@ -935,6 +884,11 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     g.token = vm["token"].as<std::string>();
   } else if (const char* env = std::getenv("YIBAN_TOKEN"); env) {
     g.token = env;
+  }
+  if (vm.count("ca-file")) {
+    g.ca_file = vm["ca-file"].as<std::string>();
+  } else if (const char* env = std::getenv("YIBAN_CA_FILE"); env) {
+    g.ca_file = env;
   }
   g.json = vm.count("json") > 0;
   g.timeout_s = vm["timeout"].as<int>();

@@ -27,7 +27,7 @@ enum ExitCode : int {
 
 // Runs `yiban` with argv as given to main(). Normal output goes to out,
 // diagnostics to err; returns the process exit code. Reads the environment
-// (YIBAN_SERVER, YIBAN_TOKEN) and the local time zone; never prints the token.
+// (YIBAN_SERVER, YIBAN_TOKEN, YIBAN_CA_FILE) and the local time zone; never prints the token.
 // Not thread-safe only in that it calls localtime_r/mktime (tz state).
 int run(int argc, char** argv, std::ostream& out, std::ostream& err);
 

@@ -4,7 +4,6 @@
 // Not a public API: only the cli library and its own files include this.
 
 #include <fmt/core.h>
-#include "yiban/db/httplib.h"
 
 #include <boost/program_options.hpp>
 #include <cstdint>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "yiban/db/http_client.h"
 
 namespace yiban::cli::internal {
 
@@ -25,16 +25,10 @@ using Align = Table::Align;
 constexpr Align L = Align::kLeft;
 constexpr Align R = Align::kRight;
 
-// Where the server is: http://HOST[:PORT][/PREFIX].
-struct ServerUrl {
-  std::string host;
-  int port = 80;
-  std::string prefix;  // "" or "/something", no trailing slash
-};
-
 struct Globals {
-  std::string server;
+  std::string server;  // http(s)://HOST[:PORT][/PREFIX]
   std::string token;
+  std::string ca_file;  // https: the CA certificates to trust; "" = the system's
   bool json = false;
   int timeout_s = 10;
 };
@@ -46,34 +40,29 @@ struct Reply {
   json body;
 };
 
+// Central's or an edge's API over one kept-alive connection (db::HttpClient).
 class Api {
  public:
-  Api(const Globals& g, const ServerUrl& url, std::ostream& err)
-      : globals_(g), url_(url), err_(err), client_(url.host, url.port) {
-    client_.set_connection_timeout(g.timeout_s, 0);
-    client_.set_read_timeout(g.timeout_s, 0);
-    client_.set_write_timeout(g.timeout_s, 0);
-  }
+  Api(const Globals& g, db::HttpClient client, std::ostream& err)
+      : globals_(g), err_(err), client_(std::move(client)) {}
 
-  Reply get(const std::string& path) { return finish(client_.Get(url_.prefix + path, headers())); }
-  Reply del(const std::string& path) { return finish(client_.Delete(url_.prefix + path, headers())); }
+  Reply get(const std::string& path) { return finish(client_.get(path, headers())); }
+  Reply del(const std::string& path) { return finish(client_.del(path, headers())); }
 
   Reply post(const std::string& path, const json& body) {
-    return finish(client_.Post(url_.prefix + path, headers(),
-                               body.dump(-1, ' ', false, json::error_handler_t::replace),
-                               "application/json"));
+    return finish(client_.post(path, body.dump(-1, ' ', false, json::error_handler_t::replace),
+                               "application/json", headers()));
   }
 
   Reply put(const std::string& path, const json& body) {
-    return finish(client_.Put(url_.prefix + path, headers(),
-                              body.dump(-1, ' ', false, json::error_handler_t::replace),
-                              "application/json"));
+    return finish(client_.put(path, body.dump(-1, ' ', false, json::error_handler_t::replace),
+                              "application/json", headers()));
   }
 
   // A raw body (a file) of the given Content-Type; the reply is JSON as above.
   Reply post_bytes(const std::string& path, const std::string& bytes,
                    const std::string& content_type) {
-    return finish(client_.Post(url_.prefix + path, headers(), bytes, content_type));
+    return finish(client_.post(path, bytes, content_type, headers()));
   }
 
   // A raw reply body (a file): code kOk with the bytes, or an exit code whose
@@ -83,7 +72,7 @@ class Api {
     std::string body;
   };
   Bytes get_bytes(const std::string& path) {
-    auto res = client_.Get(url_.prefix + path, headers("*/*"));
+    auto res = client_.get(path, headers("*/*"));
     Bytes b;
     if (res && res->status >= 200 && res->status < 300) {
       b.body = std::move(res->body);
@@ -94,17 +83,17 @@ class Api {
   }
 
  private:
-  httplib::Headers headers(const char* accept = "application/json") const {
-    httplib::Headers h{{"Accept", accept}};
-    if (!globals_.token.empty()) h.emplace("Authorization", "Bearer " + globals_.token);
+  db::HttpHeaders headers(const char* accept = "application/json") const {
+    db::HttpHeaders h{{"Accept", accept}};
+    if (!globals_.token.empty()) h.emplace_back("Authorization", "Bearer " + globals_.token);
     return h;
   }
 
-  Reply finish(const httplib::Result& res) {
+  Reply finish(const protocol::Expected<db::HttpReply>& res) {
     Reply r;
     if (!res) {
       err_ << fmt::format("yiban: cannot reach the server at {}: {}\n", globals_.server,
-                          httplib::to_string(res.error()));
+                          client_.cause_of(res.error()));
       r.code = kUnreachable;
       return r;
     }
@@ -136,9 +125,8 @@ class Api {
   }
 
   const Globals& globals_;
-  ServerUrl url_;
   std::ostream& err_;
-  httplib::Client client_;
+  db::HttpClient client_;
 };
 
 // JSON field helpers for table cells (all accept a non-object and answer

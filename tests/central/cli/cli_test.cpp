@@ -626,3 +626,55 @@ TEST_CASE("hall commands print the edge's JSON with --json", "[central][cli]") {
   REQUIRE(r.code == 0);
   CHECK(json::parse(r.out) == json::parse(queues));
 }
+
+TEST_CASE("--server https:// trusts the server through --ca-file or $YIBAN_CA_FILE", "[central][cli]") {
+  yiban::test::TempDir dir;
+  const auto cert = (dir / "server.crt").string(), key = (dir / "server.key").string();
+  // A self-signed certificate for 127.0.0.1: its own CA.
+  REQUIRE(yiban::test::run_program("/usr/bin/openssl",
+                                   {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                                    "-addext", "subjectAltName=IP:127.0.0.1"},
+                                   dir / "openssl.log") == 0);
+  httplib::SSLServer server(cert.c_str(), key.c_str());
+  REQUIRE(server.is_valid());
+  server.Get("/api/v1/halls", [](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
+      res.status = 401;
+      return;
+    }
+    res.set_content(kHalls, "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  struct Stop {  // also when an assertion fails
+    httplib::SSLServer& server;
+    std::thread& thread;
+    ~Stop() {
+      for (int i = 0; i < 5000 && !server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      server.stop();
+      thread.join();
+    }
+  } stop{server, thread};
+  const std::string url = "https://127.0.0.1:" + std::to_string(port);
+
+  auto with_ca = run_yiban({"--server", url, "--token", kToken, "--ca-file", cert, "halls"});
+  CHECK(with_ca.err == "");
+  CHECK(with_ca.code == 0);
+  CHECK(with_ca.out.find("市民中心") != std::string::npos);
+
+  ::setenv("YIBAN_CA_FILE", cert.c_str(), 1);
+  auto from_env = run_yiban({"--server", url, "--token", kToken, "halls"});
+  ::unsetenv("YIBAN_CA_FILE");
+  CHECK(from_env.code == 0);
+
+  auto untrusted = run_yiban({"--server", url, "--token", kToken, "--timeout", "5", "halls"});
+  CHECK(untrusted.code == 3);
+  CHECK_THAT(untrusted.err, Catch::StartsWith("yiban: cannot reach the server at " + url +
+                                              ": TLS: the server's certificate is not trusted: "));
+
+  auto missing = run_yiban({"--server", url, "--ca-file", (dir / "nope.crt").string(), "halls"});
+  CHECK(missing.code == 2);
+  CHECK(missing.err.find("--ca-file " + (dir / "nope.crt").string() + ": no such file") != std::string::npos);
+}
