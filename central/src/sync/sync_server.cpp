@@ -57,8 +57,14 @@ struct Session {
   std::optional<ps::RateLimit> blob_gets;  // made on first use
   std::optional<ps::RateLimit> blob_bytes;
   std::deque<ps::BlobGet> deferred_gets;  // allowed GETs waiting for the byte rate
-  std::int64_t refusal_logged_ms = -1;  // steady ms of the last refusal line for this hall
-  std::uint64_t refusals_unlogged = 0;  // refusals since that line
+  // Per kind of refusal (its SyncMetrics counter): the last line logged
+  // (steady ms) and the refusals since.
+  struct RefusalLog {
+    std::uint64_t SyncMetrics::*counter = nullptr;
+    std::int64_t logged_ms = 0;
+    std::uint64_t unlogged = 0;
+  };
+  std::vector<RefusalLog> refusal_logs;
 };
 
 // One message as read from the ROUTER: frame 0 the routing id. A message past
@@ -223,6 +229,9 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
   }
   impl->allowed_halls = allow_list.halls();
   try {
+    // Two I/O threads: a hall flooding central with frames to decrypt keeps
+    // one busy, the other still serves the other halls' connections.
+    impl->context.set(zmq::ctxopt::io_threads, 2);
     impl->zap = std::make_unique<ZapHandler>(impl->context, std::move(allow_list));
     impl->zap->start();
     impl->router = zmq::socket_t(impl->context, zmq::socket_type::router);
@@ -685,11 +694,12 @@ void SyncServer::Impl::sweep() {
       spdlog::warn("sync: hall {} silent for {} s: disconnected (acked {}, edge at {})", hall,
                    options.session_timeout_ms / 1000, s.state.acked, s.state.edge_last_seq);
     }
-    if (s.refusals_unlogged > 0 && now - s.refusal_logged_ms >= 10000) {
-      spdlog::warn("sync: hall {}: {} more refusals in the last {} s", hall, s.refusals_unlogged,
-                   (now - s.refusal_logged_ms) / 1000);
-      s.refusals_unlogged = 0;
-      s.refusal_logged_ms = now;
+    for (auto& r : s.refusal_logs) {
+      if (r.unlogged == 0 || now - r.logged_ms < 10000) continue;
+      spdlog::warn("sync: hall {}: {} more refusals of the kind logged {} s ago", hall, r.unlogged,
+                   (now - r.logged_ms) / 1000);
+      r.unlogged = 0;
+      r.logged_ms = now;
     }
   }
 }
@@ -1156,13 +1166,20 @@ void SyncServer::Impl::note_refusal(Session& s, std::uint64_t SyncMetrics::*coun
     std::lock_guard lock(mutex);
     ++(counters.*counter);
   }
-  ++s.refusals_unlogged;
   const std::int64_t now = steady_ms();
-  if (s.refusal_logged_ms >= 0 && now - s.refusal_logged_ms < 10000) return;
-  spdlog::warn("sync: hall {}: refused {} ({} refusals since the last such line)", s.state.hall, what,
-               s.refusals_unlogged);
-  s.refusals_unlogged = 0;
-  s.refusal_logged_ms = now;
+  auto it = std::find_if(s.refusal_logs.begin(), s.refusal_logs.end(),
+                         [&](const Session::RefusalLog& r) { return r.counter == counter; });
+  if (it == s.refusal_logs.end()) {
+    s.refusal_logs.push_back({counter, now, 0});
+    spdlog::warn("sync: hall {}: refused {}", s.state.hall, what);
+    return;
+  }
+  ++it->unlogged;
+  if (now - it->logged_ms < 10000) return;
+  spdlog::warn("sync: hall {}: refused {} ({} such refusals since the last such line)", s.state.hall, what,
+               it->unlogged);
+  it->unlogged = 0;
+  it->logged_ms = now;
 }
 
 void SyncServer::Impl::forget_link(Session& s) {
