@@ -1,6 +1,6 @@
 #include "support/central_process.h"
 
-#include "yiban/db/httplib.h"
+#include "yiban/db/http_client.h"
 
 #include <catch2/catch.hpp>
 
@@ -59,8 +59,10 @@ void CentralProcess::start() {
                                 (dir_ / "tokens.txt").string(), "--session-timeout", "3"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<ChildProcess>(YIBAN_CENTRAL_BINARY, args, log());
-  bool ready = eventually([&] { return get("/healthz").status == 200 || !process_->running(); },
-                          std::chrono::seconds(15));
+  // Its "ready" line comes once sync and HTTP (plain or TLS) both serve.
+  bool ready = eventually(
+      [&] { return log_text().find("central ready:") != std::string::npos || !process_->running(); },
+      std::chrono::seconds(15));
   if (!ready || !process_->running()) throw std::runtime_error("yiban-central did not start; its log:\n" + log_text());
 }
 
@@ -81,17 +83,21 @@ CentralProcess::Response CentralProcess::request(const std::string& method, cons
 
 HttpResponse http_request(int port, const std::string& method, const std::string& path, const std::string& body,
                           const std::string& token) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(5);
-  httplib::Headers headers;
-  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-  httplib::Result r = method == "GET"      ? client.Get(path.c_str(), headers)
-                      : method == "PUT"    ? client.Put(path.c_str(), headers, body, "application/json")
-                      : method == "DELETE" ? client.Delete(path.c_str(), headers)
-                                           : client.Post(path.c_str(), headers, body, "application/json");
+  using yiban::db::HttpMethod;
+  yiban::db::HttpClient::Options options;
+  options.timeout = std::chrono::seconds(5);
+  auto client = yiban::db::HttpClient::create("http://127.0.0.1:" + std::to_string(port), options);
+  if (!client) return {};
+  yiban::db::HttpHeaders headers;
+  if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+  const HttpMethod m = method == "GET"      ? HttpMethod::kGet
+                       : method == "PUT"    ? HttpMethod::kPut
+                       : method == "DELETE" ? HttpMethod::kDelete
+                                            : HttpMethod::kPost;
+  const bool with_body = m == HttpMethod::kPut || m == HttpMethod::kPost;
+  auto r = client->request(m, path, headers, with_body ? body : std::string(), with_body ? "application/json" : "");
   if (!r) return {};
-  return {r->status, r->body};
+  return {r->status, std::move(r->body)};
 }
 
 }  // namespace yiban::test
