@@ -251,6 +251,11 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     ao.port = impl->options.http_port;
     ao.tokens = protocol::TokenTable(std::move(*grants));
     ao.web_dir = impl->options.web_dir;
+    ao.http.tls_cert = impl->options.http_tls_cert;
+    ao.http.tls_key = impl->options.http_tls_key;
+    ao.http.header_timeout = std::chrono::milliseconds(impl->options.http_header_timeout_ms);
+    ao.http.max_connections = impl->options.http_max_connections;
+    ao.http.max_connections_per_peer = impl->options.http_max_connections_per_peer;
     ao.db_path = impl->options.db.string();
     ao.blobs = impl->blobs.get();
     Impl* d = impl.get();

@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
       ("http", po::value<std::string>(), "console API address, e.g. 127.0.0.1:8080 (needs --tokens)")
       ("tokens", po::value<std::string>(), "bearer token file (TOKEN ROLE [HALL] per line)")
       ("web", po::value<std::string>(), "the console's static files (central/web), served at /")
+      ("http-tls-cert", po::value<std::string>(), "PEM certificate (chain) of the console's HTTPS; with --http-tls-key")
+      ("http-tls-key", po::value<std::string>(), "PEM private key of the console's HTTPS")
+      ("http-header-timeout", po::value<int>()->default_value(10), "seconds a client has to send a request's headers")
+      ("http-max-connections", po::value<int>()->default_value(4096), "console connections open at once")
+      ("http-max-connections-per-peer", po::value<int>()->default_value(128), "console connections from one address")
       ("blob-dir", po::value<std::string>(), "where case files are kept (default: next to --db, <stem>.blobs)")
       ("notify-url", po::value<std::string>(), "the hall's message sender (webhook) for \"your turn is near\"")
       ("notify-secret-file", po::value<std::string>(), "file whose first line signs the webhook calls (HMAC-SHA256)")
@@ -180,6 +185,19 @@ int main(int argc, char** argv) {
     opts.http_port = port;
     opts.tokens_text = text.str();
     if (vm.count("web")) opts.web_dir = vm["web"].as<std::string>();
+    if (vm.count("http-tls-cert")) opts.http_tls_cert = vm["http-tls-cert"].as<std::string>();
+    if (vm.count("http-tls-key")) opts.http_tls_key = vm["http-tls-key"].as<std::string>();
+    const int timeout_s = vm["http-header-timeout"].as<int>();
+    const int max_conns = vm["http-max-connections"].as<int>();
+    const int per_peer = vm["http-max-connections-per-peer"].as<int>();
+    if (timeout_s < 1 || timeout_s > 300 || max_conns < 1 || per_peer < 1 || per_peer > max_conns) {
+      spdlog::critical("--http-header-timeout must be 1..300 s and 1 <= --http-max-connections-per-peer <= "
+                       "--http-max-connections");
+      return 2;
+    }
+    opts.http_header_timeout_ms = timeout_s * 1000;
+    opts.http_max_connections = max_conns;
+    opts.http_max_connections_per_peer = per_peer;
   }
 
   auto daemon = yiban::edge::EdgeDaemon::create(std::move(opts), std::make_shared<yiban::edge::SystemClock>());

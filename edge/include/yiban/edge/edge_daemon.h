@@ -36,6 +36,10 @@ struct EdgeOptions {
   int http_port = 8080;  // 0: any free port
   std::string tokens_text;  // the token file's content (§11)
   std::string web_dir;  // the console's static files, served at /
+  std::string http_tls_cert, http_tls_key;  // PEM files: the console over HTTPS when both are set
+  int http_header_timeout_ms = 10000;       // a request's headers must arrive within this
+  int http_max_connections = 4096;
+  int http_max_connections_per_peer = 128;
   // Cross-region cases (protocol/CASES.md): where case files are kept
   // (empty: "<db dir>/<db stem>.blobs"), and the city's case key (the
   // content of --case-key-file; empty: this hall cannot submit cases).
