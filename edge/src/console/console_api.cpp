@@ -385,6 +385,26 @@ void Api::Impl::routes() {
     out += "# HELP yiban_edge_waiting People waiting per service.\n# TYPE yiban_edge_waiting gauge\n";
     for (const auto& svc : s.services)
       out += fmt::format("yiban_edge_waiting{{service=\"{}\"}} {}\n", svc.queue.service, svc.queue.waiting);
+    metric("yiban_edge_mqtt_oversize_dropped_total", "counter",
+           "Device payloads over 16 KiB dropped before the inbox (requests answered bad_json).",
+           s.mqtt_oversize_dropped);
+    metric("yiban_edge_mqtt_retained_requests_dropped_total", "counter", "Retained device requests ignored.",
+           s.mqtt_retained_requests_dropped);
+    metric("yiban_edge_mqtt_inbox_dropped_total", "counter",
+           "Device messages dropped because the MQTT lane, or the device's share of it, was full.",
+           s.mqtt_inbox_dropped);
+    metric("yiban_edge_requests_rate_limited_total", "counter",
+           "Device requests refused over limits.requests_per_s; nothing recorded.", s.requests_rate_limited);
+    metric("yiban_edge_refusals_unanswered_total", "counter",
+           "Refused device requests left unanswered over the device's reply budget.", s.refusals_unanswered);
+    metric("yiban_edge_status_changes_deferred_total", "counter",
+           "Device presence changes held back over limits.status_changes_per_min.", s.status_changes_deferred);
+    metric("yiban_edge_telemetry_dropped_total", "counter",
+           "Telemetry samples dropped (over sensing.max_rate_hz or invalid).", s.telemetry_dropped);
+    metric("yiban_edge_console_busy_total", "counter",
+           "Console requests refused 503 because the console lane was full.", s.console_busy);
+    metric("yiban_edge_mqtt_inbox_waiting", "gauge", "Device messages waiting for the engine thread.",
+           s.mqtt_inbox_waiting);
     out += db::http_metrics_text(server.stats(), "yiban_edge_http");
     res.set_content(out, "text/plain; version=0.0.4");
   });
