@@ -666,3 +666,71 @@ TEST_CASE("a BLOB_GET storm is cut to the rate; the hall's other messages are st
   CHECK(missing >= 64);  // the burst
   CHECK(missing < 1000);  // 256 a second plus the burst, for the few seconds the storm takes
 }
+
+TEST_CASE("the edge refuses a DOWN past the frame limit from central, and applies the next good one",
+          "[central][sync][limits]") {
+  // A stand-in for central: a CURVE ROUTER (no allow-list needed for this side).
+  TempDir dir;
+  Keys server = make_keys(dir, "central", "");
+  Keys hall_keys = make_keys(dir, "h1", "h1");
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::curve_server, 1);
+  router.set(zmq::sockopt::curve_secretkey, server.secret_key);
+  router.set(zmq::sockopt::rcvtimeo, 5000);
+  router.bind("tcp://127.0.0.1:0");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+
+  Hall hall("h1");
+  std::mutex mutex;
+  std::vector<std::string> commands;
+  yiban::edge::sync::SyncClientOptions o;
+  o.endpoint = endpoint;
+  o.server_public_key = server.public_key;
+  o.public_key = hall_keys.public_key;
+  o.secret_key = hall_keys.secret_key;
+  o.hall = "h1";
+  o.db_path = hall.db();
+  o.ping_ms = 60000;
+  o.timeout_ms = 60000;
+  yiban::edge::sync::SyncClient client(o, [&](std::string text) {
+    std::lock_guard lock(mutex);
+    commands.push_back(std::move(text));
+  });
+  REQUIRE(client.start());
+  auto next = [&] {
+    std::vector<zmq::message_t> m;
+    REQUIRE(zmq::recv_multipart(router, std::back_inserter(m)));
+    return m;
+  };
+  auto hello = next();
+  REQUIRE(hello.at(1).to_string() == "HELLO");
+  const std::string peer = hello[0].to_string();
+  auto send = [&](std::vector<std::string> frames) {
+    frames.insert(frames.begin(), peer);
+    std::vector<zmq::const_buffer> buffers;
+    for (auto& f : frames) buffers.push_back(zmq::buffer(f));
+    REQUIRE(zmq::send_multipart(router, buffers));
+  };
+  send({"WELCOME", ps::encode(ps::Welcome{0, 1})});
+  const std::string command = R"({"down_seq":1,"type":"notice.broadcast","data":{"text":"hi"}})";
+  std::vector<std::string> many{"DOWN", ps::encode(ps::DownHeader{1, 1})};
+  for (std::size_t i = 0; i < ps::kMaxItems + 1; ++i) many.push_back(command);
+  send(many);
+  auto error = next();
+  REQUIRE(error.at(1).to_string() == "ERROR");
+  CHECK_THAT(error.at(2).to_string(), Catch::Contains("limit"));
+  REQUIRE(eventually([&] { return client.status().refused_messages == 1; }, 5s));
+  {
+    std::lock_guard lock(mutex);
+    CHECK(commands.empty());  // nothing of it was handed on
+  }
+  send({"DOWN", ps::encode(ps::DownHeader{1, 1}), command});
+  REQUIRE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return commands.size() == 1;
+  }, 5s));
+  CHECK(client.status().state == "streaming");
+  client.stop();
+}
