@@ -17,6 +17,8 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <new>
 #include <optional>
 
@@ -309,11 +311,16 @@ struct HttpClient::Impl {
       f(*plain);
   }
 
-  enum class Step { kOk, kRetry, kFailed };
+  enum class Step { kOk, kRetry, kFailed, kStopped };
 
-  // One attempt on the current connection. reused: it served a reply
-  // before, so a close before the first reply byte is retried.
-  Step exchange(http::request<http::string_body>& req, bool reused, HttpReply& reply, protocol::Error& failure) {
+  // One attempt on the current connection: writes req, then reads the reply
+  // into parser; before(parser) runs before each read, after(parser) after
+  // each and may stop the reading (kStopped; the connection is closed).
+  // reused: the connection served a reply before, so a close before the
+  // first reply byte is kRetry.
+  template <class Parser, class Before, class After>
+  Step exchange(http::request<http::string_body>& req, bool reused, Parser& parser, Before&& before, After&& after,
+                protocol::Error& failure) {
     const auto failed = [&](const std::string& cause) {
       failure = fail(cause).error();
       drop();
@@ -330,18 +337,13 @@ struct HttpClient::Impl {
     auto w = wait(done, Clock::now() + options.timeout);
     if (w == Wait::kCancelled) return failed("cancelled");
     if (w == Wait::kTimedOut) return failed("timed out after " + format_timeout(options.timeout) + " sending the request");
-    if (ec) {
-      if (reused && closed_by_peer(ec)) {
-        drop();
-        return Step::kRetry;
-      }
-      return failed("sending the request failed: " + lower_first(ec.message()));
-    }
+    // A failed write may have met a server that answered early (401, 413
+    // before reading the body) and closed: that reply is read if it came.
+    const error_code write_error = ec;
 
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(options.max_body_bytes);
     parser.header_limit(kMaxReplyHeaderBytes);
     while (!parser.is_done()) {
+      before(parser);
       done = false;
       with_stream([&](auto& s) {
         http::async_read_some(s, buffer, parser, [&](const error_code& e, std::size_t) {
@@ -353,12 +355,26 @@ struct HttpClient::Impl {
       if (w == Wait::kCancelled) return failed("cancelled");
       if (w == Wait::kTimedOut)
         return failed("timed out after " + format_timeout(options.timeout) + " waiting for the reply");
+      if (ec == http::error::need_buffer) ec = {};  // a buffer_body's buffer is full
       if (ec && tls && closed_by_peer(ec) && parser.got_some() && parser.need_eof()) {
         // A reply delimited by the end of the connection, without TLS's close_notify.
         ec = {};
         parser.put_eof(ec);
       }
-      if (!ec) continue;
+      if (ec && write_error) {
+        if (reused && !parser.got_some() && closed_by_peer(write_error)) {
+          drop();
+          return Step::kRetry;
+        }
+        return failed("sending the request failed: " + lower_first(write_error.message()));
+      }
+      if (!ec) {
+        if (!after(parser)) {
+          drop();
+          return Step::kStopped;
+        }
+        continue;
+      }
       if (reused && !parser.got_some() && closed_by_peer(ec)) {
         drop();
         return Step::kRetry;
@@ -374,22 +390,23 @@ struct HttpClient::Impl {
         return failed("malformed reply: " + ec.message());
       return failed("reading the reply failed: " + lower_first(ec.message()));
     }
-
-    auto& res = parser.get();
-    reply.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) reply.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    const bool keep = options.keep_alive && res.keep_alive() && !parser.need_eof();
-    reply.body = std::move(res.body());
-    if (keep)
+    if (options.keep_alive && parser.get().keep_alive() && !parser.need_eof())
       ++served;
     else
       drop();
     return Step::kOk;
   }
 
-  protocol::Expected<HttpReply> request(HttpMethod method, std::string_view target, const HttpHeaders& headers,
-                                        std::string_view body, std::string_view content_type) {
-    if (cancelled.load()) return fail("cancelled");
+  template <class Body>
+  static void take_head(http::response<Body>& res, HttpReply& reply) {
+    reply.status = static_cast<int>(res.result_int());
+    reply.headers.clear();
+    for (const auto& field : res) reply.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+
+  protocol::Expected<http::request<http::string_body>> make_request(HttpMethod method, std::string_view target,
+                                                                    const HttpHeaders& headers, std::string_view body,
+                                                                    std::string_view content_type) {
     if (!target.empty() && !target.starts_with('/')) return error("request target \"" + std::string(target) + "\": must start with /");
     if (std::any_of(target.begin(), target.end(), [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; }))
       return error("request target: contains a space or control character");
@@ -420,20 +437,82 @@ struct HttpClient::Impl {
     if (!content_type.empty()) req.set(http::field::content_type, content_type);
     req.body().assign(body);
     req.prepare_payload();
+    return req;
+  }
 
+  // Sends req on the kept connection (or a new one), with the one retry;
+  // make_parser() gives a fresh parser for each attempt.
+  template <class MakeParser, class Before, class After, class Finish>
+  protocol::Expected<HttpReply> run(http::request<http::string_body>& req, MakeParser&& make_parser, Before&& before,
+                                    After&& after, Finish&& finish) {
     for (int attempt = 0;; ++attempt) {
+      if (cancelled.load()) return fail("cancelled");
       if (connected() && idle_connection_stale()) drop();
       const bool reused = connected();
       if (!reused)
         if (auto ok = connect(); !ok) return std::unexpected(ok.error());
-      HttpReply reply;
+      auto parser = make_parser();
       protocol::Error failure;
-      switch (exchange(req, reused && attempt == 0, reply, failure)) {
-        case Step::kOk: return reply;
+      switch (exchange(req, reused && attempt == 0, *parser, before, after, failure)) {
+        case Step::kOk:
+        case Step::kStopped: return finish(*parser);
         case Step::kFailed: return std::unexpected(std::move(failure));
         case Step::kRetry: continue;
       }
     }
+  }
+
+  protocol::Expected<HttpReply> request(HttpMethod method, std::string_view target, const HttpHeaders& headers,
+                                        std::string_view body, std::string_view content_type) {
+    if (cancelled.load()) return fail("cancelled");
+    auto req = make_request(method, target, headers, body, content_type);
+    if (!req) return std::unexpected(req.error());
+    using Parser = http::response_parser<http::string_body>;
+    return run(
+        *req,
+        [&] {
+          auto p = std::make_unique<Parser>();
+          p->body_limit(options.max_body_bytes);
+          return p;
+        },
+        [](Parser&) {}, [](Parser&) { return true; },
+        [](Parser& p) -> protocol::Expected<HttpReply> {
+          HttpReply reply;
+          take_head(p.get(), reply);
+          reply.body = std::move(p.get().body());
+          return reply;
+        });
+  }
+
+  protocol::Expected<HttpReply> stream(HttpMethod method, std::string_view target, const HttpHeaders& headers,
+                                       const std::function<bool(std::string_view)>& on_data) {
+    if (cancelled.load()) return fail("cancelled");
+    auto req = make_request(method, target, headers, {}, {});
+    if (!req) return std::unexpected(req.error());
+    using Parser = http::response_parser<http::buffer_body>;
+    std::vector<char> chunk(16 * 1024);
+    return run(
+        *req,
+        [&] {
+          auto p = std::make_unique<Parser>();
+          // Not boost::none: Beast 1.74 compares a Content-Length with it as
+          // with 0 (its optional's "none < n"), refusing every length.
+          p->body_limit(std::numeric_limits<std::uint64_t>::max());
+          return p;
+        },
+        [&](Parser& p) {
+          p.get().body().data = chunk.data();
+          p.get().body().size = chunk.size();
+        },
+        [&](Parser& p) {
+          const std::size_t n = chunk.size() - p.get().body().size;
+          return n == 0 || on_data(std::string_view(chunk.data(), n));
+        },
+        [](Parser& p) -> protocol::Expected<HttpReply> {
+          HttpReply reply;
+          take_head(p.get(), reply);
+          return reply;
+        });
   }
 };
 
@@ -474,6 +553,19 @@ protocol::Expected<HttpClient> HttpClient::create(std::string_view base_url, Opt
     throw;
   } catch (const std::exception& e) {
     return error(std::string("HTTP client: ") + e.what());
+  }
+}
+
+protocol::Expected<HttpReply> HttpClient::stream(HttpMethod method, std::string_view target,
+                                                 const HttpHeaders& headers,
+                                                 const std::function<bool(std::string_view)>& on_data) {
+  try {
+    return impl_->stream(method, target, headers, on_data);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    impl_->drop();
+    return impl_->fail(std::string("unexpected error: ") + e.what());
   }
 }
 

@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,15 @@ class HttpClient {
                                       const HttpHeaders& headers = {}) {
     return request(HttpMethod::kPatch, target, headers, body, content_type);
   }
+
+  // A request whose reply body is handed to on_data piece by piece as it
+  // arrives (an event stream, a download too large to hold): returns the
+  // reply's status and headers, with an empty body, once the body has ended
+  // or on_data returned false (the connection is then closed). The body cap
+  // does not apply; the timeout does, to each wait for the next bytes.
+  // Retried as request() is; on_data has seen nothing before a retry.
+  protocol::Expected<HttpReply> stream(HttpMethod method, std::string_view target, const HttpHeaders& headers,
+                                       const std::function<bool(std::string_view)>& on_data);
 
   // Take effect from the next request.
   void set_timeout(std::chrono::milliseconds timeout);
