@@ -23,7 +23,6 @@
 #include "support/central_process.h"
 #include "support/edge_process.h"
 #include "support/test_support.h"
-#include "yiban/db/httplib.h"
 
 using namespace yiban::test;
 using namespace std::chrono_literals;
@@ -68,11 +67,8 @@ TEST_CASE("booking requests per second at central and their latency", "[bookings
   const auto start = Clock::now();
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      httplib::Client client("127.0.0.1", central.http_port());
-      client.set_keep_alive(true);
-      client.set_tcp_nodelay(true);
-      client.set_read_timeout(10, 0);
-      httplib::Headers auth{{"Authorization", std::string("Bearer ") + kOperatorToken}};
+      auto client = http_client(central.http_port(), 10s);  // kept alive, TCP_NODELAY
+      const yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kOperatorToken}};
       std::vector<double> mine;
       for (long n = 0; !stop; ++n) {
         // A distinct person per request; halls, services and slots spread over the day.
@@ -84,7 +80,7 @@ TEST_CASE("booking requests per second at central and their latency", "[bookings
                   {"applicant_name", "张小三"},
                   {"phone", "13800138000"}};
         const auto t0 = Clock::now();
-        auto r = client.Post("/api/v1/bookings", auth, body.dump(), "application/json");
+        auto r = client.post("/api/v1/bookings", body.dump(), "application/json", auth);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (!r) {
           ++failed;

@@ -32,7 +32,6 @@
 #include "support/mqtt_test_client.h"
 #include "support/test_support.h"
 #include "yiban/db/blob_store.h"
-#include "yiban/db/httplib.h"
 
 using namespace yiban::test;
 using namespace std::chrono_literals;
@@ -171,9 +170,8 @@ TEST_CASE("a 10 MB material from hall A to hall B through central, while A's tic
 
   // Five cases, one 10 MB file each, one after the other.
   constexpr int kFiles = 5;
-  httplib::Client client("127.0.0.1", a.port);
-  client.set_read_timeout(30, 0);
-  httplib::Headers auth{{"Authorization", std::string("Bearer ") + kManager}};
+  auto client = http_client(a.port, 30s);
+  const yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kManager}};
   std::mt19937 rng(42);
   std::vector<double> to_central, to_b;
   std::vector<std::pair<std::string, std::string>> files;  // sha, bytes
@@ -183,7 +181,7 @@ TEST_CASE("a 10 MB material from hall A to hall B through central, while A's tic
     std::string file = "%PDF-1.7\n";
     while (file.size() < 10 * 1000 * 1000) file += static_cast<char>(rng() & 0xFF);
     const std::string sha = yiban::protocol::sha256_hex(file);
-    auto up = client.Post("/api/v1/blobs", auth, file, "application/pdf");
+    auto up = client.post("/api/v1/blobs", file, "application/pdf", auth);
     REQUIRE(up);
     REQUIRE(up->status == 201);
     json body{{"service", "X01"},
@@ -193,7 +191,7 @@ TEST_CASE("a 10 MB material from hall A to hall B through central, while A's tic
               {"materials", {{{"sha256", sha}, {"name", "档案.pdf"}}}}};
     const auto t0 = std::chrono::steady_clock::now();
     const std::int64_t from = wall_ms();
-    auto submitted = client.Post("/api/v1/cases", auth, body.dump(), "application/json");
+    auto submitted = client.post("/api/v1/cases", body.dump(), "application/json", auth);
     REQUIRE(submitted);
     REQUIRE(submitted->status == 201);
     const auto central_blob = dir / "central" / "central.blobs" / sha.substr(0, 2) / sha;

@@ -14,7 +14,6 @@
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
 #include "support/test_support.h"
-#include "yiban/db/httplib.h"
 
 using namespace yiban::test;
 using nlohmann::json;
@@ -79,16 +78,16 @@ struct Hall {
     return r.status == 200 ? json::parse(r.body) : json();
   }
   std::string upload(const std::string& bytes, const std::string& type) const {
-    httplib::Client client("127.0.0.1", port);
-    auto r = client.Post("/api/v1/blobs", {{"Authorization", std::string("Bearer ") + token()}}, bytes, type.c_str());
+    auto client = http_client(port);
+    auto r = client.post("/api/v1/blobs", bytes, type, {{"Authorization", std::string("Bearer ") + token()}});
     REQUIRE(r);
     INFO(r->body);
     REQUIRE(r->status == 201);
     return json::parse(r->body)["sha256"];
   }
   std::string download(const std::string& case_id, const std::string& sha) const {
-    httplib::Client client("127.0.0.1", port);
-    auto r = client.Get(("/api/v1/cases/" + case_id + "/materials/" + sha).c_str(),
+    auto client = http_client(port);
+    auto r = client.get("/api/v1/cases/" + case_id + "/materials/" + sha,
                         {{"Authorization", std::string("Bearer ") + token()}});
     return r && r->status == 200 ? r->body : std::string();
   }
@@ -139,15 +138,15 @@ TEST_CASE("a cross-region case goes from hall A through central to hall B and ba
   const std::string sha2 = a.upload(file2, "image/png");
   {
     // Uploads: a known token, a material's type, and a content that is what it says.
-    httplib::Client client("127.0.0.1", a.port);
-    auto anonymous = client.Post("/api/v1/blobs", file1, "application/pdf");
+    auto client = http_client(a.port);
+    auto anonymous = client.post("/api/v1/blobs", file1, "application/pdf");
     REQUIRE(anonymous);
     CHECK(anonymous->status == 401);
-    httplib::Headers auth{{"Authorization", std::string("Bearer ") + kManagerA}};
-    auto text = client.Post("/api/v1/blobs", auth, "hello", "text/plain");
+    yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kManagerA}};
+    auto text = client.post("/api/v1/blobs", "hello", "text/plain", auth);
     REQUIRE(text);
     CHECK(text->status == 415);
-    auto mismatch = client.Post("/api/v1/blobs", auth, file2, "application/pdf");
+    auto mismatch = client.post("/api/v1/blobs", file2, "application/pdf", auth);
     REQUIRE(mismatch);
     CHECK(mismatch->status == 415);
     CHECK_THAT(mismatch->body, Catch::Contains("type_mismatch"));

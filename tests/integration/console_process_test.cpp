@@ -11,7 +11,6 @@
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
 #include "support/test_support.h"
-#include "yiban/db/httplib.h"
 
 using namespace yiban::test;
 using nlohmann::json;
@@ -86,12 +85,11 @@ TEST_CASE("the console API: auth matrix, error bodies, paging, audit and the liv
   std::string streamed;
   std::atomic<bool> stop_stream{false};
   std::thread reader([&] {
-    httplib::Client client("127.0.0.1", port);
-    client.set_read_timeout(30);
-    httplib::Headers headers{{"Authorization", std::string("Bearer ") + kViewerToken}};
-    client.Get("/api/v1/stream", headers, [&](const char* data, std::size_t n) {
+    auto client = http_client(port, 30s);
+    yiban::db::HttpHeaders headers{{"Authorization", std::string("Bearer ") + kViewerToken}};
+    client.stream(yiban::db::HttpMethod::kGet, "/api/v1/stream", headers, [&](std::string_view data) {
       std::lock_guard lock(mutex);
-      streamed.append(data, n);
+      streamed.append(data);
       return !stop_stream.load();
     });
   });

@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "support/central_process.h"
-#include "yiban/db/httplib.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
@@ -308,9 +307,8 @@ TEST_CASE("the city catalog reaches every hall, stays there offline, and follows
   EdgeProcess edge(dir / "edge", config, broker.uri(), args);
   edge.start();
   auto edge_catalog = [&] {
-    httplib::Client client("127.0.0.1", port);
-    auto r = client.Get("/api/v1/catalog", {{"Authorization", std::string("Bearer ") + kViewerToken}});
-    return r ? json::parse(r->body) : json();
+    auto r = http_request(port, "GET", "/api/v1/catalog", "", kViewerToken);
+    return r.status ? json::parse(r.body) : json();
   };
   const std::string version = json::parse(central.get("/api/v1/catalog", kViewerToken).body)["version"];
   REQUIRE(eventually([&] { return edge_catalog()["version"] == version; }, 15s));

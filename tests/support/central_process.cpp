@@ -58,10 +58,12 @@ void CentralProcess::start() {
                                 "--http", "127.0.0.1:" + std::to_string(http_port_), "--tokens",
                                 (dir_ / "tokens.txt").string(), "--session-timeout", "3"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  // The log is appended to across restarts: only this start's lines count.
+  const std::size_t log_start = log_text().size();
   process_ = std::make_unique<ChildProcess>(YIBAN_CENTRAL_BINARY, args, log());
   // Its "ready" line comes once sync and HTTP (plain or TLS) both serve.
   bool ready = eventually(
-      [&] { return log_text().find("central ready:") != std::string::npos || !process_->running(); },
+      [&] { return log_text().find("central ready:", log_start) != std::string::npos || !process_->running(); },
       std::chrono::seconds(15));
   if (!ready || !process_->running()) throw std::runtime_error("yiban-central did not start; its log:\n" + log_text());
 }
@@ -81,13 +83,18 @@ CentralProcess::Response CentralProcess::request(const std::string& method, cons
   return http_request(http_port_, method, path, body, token);
 }
 
+yiban::db::HttpClient http_client(int port, std::chrono::milliseconds timeout) {
+  yiban::db::HttpClient::Options options;
+  options.timeout = timeout;
+  auto client = yiban::db::HttpClient::create("http://127.0.0.1:" + std::to_string(port), options);
+  if (!client) throw std::runtime_error("http_client: " + client.error().message);
+  return std::move(*client);
+}
+
 HttpResponse http_request(int port, const std::string& method, const std::string& path, const std::string& body,
                           const std::string& token) {
   using yiban::db::HttpMethod;
-  yiban::db::HttpClient::Options options;
-  options.timeout = std::chrono::seconds(5);
-  auto client = yiban::db::HttpClient::create("http://127.0.0.1:" + std::to_string(port), options);
-  if (!client) return {};
+  auto client = http_client(port, std::chrono::seconds(5));
   yiban::db::HttpHeaders headers;
   if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
   const HttpMethod m = method == "GET"      ? HttpMethod::kGet
@@ -95,7 +102,7 @@ HttpResponse http_request(int port, const std::string& method, const std::string
                        : method == "DELETE" ? HttpMethod::kDelete
                                             : HttpMethod::kPost;
   const bool with_body = m == HttpMethod::kPut || m == HttpMethod::kPost;
-  auto r = client->request(m, path, headers, with_body ? body : std::string(), with_body ? "application/json" : "");
+  auto r = client.request(m, path, headers, with_body ? body : std::string(), with_body ? "application/json" : "");
   if (!r) return {};
   return {r->status, std::move(r->body)};
 }
