@@ -440,3 +440,61 @@ TEST_CASE("Notifier::create refuses bad options, naming the option", "[notifier]
   CHECK(error_of([&](auto& o) { o.db_path = (dir / "bare.db").string(); }).find("notify_schema") !=
         std::string::npos);
 }
+
+TEST_CASE("an https receiver is delivered to when its certificate is trusted, and refused otherwise",
+          "[notifier][db]") {
+  yiban::test::TempDir dir;
+  const auto cert = (dir / "hook.crt").string(), key = (dir / "hook.key").string();
+  // A self-signed certificate for 127.0.0.1: its own CA.
+  REQUIRE(yiban::test::run_program("/usr/bin/openssl",
+                                   {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                                    "-addext", "subjectAltName=IP:127.0.0.1"},
+                                   dir / "openssl.log") == 0);
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::string>> hits;  // body, signature; guarded by mutex
+  httplib::SSLServer server(cert.c_str(), key.c_str());
+  REQUIRE(server.is_valid());
+  server.Post("/hooks/yiban", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    hits.emplace_back(req.body, req.get_header_value("X-Yiban-Signature"));
+    res.status = 204;
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread thread([&] { server.listen_after_bind(); });
+  struct Stop {  // also when an assertion fails
+    httplib::SSLServer& server;
+    std::thread& thread;
+    ~Stop() {
+      for (int i = 0; i < 5000 && !server.is_running(); ++i) std::this_thread::sleep_for(1ms);
+      server.stop();
+      thread.join();
+    }
+  } stop{server, thread};
+  const std::string url = "https://127.0.0.1:" + std::to_string(port) + "/hooks/yiban";
+
+  {  // Not trusted (the system's CAs): a failed attempt, retried.
+    yiban::test::TempDir other;
+    auto db = owner_db(other / "owner.db");
+    const auto id = enqueue(db, "turn.near", R"({"ticket":"A001"})", 1'000);
+    auto notifier = started(options_for(other / "owner.db", url));
+    REQUIRE(settled(*notifier, [](auto& s) { return s.retried >= 1; }));
+    notifier->stop();
+    auto row = row_of(db, id);
+    CHECK(row.state == "pending");
+    REQUIRE(row.last_error.has_value());
+    CHECK_THAT(*row.last_error, Catch::Contains("not trusted"));
+  }
+
+  auto db = owner_db(dir / "owner.db");
+  enqueue(db, "turn.near", R"({"ticket":"A007"})", 1'000);
+  enqueue(db, "turn.near", R"({"ticket":"A008"})", 1'001);
+  auto options = options_for(dir / "owner.db", url);
+  options.ca_file = cert;
+  auto notifier = started(options);
+  REQUIRE(settled(*notifier, [](auto& s) { return s.delivered == 2 && s.pending == 0; }));
+  std::lock_guard lock(mutex);
+  REQUIRE(hits.size() == 2);
+  for (const auto& [body, signature] : hits) CHECK(yiban::db::verify_signature(kSecret, body, signature));
+}
