@@ -271,6 +271,8 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
             auto st = d->sync->status();
             v.state = st.state.empty() ? "idle" : st.state;
             v.acked = st.acked;
+            v.refused_messages = st.refused_messages;
+            v.send_queue_full = st.send_queue_full;
           }
           return v;
         });

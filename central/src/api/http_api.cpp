@@ -561,6 +561,19 @@ std::string HttpApi::Impl::metrics_text() {
   counter("yiban_central_case_chunks_served_total", "Case file chunks sent to halls.", m.chunks_served);
   counter("yiban_central_case_bad_chunks_total", "Damaged case file chunks refused (asked again).", m.bad_chunks);
   counter("yiban_central_cases_routed_total", "Case steps forwarded to the other hall.", m.cases_routed);
+  out += "# HELP yiban_central_sync_refused_total Messages from halls refused, by limit.\n"
+         "# TYPE yiban_central_sync_refused_total counter\n";
+  for (auto [reason, value] : {std::pair{"message_frames", m.refused_message_frames},
+                               std::pair{"message_bytes", m.refused_message_bytes},
+                               std::pair{"events_in_flight", m.refused_events_in_flight},
+                               std::pair{"blob_get_rate", m.refused_blob_gets},
+                               std::pair{"blob_bytes_rate", m.refused_blob_bytes},
+                               std::pair{"blob_denied", m.refused_blob_denied}})
+    out += fmt::format("yiban_central_sync_refused_total{{reason=\"{}\"}} {}\n", reason, value);
+  counter("yiban_central_sync_send_queue_full_total",
+          "Halls disconnected because their send queue was full (not reading).", m.send_queue_full);
+  counter("yiban_central_sync_replies_dropped_total", "Replies to halls not sent (queue full or connection gone).",
+          m.replies_dropped);
   out += fmt::format(
       "# HELP yiban_central_ingest_rate_events_per_second Events stored per second since the previous scrape.\n"
       "# TYPE yiban_central_ingest_rate_events_per_second gauge\nyiban_central_ingest_rate_events_per_second {:.1f}\n",

@@ -385,6 +385,11 @@ void Api::Impl::routes() {
     out += "# HELP yiban_edge_waiting People waiting per service.\n# TYPE yiban_edge_waiting gauge\n";
     for (const auto& svc : s.services)
       out += fmt::format("yiban_edge_waiting{{service=\"{}\"}} {}\n", svc.queue.service, svc.queue.waiting);
+    metric("yiban_edge_sync_refused_messages_total", "counter",
+           "Messages from central refused for more frames or bytes than a message may carry.",
+           sync.refused_messages);
+    metric("yiban_edge_sync_send_queue_full_total", "counter",
+           "Links to central dropped because central was not taking our messages.", sync.send_queue_full);
     metric("yiban_edge_mqtt_oversize_dropped_total", "counter",
            "Device payloads over 16 KiB dropped before the inbox (requests answered bad_json).",
            s.mqtt_oversize_dropped);

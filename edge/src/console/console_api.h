@@ -32,6 +32,8 @@ struct ApiOptions {
 struct SyncView {
   std::string state = "off";
   std::int64_t acked = 0;
+  std::uint64_t refused_messages = 0;  // from central, over the frame or byte limit
+  std::uint64_t send_queue_full = 0;   // links dropped: central was not taking our messages
 };
 
 class Api {

@@ -568,6 +568,7 @@ class Session : public SessionBase,
     req_.remote_addr = peer_;
     for (const auto& f : h) req_.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
     std::string_view target = h.target();
+    req_.target = std::string(target);
     std::string_view raw_path = target.substr(0, target.find('?'));
     auto path = url_decode(raw_path, false);
     if (!path || path->empty() || (*path)[0] != '/') return refuse(400, "bad_request", "malformed request path");

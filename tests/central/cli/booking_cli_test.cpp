@@ -1,11 +1,10 @@
-// `yiban booking …` against a fake central (a real httplib server on a free
+// `yiban booking …` against a fake central (a real yiban::db::HttpServer on a free
 // port answering canned replies), as cli_test.cpp and case_cli_test.cpp do for
 // the other commands. Slot times are built with parse_local_minute, so the
 // tests hold in any local time zone.
 
 #include "cli.h"
 
-#include "yiban/db/httplib.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>

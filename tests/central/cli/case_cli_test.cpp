@@ -1,10 +1,9 @@
-// `yiban case …` against a fake hall edge / central (a real httplib server on
+// `yiban case …` against a fake hall edge / central (a real yiban::db::HttpServer on
 // a free port answering canned replies), as cli_test.cpp does for the other
 // commands.
 
 #include "cli.h"
 
-#include "yiban/db/httplib.h"
 
 #include "yiban/protocol/chain.h"
 

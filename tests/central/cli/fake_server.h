@@ -1,6 +1,6 @@
 #pragma once
 // A stand-in for central's (or a hall edge's) HTTP API for the CLI tests: a
-// real httplib server on a free port of 127.0.0.1 that answers canned
+// real yiban::db::HttpServer on a free port of 127.0.0.1 that answers canned
 // replies by "METHOD /path", checks the bearer token and records every
 // request. The destructor stops the server and joins its thread, so a
 // failing test leaves nothing running.
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "cli.h"
-#include "yiban/db/httplib.h"
+#include "yiban/db/http_server.h"
 
 namespace yiban::test {
 
@@ -38,7 +38,7 @@ class FakeServer {
   const std::string& token() const { return token_; }
 
   explicit FakeServer(std::string token) : token_(std::move(token)) {
-    auto handle = [this](const httplib::Request& req, httplib::Response& res) {
+    auto handle = [this](const db::HttpRequest& req, db::HttpResponse& res) {
       std::lock_guard lock(mutex_);
       Request r{req.method, req.path, req.target, req.body, req.get_header_value("Content-Type"),
                 req.get_header_value("Authorization"), {}};
@@ -67,22 +67,19 @@ class FakeServer {
       res.status = reply.status;
       res.set_content(reply.body, reply.type);
     };
-    server_.Get(".*", handle);
-    server_.Post(".*", handle);
-    server_.Put(".*", handle);
-    server_.Delete(".*", handle);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    REQUIRE(port_ > 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // The fake checks the token itself (its 401 is part of what is tested).
+    constexpr std::size_t kMaxBody = 32u << 20;
+    server_.Get(".*", handle).open().max_body(kMaxBody);
+    server_.Post(".*", handle).open().max_body(kMaxBody);
+    server_.Put(".*", handle).open().max_body(kMaxBody);
+    server_.Delete(".*", handle).open().max_body(kMaxBody);
+    auto port = server_.listen();
+    REQUIRE(port);
+    port_ = *port;
+    server_.start();
   }
 
-  ~FakeServer() {
-    // stop() is a no-op until the accept loop runs: wait for it first.
-    for (int i = 0; i < 5000 && !server_.is_running(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    server_.stop();
-    thread_.join();
-  }
+  ~FakeServer() { server_.stop(); }
 
   FakeServer(const FakeServer&) = delete;
   FakeServer& operator=(const FakeServer&) = delete;
@@ -127,9 +124,8 @@ class FakeServer {
     std::string body, type;
   };
   std::string token_;
-  httplib::Server server_;
+  db::HttpServer server_{db::HttpServerOptions{.who = "the fake server"}};
   int port_ = -1;
-  std::thread thread_;
   std::mutex mutex_;
   std::map<std::string, std::vector<Reply>> replies_;  // guarded by mutex_
   std::vector<Request> requests_;  // guarded by mutex_

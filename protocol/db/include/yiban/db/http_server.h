@@ -53,6 +53,7 @@ class SseHub;
 struct HttpRequest {
   std::string method;
   std::string path;                  // percent-decoded, without the query
+  std::string target;                // as sent: path and query, not decoded
   std::vector<std::string> matches;  // [0] the whole path, [1..] the route's captures
   std::multimap<std::string, std::string> params;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
