@@ -501,7 +501,11 @@ class Session : public SessionBase,
       if (self->closed_) return;
       self->pending_bytes_ += text->size();
       self->pending_.push_back(text);
-      if (self->pending_bytes_ > self->server_.options.sse_max_pending_bytes) {
+      // The first delivery is the hub's state (every hall's row at a large
+      // central): it is owed whole; the cap applies to what follows.
+      const bool initial = !self->delivered_;
+      self->delivered_ = true;
+      if (!initial && self->pending_bytes_ > self->server_.options.sse_max_pending_bytes) {
         ++self->server_.counters.streams_dropped;
         spdlog::info("http: event stream to {} dropped: {} bytes behind (limit {})", self->peer_,
                      self->pending_bytes_, self->server_.options.sse_max_pending_bytes);
@@ -865,6 +869,7 @@ class Session : public SessionBase,
   bool head_pending_ = false;
   std::deque<std::shared_ptr<const std::string>> pending_;
   std::size_t pending_bytes_ = 0;
+  bool delivered_ = false;
   std::string out_;
   char peer_byte_[1];
 };
