@@ -28,6 +28,7 @@
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
+#include "support/raw_http.h"
 #include "support/test_support.h"
 
 using namespace yiban::test;
@@ -52,14 +53,6 @@ std::string password_of(const fs::path& broker_dir, const std::string& user) {
 
 MqttLogin login(const fs::path& broker_dir, const std::string& user) {
   return MqttLogin{user, password_of(broker_dir, user), ""};
-}
-
-// VmRSS of a process in kB (-1 when unreadable).
-long rss_kb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
-  return -1;
 }
 
 // An open TCP connection to 127.0.0.1:port with send/receive timeouts.
@@ -220,7 +213,7 @@ struct AttackHall {
   }
 
   long sample_rss() {
-    long kb = rss_kb(edge->pid());
+    long kb = rss_kib(edge->pid());
     rss_max_kb = std::max(rss_max_kb, kb);
     return kb;
   }
