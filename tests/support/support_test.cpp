@@ -51,7 +51,9 @@ TEST_CASE("write_test_hall_config writes the small test hall", "[support]") {
   CHECK(path == dir / "hall.json");
   std::string text = read_file(path);
   CHECK(text.starts_with(R"({"hall":"test-hall","name":"测试大厅",)"));
-  CHECK(text.find(R"({"id":"display-1","kind":"display"}]})") != std::string::npos);
+  CHECK(text.find(R"({"id":"display-1","kind":"display"}],)") != std::string::npos);
+  // Load tests drive one kiosk far over the per-device default rate.
+  CHECK(text.ends_with(R"("limits":{"requests_per_s":5000,"request_burst":20000}})"));
   CHECK(example_hall_config().filename() == "hall.json");
 }
 

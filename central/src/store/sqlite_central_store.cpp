@@ -37,7 +37,7 @@ using protocol::Expected;
 // times the ticket was called; 0 → first call) and wait_service (the service
 // the ticket waited in at its first call, which is where kpi_daily counts its
 // wait, so the p90 in kpi_json agrees with the mean after a transfer).
-const std::array<std::string_view, 7> kMigrations{R"sql(
+const std::array<std::string_view, 10> kMigrations{R"sql(
 CREATE TABLE events(
   hall TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL, text TEXT NOT NULL,
   PRIMARY KEY(hall, seq)) WITHOUT ROWID;
@@ -161,6 +161,18 @@ CREATE INDEX booking_no_shows_person ON booking_no_shows(id_hash, ts);
                                                         // 7: day-before reminders sent.
                                                         R"sql(
 ALTER TABLE bookings ADD COLUMN reminded_ts INTEGER;
+)sql",
+                                                        // 8: retention and the indexes of every console/KPI query (issue 15).
+                                                        R"sql(
+-- reserved: retention (issue 15)
+)sql",
+                                                        // 9: personal data kept in the hall (issue 15).
+                                                        R"sql(
+-- reserved: personal data (issue 15)
+)sql",
+                                                        // 10: store identity and DOWN epochs (issue 15).
+                                                        R"sql(
+-- reserved: store identity (issue 15)
 )sql"};
 
 // Projection tables in digest order, each with its columns in primary-key order first.

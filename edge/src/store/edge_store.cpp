@@ -15,7 +15,7 @@ constexpr std::array<std::string_view, 6> kTicketStates{"waiting", "called", "se
 
 // Migration N brings user_version from N-1 to N. Never edit a released step;
 // add a new one.
-const std::array<std::string_view, 7> kMigrations{R"sql(
+const std::array<std::string_view, 10> kMigrations{R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE events(
   seq INTEGER PRIMARY KEY,
@@ -118,6 +118,18 @@ CREATE TABLE booking_quota(
                                                     // 7: tickets already told their turn is near.
                                                     R"sql(
 CREATE TABLE turn_near_sent(ticket TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+                                                    // 8: retention and the indexes of every console/KPI query (issue 15).
+                                                    R"sql(
+-- reserved: retention (issue 15)
+)sql",
+                                                    // 9: personal data kept in the hall (issue 15).
+                                                    R"sql(
+-- reserved: personal data (issue 15)
+)sql",
+                                                    // 10: store identity and DOWN epochs (issue 15).
+                                                    R"sql(
+-- reserved: store identity (issue 15)
 )sql"};
 
 constexpr std::string_view kTicketColumns =

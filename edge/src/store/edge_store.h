@@ -111,7 +111,7 @@ struct StoredEvent {
   protocol::ChainHash chain{};
 };
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 10;
 
 // SQLite's words for SQLITE_FULL, which its file layer also returns on ENOSPC.
 inline bool is_storage_full(const protocol::Error& e) {

@@ -1,7 +1,5 @@
 #include "cli.h"
 
-#include "yiban/db/httplib.h"
-
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -627,7 +625,7 @@ TEST_CASE("hall commands print the edge's JSON with --json", "[central][cli]") {
   CHECK(json::parse(r.out) == json::parse(queues));
 }
 
-TEST_CASE("--server https:// trusts the server through --ca-file or $YIBAN_CA_FILE", "[central][cli]") {
+TEST_CASE("the CLI trusts an https:// server through --ca-file or $YIBAN_CA_FILE", "[central][cli]") {
   yiban::test::TempDir dir;
   const auto cert = (dir / "server.crt").string(), key = (dir / "server.key").string();
   // A self-signed certificate for 127.0.0.1: its own CA.
@@ -636,27 +634,22 @@ TEST_CASE("--server https:// trusts the server through --ca-file or $YIBAN_CA_FI
                                     "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
                                     "-addext", "subjectAltName=IP:127.0.0.1"},
                                    dir / "openssl.log") == 0);
-  httplib::SSLServer server(cert.c_str(), key.c_str());
-  REQUIRE(server.is_valid());
-  server.Get("/api/v1/halls", [](const httplib::Request& req, httplib::Response& res) {
+  yiban::db::HttpServerOptions options;
+  options.who = "the TLS test server";
+  options.tls_cert = cert;
+  options.tls_key = key;
+  yiban::db::HttpServer server(options);
+  server.Get("/api/v1/halls", [](const yiban::db::HttpRequest& req, yiban::db::HttpResponse& res) {
     if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
       res.status = 401;
       return;
     }
     res.set_content(kHalls, "application/json");
-  });
-  const int port = server.bind_to_any_port("127.0.0.1");
-  REQUIRE(port > 0);
-  std::thread thread([&] { server.listen_after_bind(); });
-  struct Stop {  // also when an assertion fails
-    httplib::SSLServer& server;
-    std::thread& thread;
-    ~Stop() {
-      for (int i = 0; i < 5000 && !server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      server.stop();
-      thread.join();
-    }
-  } stop{server, thread};
+  }).open();
+  auto listened = server.listen();
+  REQUIRE(listened.has_value());
+  const int port = *listened;
+  server.start();  // the destructor stops it, also when an assertion fails
   const std::string url = "https://127.0.0.1:" + std::to_string(port);
 
   auto with_ca = run_yiban({"--server", url, "--token", kToken, "--ca-file", cert, "halls"});

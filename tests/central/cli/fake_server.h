@@ -124,7 +124,11 @@ class FakeServer {
     std::string body, type;
   };
   std::string token_;
-  db::HttpServer server_{db::HttpServerOptions{.who = "the fake server"}};
+  db::HttpServer server_{[] {
+    db::HttpServerOptions options;
+    options.who = "the fake server";
+    return options;
+  }()};
   int port_ = -1;
   std::mutex mutex_;
   std::map<std::string, std::vector<Reply>> replies_;  // guarded by mutex_
