@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "yiban/edge/broker_provision.h"
+#include "yiban/edge/edge_backup.h"
 #include "yiban/edge/edge_daemon.h"
 #include "yiban/protocol/curve_cert.h"
 #include "yiban/protocol/tokens.h"
@@ -45,6 +46,8 @@ yiban::protocol::Expected<yiban::protocol::CurveCert> read_cert(const std::strin
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "provision") return yiban::edge::provision_main(argc - 1, argv + 1);
+  if (argc > 1 && (std::string_view(argv[1]) == "backup" || std::string_view(argv[1]) == "restore"))
+    return yiban::edge::edge_backup_main(argv[1], std::vector<std::string>(argv + 2, argv + argc));
   po::options_description options("yiban-edge options");
   options.add_options()
       ("help,h", "show this help")
@@ -91,7 +94,9 @@ int main(int argc, char** argv) {
   if (vm.count("help")) {
     std::cout << "yiban-edge: runs one service hall (queue, devices over MQTT 5, durable store).\n"
               << "yiban-edge provision --hall-config hall.json --out DIR: the hall broker's passwords,\n"
-              << "  ACL and config, and each device's credentials (yiban-edge provision --help).\n\n"
+              << "  ACL and config, and each device's credentials (yiban-edge provision --help).\n"
+              << "yiban-edge backup --out FILE [--db edge.db]: an online copy of the store + FILE.manifest.json.\n"
+              << "yiban-edge restore --in FILE [--db edge.db]: puts a backup back (the edge stopped).\n\n"
               << options << "\n";
     return 0;
   }

@@ -62,6 +62,8 @@ class Statement {
 class Database {
  public:
   static Expected<Database> open(const std::string& path);
+  // With sqlite3_open_v2 flags (e.g. SQLITE_OPEN_READONLY | SQLITE_OPEN_URI for a copy read in place).
+  static Expected<Database> open(const std::string& path, int flags);
   Database() = default;
   ~Database();
   Database(Database&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
