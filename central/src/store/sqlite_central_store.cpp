@@ -175,6 +175,8 @@ ALTER TABLE bookings ADD COLUMN reminded_ts INTEGER;
 -- reserved: store identity (issue 15)
 )sql"};
 
+static_assert(kMigrations.size() == static_cast<std::size_t>(kSqliteSchemaVersion));
+
 // Projection tables in digest order, each with its columns in primary-key order first.
 struct DigestTable {
   std::string_view name;

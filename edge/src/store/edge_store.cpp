@@ -132,6 +132,8 @@ CREATE TABLE turn_near_sent(ticket TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOU
 -- reserved: store identity (issue 15)
 )sql"};
 
+static_assert(kMigrations.size() == static_cast<std::size_t>(kSchemaVersion));
+
 constexpr std::string_view kTicketColumns =
     "rowid, id, day, number, service, class, appointment, slot_start, phone, state, issued_ts, order_ts, "
     "target_counter, counter, called_ts, started_ts, finished_ts, recalls, transfers, rated";

@@ -238,6 +238,9 @@ class CentralStore {
   virtual protocol::Expected<std::string> projection_digest() = 0;
 };
 
+// The schema version today's code migrates central's SQLite store to.
+inline constexpr int kSqliteSchemaVersion = 10;
+
 // Opens (creating and migrating if needed) central's SQLite store: WAL,
 // synchronous=FULL, schema versioned by PRAGMA user_version.
 protocol::Expected<std::unique_ptr<CentralStore>> open_sqlite_central_store(const std::string& path);
