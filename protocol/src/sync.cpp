@@ -1,5 +1,7 @@
 #include "yiban/protocol/sync.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -14,7 +16,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<Verb, std::string_view>, 12> kVerbs{{
+constexpr std::array<std::pair<Verb, std::string_view>, 14> kVerbs{{
     {Verb::kHello, "HELLO"},
     {Verb::kWelcome, "WELCOME"},
     {Verb::kEvents, "EVENTS"},
@@ -27,6 +29,8 @@ constexpr std::array<std::pair<Verb, std::string_view>, 12> kVerbs{{
     {Verb::kBlobGet, "BLOB_GET"},
     {Verb::kBlobData, "BLOB_DATA"},
     {Verb::kBlobMissing, "BLOB_MISSING"},
+    {Verb::kLogGet, "LOG_GET"},
+    {Verb::kLog, "LOG"},
 }};
 
 // 20 MiB: the largest material (protocol/cases.h).
@@ -63,7 +67,61 @@ Expected<std::string> text_field(const json& j, std::string_view verb, const cha
   return s;
 }
 
+// An optional store id / epoch field: "" or 32 lower-case hex digits.
+Expected<std::string> id_field(const json& j, std::string_view verb, const char* name) {
+  auto text = text_field(j, verb, name, false, 32);
+  if (!text) return std::unexpected(text.error());
+  if (!text->empty() && !is_store_id(*text))
+    return error(std::string(verb) + "." + name + ": not 32 lower-case hex digits");
+  return text;
+}
+
 }  // namespace
+
+std::string random_store_id() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    // getrandom(2) from the kernel's CSPRNG, as libsodium's randombytes_buf does on Linux.
+    ssize_t n = getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(32);
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+bool is_store_id(std::string_view text) {
+  if (text.size() != 32) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+DownRebase rebase_down(std::string_view edge_epoch, std::int64_t edge_applied, std::int64_t edge_last_seq,
+                       const Welcome& w) {
+  DownRebase r{edge_applied, 0, false};
+  if (w.down_epoch.empty()) return r;  // an old central: numbering as it was
+  if (edge_epoch == w.down_epoch) {
+    r.applied = edge_applied;
+  } else if (edge_epoch.empty() || edge_epoch == w.down_epoch_prev) {
+    // Commands 1..down_base are the same in both epochs; later ones the
+    // hall applied are gone from this central.
+    r.applied = std::min(edge_applied, w.down_base);
+    r.lost = edge_applied - r.applied;
+  } else {  // central lost or replaced: none of its numbers were applied here
+    r.applied = 0;
+    r.lost = edge_applied;
+  }
+  // A store behind central's log (restored, or re-installed and accepted):
+  // what its later self confirmed is not applied a second time.
+  if (edge_last_seq < w.acked) r.applied = std::max(r.applied, w.down_confirmed);
+  r.rebased = edge_epoch != w.down_epoch || r.applied != edge_applied;
+  return r;
+}
 
 bool FrameBudget::admit(std::size_t bytes) {
   ++frames_;
@@ -135,9 +193,24 @@ std::string encode(const Hello& h) {
   if (!h.name.empty()) j["name"] = h.name;
   if (!h.region.empty()) j["region"] = h.region;
   if (h.capacity > 0) j["capacity"] = h.capacity;
+  if (!h.store.empty()) j["store"] = h.store;
+  j["down_epoch"] = h.down_epoch;
   return j.dump();
 }
-std::string encode(const Welcome& w) { return json{{"acked", w.acked}, {"down_next", w.down_next}}.dump(); }
+std::string encode(const Welcome& w) {
+  json j{{"acked", w.acked}, {"down_next", w.down_next}};
+  if (!w.store.empty()) j["store"] = w.store;
+  if (!w.down_epoch.empty()) {
+    j["down_epoch"] = w.down_epoch;
+    j["down_epoch_prev"] = w.down_epoch_prev;
+    j["down_base"] = w.down_base;
+    j["down_confirmed"] = w.down_confirmed;
+  }
+  if (w.chain) j["chain"] = to_hex(*w.chain);
+  return j.dump();
+}
+std::string encode(const LogGet& g) { return json{{"from", g.from}, {"to", g.to}}.dump(); }
+std::string encode(const LogHeader& l) { return json{{"from", l.from}, {"to", l.to}}.dump(); }
 std::string encode(const EventsHeader& e) {
   return json{{"from", e.from}, {"to", e.to}, {"chain", to_hex(e.chain)}}.dump();
 }
@@ -179,6 +252,12 @@ Expected<Hello> decode_hello(std::string_view header) {
     if (*capacity > 1000000) return error("HELLO.capacity: more than 1,000,000");
     h.capacity = static_cast<int>(*capacity);
   }
+  auto store = id_field(*j, "HELLO", "store");
+  if (!store) return std::unexpected(store.error());
+  h.store = std::move(*store);
+  auto epoch = id_field(*j, "HELLO", "down_epoch");
+  if (!epoch) return std::unexpected(epoch.error());
+  h.down_epoch = std::move(*epoch);
   return h;
 }
 
@@ -189,7 +268,60 @@ Expected<Welcome> decode_welcome(std::string_view header) {
   if (!acked) return std::unexpected(acked.error());
   auto next = seq_field(*j, "WELCOME", "down_next", 1);
   if (!next) return std::unexpected(next.error());
-  return Welcome{*acked, *next};
+  Welcome w{*acked, *next};
+  auto store = id_field(*j, "WELCOME", "store");
+  if (!store) return std::unexpected(store.error());
+  w.store = std::move(*store);
+  auto epoch = id_field(*j, "WELCOME", "down_epoch");
+  if (!epoch) return std::unexpected(epoch.error());
+  w.down_epoch = std::move(*epoch);
+  auto prev = id_field(*j, "WELCOME", "down_epoch_prev");
+  if (!prev) return std::unexpected(prev.error());
+  w.down_epoch_prev = std::move(*prev);
+  if (j->contains("down_base")) {
+    auto base = seq_field(*j, "WELCOME", "down_base");
+    if (!base) return std::unexpected(base.error());
+    w.down_base = *base;
+  }
+  if (j->contains("down_confirmed")) {
+    auto confirmed = seq_field(*j, "WELCOME", "down_confirmed");
+    if (!confirmed) return std::unexpected(confirmed.error());
+    w.down_confirmed = *confirmed;
+  }
+  if (j->contains("chain")) {
+    auto chain = text_field(*j, "WELCOME", "chain", true, 64);
+    if (!chain) return std::unexpected(chain.error());
+    auto hash = chain_from_hex(*chain);
+    if (!hash) return error("WELCOME.chain: not 64 hex digits");
+    w.chain = *hash;
+  }
+  return w;
+}
+
+namespace {
+Expected<std::pair<std::int64_t, std::int64_t>> range_header(std::string_view verb, std::string_view header) {
+  auto j = parse_header(verb, header);
+  if (!j) return std::unexpected(j.error());
+  auto from = seq_field(*j, verb, "from", 1);
+  if (!from) return std::unexpected(from.error());
+  auto to = seq_field(*j, verb, "to", 1);
+  if (!to) return std::unexpected(to.error());
+  if (*to < *from) return error(std::string(verb) + ": to is before from");
+  if (*to - *from + 1 > static_cast<std::int64_t>(kMaxItems)) return error(std::string(verb) + ": more than 2000 events");
+  return std::pair{*from, *to};
+}
+}  // namespace
+
+Expected<LogGet> decode_log_get(std::string_view header) {
+  auto r = range_header("LOG_GET", header);
+  if (!r) return std::unexpected(r.error());
+  return LogGet{r->first, r->second};
+}
+
+Expected<LogHeader> decode_log(std::string_view header) {
+  auto r = range_header("LOG", header);
+  if (!r) return std::unexpected(r.error());
+  return LogHeader{r->first, r->second};
 }
 
 Expected<EventsHeader> decode_events(std::string_view header) {

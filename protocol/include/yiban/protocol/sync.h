@@ -41,7 +41,7 @@ inline constexpr std::size_t kMaxMessageBytes = 2 * kMaxBatchBytes;
 
 enum class Verb {
   kHello, kWelcome, kEvents, kAck, kDown, kDownAck, kPing, kPong, kError,
-  kBlobGet, kBlobData, kBlobMissing
+  kBlobGet, kBlobData, kBlobMissing, kLogGet, kLog
 };
 std::string_view to_string(Verb verb);
 std::optional<Verb> verb_from_string(std::string_view text);
@@ -59,7 +59,16 @@ inline constexpr std::string_view kBadEvent = "bad_event";
 inline constexpr std::string_view kInternal = "internal";
 // A message or a rate over one of the receiver's limits (nothing applied).
 inline constexpr std::string_view kLimit = "limit";
+// HELLO from a store other than the one central knows for the hall (the hall
+// was re-installed, or its disk restored from another box): nothing is taken
+// until an admin accepts the new store (POST /api/v1/halls/{id}/accept-store).
+inline constexpr std::string_view kStoreChanged = "store_changed";
 }  // namespace error_code
+
+// A store's identity (ARCHITECTURE §6, protocol/README.md "Store identity"):
+// 128 random bits as 32 lower-case hex digits.
+std::string random_store_id();
+bool is_store_id(std::string_view text);
 
 struct Hello {
   std::string hall;
@@ -70,10 +79,49 @@ struct Hello {
   std::string name;
   std::string region;
   int capacity = 0;  // people the hall holds (for occupancy %); 0: not told
+  // Store identity (absent from an old edge: ""). store: the edge store's
+  // id; down_epoch: central's DOWN epoch that down_applied counts in ("":
+  // none known yet).
+  std::string store;
+  std::string down_epoch;
 };
 struct Welcome {
   std::int64_t acked = 0;  // highest event seq central has durably stored
   std::int64_t down_next = 1;  // the next command seq central will send
+  // Store identity (absent from an old central: "" / 0 / no chain). store:
+  // central's store id; down_epoch: the epoch its command numbers count in;
+  // down_epoch_prev: the epoch it was restored from ("": none); down_base:
+  // this hall's highest command seq when down_epoch began (commands 1..base
+  // are the same in down_epoch_prev); chain: chain(acked).
+  std::string store;
+  std::string down_epoch;
+  std::string down_epoch_prev;
+  std::int64_t down_base = 0;
+  // Commands central recorded as confirmed for the hall before this HELLO.
+  std::int64_t down_confirmed = 0;
+  std::optional<ChainHash> chain;
+};
+
+// What an edge's down_applied becomes in central's DOWN epoch; both ends
+// compute it from the HELLO and the WELCOME (protocol/README.md).
+struct DownRebase {
+  std::int64_t applied = 0;
+  std::int64_t lost = 0;  // commands the hall applied that this central does not have
+  bool rebased = false;  // the epoch or the count changed
+};
+DownRebase rebase_down(std::string_view edge_epoch, std::int64_t edge_applied, std::int64_t edge_last_seq,
+                       const Welcome& w);
+// LOG_GET: the edge asks central for its stored events [from, to] of this
+// hall (a hall whose store is behind what central holds); LOG answers with
+// the events as payload items (at most kMaxItems, cut at kMaxBatchBytes; to
+// is the last one sent). The chain is checked by the edge against WELCOME's.
+struct LogGet {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+};
+struct LogHeader {
+  std::int64_t from = 0;
+  std::int64_t to = 0;
 };
 struct EventsHeader {
   std::int64_t from = 0;
@@ -172,6 +220,8 @@ std::string encode(const ErrorHeader& e);
 std::string encode(const BlobGet& g);
 std::string encode(const BlobData& d);
 std::string encode(const BlobMissing& m);
+std::string encode(const LogGet& g);
+std::string encode(const LogHeader& l);
 inline std::string_view empty_header() { return "{}"; }
 
 Expected<Hello> decode_hello(std::string_view header);
@@ -186,5 +236,8 @@ Expected<BlobGet> decode_blob_get(std::string_view header);
 // Checks offset + chunk size <= total <= 20 MiB by the caller (it has the frame).
 Expected<BlobData> decode_blob_data(std::string_view header);
 Expected<BlobMissing> decode_blob_missing(std::string_view header);
+// Both check 1 <= from <= to and at most kMaxItems.
+Expected<LogGet> decode_log_get(std::string_view header);
+Expected<LogHeader> decode_log(std::string_view header);
 
 }  // namespace yiban::protocol::sync
