@@ -349,7 +349,25 @@ int cmd_halls(Session& s, const po::variables_map&) {
 
 // --- hall ID
 
+// 'yiban hall accept-store ID': an admin accepts the store a hall was
+// refused with (store_changed).
+int cmd_accept_store(Session& s, const std::string& hall) {
+  Reply r = s.api.post("/api/v1/halls/" + url_encode(hall) + "/accept-store", json::object());
+  if (r.code) return r.code;
+  if (s.globals.json) return print_json(s, r.body), kOk;
+  s.out << fmt::format("store {} accepted for hall {}: its next connection is welcomed\n", cell(r.body, "store"),
+                       hall);
+  return kOk;
+}
+
 int cmd_hall(Session& s, const po::variables_map& vm) {
+  if (vm.count("target")) {
+    if (vm["hall"].as<std::string>() != "accept-store") {
+      s.err << "yiban: hall takes one ID (or: hall accept-store ID)\n";
+      return kUsage;
+    }
+    return cmd_accept_store(s, vm["target"].as<std::string>());
+  }
   Reply r = s.api.get("/api/v1/halls/" + path_hall(vm));
   if (r.code) return r.code;
   if (s.globals.json) return print_json(s, r.body), kOk;
@@ -619,12 +637,15 @@ const std::vector<Command>& central_commands() {
        {},
        cmd_halls},
       {"hall",
-       "ID",
+       "ID | accept-store ID",
        "one hall in detail: sync, queues, counters, alerts, devices",
        "Shows one hall: region, link and last contact, integrity (with the reason when broken),\n"
-       "sync figures, then its queues, counters, active alerts and offline devices.",
+       "sync figures, then its queues, counters, active alerts and offline devices.\n"
+       "'hall accept-store ID' (admin) accepts the new store of a hall central refuses with\n"
+       "store_changed (the hall was re-installed, or its disk restored from another box):\n"
+       "central keeps the hall's log and the hall continues it.",
        nullptr,
-       {"ID"},
+       {"ID", "[TARGET]"},
        cmd_hall},
       {"kpi",
        "[--hall H] [--service S] [--from DAY] [--to DAY]",

@@ -106,6 +106,7 @@ struct EdgeDaemon::Impl {
     std::optional<protocol::HallConfig> previous_config;  // to undo a failed commit
     std::optional<std::optional<std::string>> previous_notice;  // likewise
     std::vector<std::pair<std::shared_ptr<std::promise<console::Result>>, console::Result>> console_replies;
+    bool adopt_finished = false;  // a final kAdopt step was handled (committed or not)
   };
   struct StagedConfig {
     protocol::HallConfig old_config;
@@ -118,6 +119,9 @@ struct EdgeDaemon::Impl {
   std::string stage_config(const std::string& sections_json, StagedConfig& staged);
   void keep_staged(StagedConfig& staged, ProcessState& ps);
   void apply_command(const std::string& text, std::int64_t now, bool& in_txn, ProcessState& ps);
+  // A re-base onto central's DOWN epoch, or central's events of this hall
+  // adopted into a store behind them (protocol/README.md "Store identity").
+  void apply_sync_step(const sync::SyncStep& step, std::int64_t now, bool& in_txn, ProcessState& ps);
   void apply_console(console::Request& request, std::int64_t now, bool& in_txn, ProcessState& ps);
   // Rebuilds the console's snapshot of the engine (engine thread).
   void publish_console(std::int64_t now);
@@ -192,10 +196,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   if (!blobs) return std::unexpected(blobs.error());
   impl->blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
   impl->cases = std::make_unique<cases::CaseDesk>(*impl->store, *impl->blobs, impl->options.case_key,
-                                                  impl->engine->config(), impl->engine->zone(),
-                                                  impl->options.hall_public_key, impl->options.hall_secret_key);
-  impl->retention = std::make_unique<store::Retention>(*impl->store, impl->engine->config(), impl->engine->zone(),
-                                                       store::archive_dir_of(impl->options.db), impl->blobs.get());
+                                                  impl->engine->config(), impl->engine->zone());
   impl->alerts = std::make_unique<alerts::AlertEngine>(impl->engine->config(), *impl->store);
   if (auto ok = impl->alerts->load(); !ok) return protocol::error("loading alerts: " + ok.error().message);
   if (!impl->options.notify_url.empty()) {
@@ -208,9 +209,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     impl->notifier = std::move(*notifier);
   }
   impl->bookings = std::make_unique<bookings::BookingDesk>(*impl->store, *impl->alerts, impl->options.case_key,
-                                                           impl->engine->config(), impl->engine->zone(),
-                                                           impl->options.hall_public_key,
-                                                           impl->options.hall_secret_key);
+                                                           impl->engine->config(), impl->engine->zone());
 
   gateway::MqttOptions mqtt;
   mqtt.uri = impl->options.mqtt_uri;
@@ -244,7 +243,10 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     so.blob_dir = impl->options.blob_dir.string();
     Impl* d = impl.get();
     impl->sync = std::make_unique<sync::SyncClient>(
-        std::move(so), [d](std::string text) { d->inbox.push_command(gateway::CentralCommand{std::move(text)}); });
+        std::move(so), [d](std::string text) { d->inbox.push_command(gateway::CentralCommand{std::move(text), nullptr}); });
+    impl->sync->set_on_step([d](sync::SyncStep step) {
+      d->inbox.push_command(gateway::CentralCommand{{}, std::make_shared<const sync::SyncStep>(std::move(step))});
+    });
   } else {
     spdlog::info("no --central: this hall runs alone and keeps its whole log");
   }
@@ -376,7 +378,11 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
       continue;
     }
     if (auto* command = std::get_if<gateway::CentralCommand>(&item)) {
-      apply_command(command->text, now, in_txn, ps);
+      if (command->step) {
+        apply_sync_step(*command->step, now, in_txn, ps);
+      } else {
+        apply_command(command->text, now, in_txn, ps);
+      }
       continue;
     }
     if (auto* request = std::get_if<console::Request>(&item)) {
@@ -442,6 +448,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   }
   config_text_before.reset();
   if (sync && down_applied != applied_before) sync->applied(down_applied);
+  if (sync && ps.adopt_finished) sync->adopted();
   if (ps.config_changed) {
     limiter->reconfigure();
     reload(now);
@@ -652,6 +659,58 @@ void EdgeDaemon::Impl::keep_staged(StagedConfig& staged, ProcessState& ps) {
   config = engine->config();
   config_text = std::move(staged.new_text);
   ps.config_changed = true;
+}
+
+void EdgeDaemon::Impl::apply_sync_step(const sync::SyncStep& step, std::int64_t now, bool& in_txn,
+                                       ProcessState& ps) {
+  if (step.final_chain) ps.adopt_finished = true;
+  if (!ensure_transaction(in_txn) || !store->savepoint()) return;
+  bool written = true;
+  if (step.kind == sync::SyncStep::Kind::kRebase) {
+    written = static_cast<bool>(store->set_meta("down_applied", std::to_string(step.applied_after))) &&
+              static_cast<bool>(store->set_meta("down_epoch", step.to_epoch));
+    const bool said = !step.from_epoch.empty() || step.applied_after != step.applied_before;
+    if (written && said) {
+      nlohmann::json data{{"from_epoch", step.from_epoch}, {"to_epoch", step.to_epoch},
+                          {"applied_before", step.applied_before}, {"applied_after", step.applied_after},
+                          {"lost", step.lost}};
+      written = static_cast<bool>(store->append_event(now, "sync.rebased", data.dump()));
+    }
+    if (!written) {
+      store->rollback_to_savepoint();
+      spdlog::error("sync: cannot record the re-base onto central's DOWN epoch {}; it is made again at the next "
+                    "connection", step.to_epoch.substr(0, 8));
+      return;
+    }
+    (void)store->release();
+    down_applied = step.applied_after;
+    if (said)
+      spdlog::warn("sync: hall re-based onto central's DOWN epoch {}: applied commands {} -> {}{}",
+                   step.to_epoch.substr(0, 8), step.applied_before, step.applied_after,
+                   step.lost > 0 ? fmt::format(" ({} applied here are not held by central)", step.lost)
+                                 : std::string());
+    return;
+  }
+  const std::int64_t before = store->last_seq();
+  auto adopted = store->adopt_events(step.from, step.texts, step.final_chain);
+  if (adopted && step.final_chain) {
+    const std::int64_t to = step.from + static_cast<std::int64_t>(step.texts.size()) - 1;
+    nlohmann::json data{{"to", to}, {"store_ended_at", before}, {"adopted", adopted->adopted},
+                        {"renumbered", adopted->renumbered},
+                        {"not_recovered", "hall state tables (tickets, counters, bookings) are as this store had them; "
+                                          "only the log was completed from central"}};
+    if (auto ok = store->append_event(now, "sync.recovered", data.dump()); !ok) adopted = std::unexpected(ok.error());
+    if (adopted)
+      spdlog::warn("sync: event log completed from central up to {} ({} events adopted, {} of this hall's own "
+                   "renumbered after them); state tables not rebuilt from them", to, adopted->adopted,
+                   adopted->renumbered);
+  }
+  if (!adopted) {
+    store->rollback_to_savepoint();
+    spdlog::error("sync: cannot adopt central's events from {}: {}", step.from, adopted.error().message);
+    return;
+  }
+  (void)store->release();
 }
 
 void EdgeDaemon::Impl::apply_command(const std::string& text, std::int64_t now, bool& in_txn, ProcessState& ps) {

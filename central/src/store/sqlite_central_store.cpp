@@ -23,7 +23,6 @@
 #include "yiban/central/central_store.h"
 #include "yiban/db/sqlite.h"
 #include "yiban/protocol/event.h"
-#include "yiban/protocol/personal_data.h"
 #include "yiban/protocol/sync.h"
 
 namespace yiban::central {
@@ -170,18 +169,15 @@ ALTER TABLE bookings ADD COLUMN reminded_ts INTEGER;
 )sql",
                                                         // 9: personal data kept in the hall (issue 15).
                                                         R"sql(
-UPDATE cases SET file = json_remove(file, '$.contact', '$.note') WHERE json_valid(file);
-UPDATE case_steps SET note = '' WHERE step = 'submitted';
-UPDATE case_forwards SET data = json_remove(data, '$.contact', '$.note') WHERE type = 'case.assign' AND json_valid(data);
-UPDATE commands SET text = json_remove(text, '$.contact', '$.note') WHERE type = 'case.assign' AND json_valid(text);
-UPDATE commands SET text = json_remove(text, '$.phone', '$.special_need') WHERE type = 'booking.add' AND json_valid(text);
-UPDATE bookings SET special_need = NULL WHERE source <> 'central';
-UPDATE alerts SET message = CASE rule WHEN 'help' THEN '求助（详情在本厅）' ELSE '预约有特殊需要（详情在本厅）' END
-  WHERE rule IN ('help', 'special_need') AND instr(message, '：') > 0;
+-- reserved: personal data (issue 15)
 )sql",
                                                         // 10: store identity and DOWN epochs (issue 15).
                                                         R"sql(
--- reserved: store identity (issue 15)
+ALTER TABLE halls ADD COLUMN store_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE halls ADD COLUMN store_refused TEXT NOT NULL DEFAULT '';
+ALTER TABLE halls ADD COLUMN store_accepted_ts INTEGER;
+ALTER TABLE halls ADD COLUMN store_accepted_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE halls ADD COLUMN down_base INTEGER NOT NULL DEFAULT 0;
 )sql"};
 
 static_assert(kMigrations.size() == static_cast<std::size_t>(kSqliteSchemaVersion));
@@ -310,6 +306,11 @@ class SqliteCentralStore final : public CentralStore {
                                          std::string_view type,
                                          std::string_view data_json) override;
   Expected<void> set_down_applied(std::string_view hall, std::int64_t applied) override;
+  Expected<void> rebase_down_applied(std::string_view hall, std::int64_t applied) override;
+  StoreIdentity store_identity() const override { return identity_; }
+  Expected<void> set_hall_store(std::string_view hall, std::string_view store_id, std::int64_t ts,
+                                std::string_view by) override;
+  Expected<void> note_store_refused(std::string_view hall, std::string_view store_id) override;
   Expected<std::vector<StoredCommand>> commands_after(std::string_view hall, std::int64_t after,
                                                       int limit) override;
   Expected<std::vector<std::string>> events_after(std::string_view hall, std::int64_t after,
@@ -395,6 +396,9 @@ class SqliteCentralStore final : public CentralStore {
  private:
   explicit SqliteCentralStore(Database db) : db_(std::move(db)) {}
   Expected<void> migrate();
+  // The store id and DOWN epoch (settings), made at creation; re-bases every
+  // hall's DOWN numbering when the epoch is not the one it was based on.
+  Expected<void> load_identity(const std::string& path);
   Expected<void> prepare_statements();
   Expected<void> ensure_hall(std::string_view hall);
   Expected<void> append_in_savepoint(std::string_view hall, std::int64_t from,
@@ -404,15 +408,7 @@ class SqliteCentralStore final : public CentralStore {
   Expected<void> replay_all();
   // One stored event into every table that follows it (ingest and rebuild alike).
   Expected<void> project(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
-                         const json& stored) {
-    // An old event's clear personal fields never reach a table (issue 15).
-    std::optional<json> redacted;
-    if (type == "case.submitted" || type == "help.requested" || type == "appointment.booked" ||
-        type == "alert.raised") {
-      json copy = stored;
-      if (protocol::redact_personal_data(type, copy)) redacted = std::move(copy);
-    }
-    const json& data = redacted ? *redacted : stored;
+                         const json& data) {
     if (auto ok = projector_->apply(hall, seq, ts, type, data); !ok) return ok;
     if (type.starts_with("case.")) return cases_->apply(hall, seq, ts, type, data);
     if (type.starts_with("appointment.")) return bookings_->apply(hall, seq, ts, type, data);
@@ -420,6 +416,7 @@ class SqliteCentralStore final : public CentralStore {
   }
 
   Database db_;
+  StoreIdentity identity_;
   std::optional<store::Projector> projector_;
   std::optional<store::CaseTables> cases_;
   std::optional<store::BookingTables> bookings_;
@@ -446,9 +443,55 @@ Expected<std::unique_ptr<CentralStore>> SqliteCentralStore::open(const std::stri
   // More lookaside slots: ingest makes many small allocations per statement.
   sqlite3_db_config(store->db_.handle(), SQLITE_DBCONFIG_LOOKASIDE, nullptr, 1200, 1000);
   if (auto ok = store->migrate(); !ok) return protocol::error(path + ": " + ok.error().message);
+  if (auto ok = store->load_identity(path); !ok) return protocol::error(path + ": " + ok.error().message);
   if (auto ok = store->prepare_statements(); !ok)
     return protocol::error(path + ": " + ok.error().message);
   return std::unique_ptr<CentralStore>(std::move(store));
+}
+
+Expected<void> SqliteCentralStore::load_identity(const std::string& path) {
+  auto read = [&](std::string_view key) -> Expected<std::optional<std::string>> { return get_setting(key); };
+  if (auto ok = db_.exec("BEGIN IMMEDIATE"); !ok) return ok;
+  auto fail = [&](const protocol::Error& e) -> Expected<void> {
+    (void)db_.exec("ROLLBACK");
+    return std::unexpected(e);
+  };
+  auto store_id = read("store_id");
+  if (!store_id) return fail(store_id.error());
+  if (!*store_id) {  // a new store, or one made before store identity
+    *store_id = protocol::sync::random_store_id();
+    if (auto ok = set_setting("store_id", **store_id); !ok) return fail(ok.error());
+    auto epoch = protocol::sync::random_store_id();
+    if (auto ok = set_setting("down_epoch", epoch); !ok) return fail(ok.error());
+    if (auto ok = set_setting("down_epoch_prev", ""); !ok) return fail(ok.error());
+  }
+  auto epoch = read("down_epoch");
+  auto prev = read("down_epoch_prev");
+  auto based = read("down_epoch_based");
+  if (!epoch) return fail(epoch.error());
+  if (!prev) return fail(prev.error());
+  if (!based) return fail(based.error());
+  if (!*epoch || !protocol::sync::is_store_id(**epoch))
+    return fail(protocol::Error{"settings.down_epoch is missing or not 32 hex digits"});
+  identity_.store_id = **store_id;
+  identity_.down_epoch = **epoch;
+  identity_.down_epoch_prev = prev->value_or("");
+  if (based->value_or("") != identity_.down_epoch) {
+    // Commands 1..down_base of each hall are the ones it may have applied
+    // in the previous epoch; later numbers are new.
+    auto ok = db_.exec(
+        "UPDATE halls SET down_base = (SELECT COALESCE(max(down_seq), 0) FROM commands c WHERE c.hall = halls.hall), "
+        "down_applied = min(down_applied, (SELECT COALESCE(max(down_seq), 0) FROM commands c WHERE c.hall = "
+        "halls.hall))");
+    if (!ok) return fail(ok.error());
+    if (auto set = set_setting("down_epoch_based", identity_.down_epoch); !set) return fail(set.error());
+    if (!based->value_or("").empty() || !identity_.down_epoch_prev.empty())
+      spdlog::warn("store {}: DOWN epoch {} begins (previous {}): each hall's commands are numbered on from the "
+                   "highest this store holds", path, identity_.down_epoch.substr(0, 8),
+                   identity_.down_epoch_prev.empty() ? std::string("none") : identity_.down_epoch_prev.substr(0, 8));
+  }
+  if (auto ok = db_.exec("COMMIT"); !ok) return fail(ok.error());
+  return {};
 }
 
 Expected<void> SqliteCentralStore::migrate() {
@@ -518,12 +561,12 @@ Expected<void> SqliteCentralStore::prepare_statements() {
       {&load_halls_,
        "SELECT hall, acked_seq, acked_chain, edge_last_seq, down_applied, "
        "(SELECT COALESCE(max(down_seq), 0) FROM commands c WHERE c.hall = h.hall), integrity_ok, "
-       "integrity_reason "
+       "integrity_reason, store_id, store_refused, down_base "
        "FROM halls h ORDER BY hall"},
       {&load_hall_,
        "SELECT hall, acked_seq, acked_chain, edge_last_seq, down_applied, "
        "(SELECT COALESCE(max(down_seq), 0) FROM commands c WHERE c.hall = h.hall), integrity_ok, "
-       "integrity_reason "
+       "integrity_reason, store_id, store_refused, down_base "
        "FROM halls h WHERE hall = ?1"},
       {&commands_after_,
        "SELECT down_seq, text FROM commands WHERE hall = ?1 AND down_seq > ?2 ORDER BY down_seq "
@@ -606,6 +649,9 @@ Expected<std::vector<HallSyncState>> SqliteCentralStore::read_sync_states(Statem
     h.down_last = s.column_int(5);
     h.integrity_ok = s.column_int(6) != 0;
     h.integrity_reason = s.column_text(7);
+    h.store_id = s.column_text(8);
+    h.store_refused = s.column_text(9);
+    h.down_base = s.column_int(10);
     out.push_back(std::move(h));
   }
   s.reset();
@@ -753,6 +799,32 @@ Expected<void> SqliteCentralStore::set_down_applied(std::string_view hall, std::
   if (auto ok = ensure_hall(hall); !ok) return ok;
   set_down_applied_.bind(1, hall).bind(2, applied);
   return set_down_applied_.run();
+}
+
+Expected<void> SqliteCentralStore::rebase_down_applied(std::string_view hall, std::int64_t applied) {
+  if (auto ok = ensure_hall(hall); !ok) return ok;
+  auto st = db_.prepare("UPDATE halls SET down_applied = ?2 WHERE hall = ?1");
+  if (!st) return std::unexpected(st.error());
+  return st->bind(1, hall).bind(2, applied).run();
+}
+
+Expected<void> SqliteCentralStore::set_hall_store(std::string_view hall, std::string_view store_id, std::int64_t ts,
+                                                  std::string_view by) {
+  if (auto ok = ensure_hall(hall); !ok) return ok;
+  auto st = db_.prepare(by.empty() ? "UPDATE halls SET store_id = ?2, store_refused = '' WHERE hall = ?1"
+                                   : "UPDATE halls SET store_id = ?2, store_refused = '', store_accepted_ts = ?3, "
+                                     "store_accepted_by = ?4 WHERE hall = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, hall).bind(2, store_id);
+  if (!by.empty()) st->bind(3, ts).bind(4, by);
+  return st->run();
+}
+
+Expected<void> SqliteCentralStore::note_store_refused(std::string_view hall, std::string_view store_id) {
+  if (auto ok = ensure_hall(hall); !ok) return ok;
+  auto st = db_.prepare("UPDATE halls SET store_refused = ?2 WHERE hall = ?1");
+  if (!st) return std::unexpected(st.error());
+  return st->bind(1, hall).bind(2, store_id).run();
 }
 
 Expected<std::vector<StoredCommand>> SqliteCentralStore::commands_after(std::string_view hall,
@@ -1114,8 +1186,6 @@ Expected<std::string> SqliteCentralStore::projection_digest() {
 Expected<std::unique_ptr<CentralStore>> open_sqlite_central_store(const std::string& path) {
   return SqliteCentralStore::open(path);
 }
-
-int central_schema_version() { return static_cast<int>(kMigrations.size()); }
 
 // China has no DST: a hall's business day is taken as the UTC+8 calendar day.
 constexpr std::int64_t kChinaOffsetMs = 8 * 3600 * 1000;

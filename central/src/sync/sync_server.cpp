@@ -13,12 +13,13 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
+#include <nlohmann/json.hpp>
 
 #include "sync/zap_handler.h"
 #include "yiban/db/blob_fetcher.h"
 #include "yiban/db/checkpointer.h"
 #include "yiban/protocol/commands.h"
-#include "yiban/protocol/city_catalog.h"
+#include "yiban/protocol/event.h"
 #include "yiban/protocol/sync.h"
 
 namespace yiban::central::sync {
@@ -135,7 +136,6 @@ struct SyncServer::Impl {
   std::set<std::string> allowed_halls;  // from the allow-list
   std::vector<Outgoing> outgoing;  // sent after the turn's commit
   std::vector<std::function<void(const protocol::Expected<void>&)>> completions;
-  std::map<std::string, std::vector<std::string>> hall_keys;  // from the allow-list; set before start, then read-only
   bool dirty = false;  // the turn's transaction holds writes
   // Work since the last stats line (one every 10 s while halls send).
   struct Stats {
@@ -197,6 +197,9 @@ struct SyncServer::Impl {
   void on_hello(Session* current, const std::string& routing_id, const std::string& key_hall, std::string_view header);
   void on_events(Session& s, std::vector<zmq::message_t>& message, std::string_view header);
   void on_down_ack(Session& s, std::string_view header);
+  void on_log_get(Session& s, std::string_view header);
+  // sync.rebased / sync.recovered events in a batch: said and counted.
+  void note_store_events(Session& s, const std::vector<std::string_view>& texts);
   void on_blob_get(Session& s, std::string_view header);
   void on_blob_data(Session& s, std::vector<zmq::message_t>& message);
   void pump_blobs(Session& s);
@@ -235,7 +238,6 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
     // one busy, the other still serves the other halls' connections.
     impl->context.set(zmq::ctxopt::io_threads, 2);
     impl->zap = std::make_unique<ZapHandler>(impl->context, std::move(allow_list));
-  impl->hall_keys = allow_list.keys_by_hall();
     impl->zap->start();
     impl->router = zmq::socket_t(impl->context, zmq::socket_type::router);
     auto& r = impl->router;
@@ -280,11 +282,6 @@ void SyncServer::start() {
 }
 
 void SyncServer::stop() {
-std::vector<std::string> SyncServer::hall_keys(const std::string& hall) const {
-  auto it = impl_->hall_keys.find(hall);
-  return it == impl_->hall_keys.end() ? std::vector<std::string>{} : it->second;
-}
-
   if (!impl_) return;
   impl_->stopping.store(true);
   if (impl_->wake_fd >= 0) {
@@ -355,21 +352,10 @@ std::future<protocol::Expected<int>> SyncServer::push_catalog(std::string text, 
   auto queued = std::make_shared<std::vector<std::string>>();
   Impl* impl = impl_.get();
   Task task;
-  task.apply = [impl, text, version = sent_mark, queued](CentralStore& store) -> protocol::Expected<void> {
+  task.apply = [impl, text, version, queued](CentralStore& store) -> protocol::Expected<void> {
     for (const auto& hall : impl->allowed_halls) {
       const std::string key = "catalog:" + hall;
       auto sent = store.get_setting(key);
-  // The halls get the catalog with every handling hall's keys (so an origin
-  // can seal a case's contact to it); what was sent is marked by the keyed
-  // text's digest, so a changed allow-list re-sends it.
-  std::string sent_mark = version;
-  if (auto catalog = protocol::parse_city_catalog(text)) {
-    for (const auto& s : catalog->services) {
-      if (auto k = impl->hall_keys.find(s.hall); k != impl->hall_keys.end()) catalog->hall_keys[s.hall] = k->second;
-    }
-    text = protocol::encode_city_catalog(*catalog);
-    sent_mark = protocol::to_hex(protocol::chain_next(protocol::kChainZero, text));
-  }
       if (!sent) return std::unexpected(sent.error());
       if (*sent && **sent == version) continue;
       if (!impl->sessions.contains(hall)) {
@@ -470,6 +456,45 @@ std::future<protocol::Expected<void>> SyncServer::clear_integrity(std::string ha
   task.done = [promise, hall, by](const protocol::Expected<void>& committed) {
     if (committed) spdlog::warn("sync: hall {}: integrity mark cleared by {}", hall, by);
     promise->set_value(committed);
+  };
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->tasks.push_back(std::move(task));
+  }
+  std::uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);
+  return future;
+}
+
+std::future<protocol::Expected<std::string>> SyncServer::accept_store(std::string hall, std::string by) {
+  auto promise = std::make_shared<std::promise<protocol::Expected<std::string>>>();
+  auto future = promise->get_future();
+  auto accepted = std::make_shared<std::string>();
+  auto previous = std::make_shared<std::string>();
+  Impl* impl = impl_.get();
+  Task task;
+  task.apply = [impl, hall, by, accepted, previous](CentralStore& store) -> protocol::Expected<void> {
+    auto it = impl->sessions.find(hall);
+    if (it == impl->sessions.end()) return protocol::error("hall " + hall + " is unknown");
+    auto& st = it->second.state;
+    if (st.store_refused.empty())
+      return protocol::error("hall " + hall + " has no refused store to accept (its store is " +
+                             (st.store_id.empty() ? std::string("not recorded yet") : st.store_id) + ")");
+    if (auto ok = store.set_hall_store(hall, st.store_refused, wall_ms(), by); !ok) return ok;
+    *previous = st.store_id;
+    *accepted = st.store_refused;
+    st.store_id = st.store_refused;
+    st.store_refused.clear();
+    return {};
+  };
+  task.done = [promise, hall, by, accepted, previous](const protocol::Expected<void>& committed) {
+    if (!committed) {
+      promise->set_value(std::unexpected(committed.error()));
+      return;
+    }
+    spdlog::warn("sync: hall {}: {} accepted its new store {} (was {}); central's log of the hall is kept and the "
+                 "hall continues after it", hall, by, *accepted, previous->empty() ? "none" : *previous);
+    promise->set_value(*accepted);
   };
   {
     std::lock_guard lock(impl_->mutex);
@@ -794,6 +819,9 @@ void SyncServer::Impl::handle(Incoming& incoming) {
     case ps::Verb::kDownAck:
       on_down_ack(*s, header);
       return;
+    case ps::Verb::kLogGet:
+      on_log_get(*s, header);
+      return;
     case ps::Verb::kBlobGet:
       on_blob_get(*s, header);
       return;
@@ -832,6 +860,29 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
   }
   Session& s = current ? *current : session_for(key_hall);
   if (!ensure_txn()) return;
+  // A store other than the recorded one: nothing of it is stored, not even its contact.
+  if (!hello->store.empty() && !s.state.store_id.empty() && hello->store != s.state.store_id) {
+    s.welcomed = false;
+    if (s.state.store_refused != hello->store) {
+      if (auto ok = store->note_store_refused(key_hall, hello->store); !ok) {
+        spdlog::error("sync: hall {}: cannot record the refused store: {}", key_hall, ok.error().message);
+        return;
+      }
+      s.state.store_refused = hello->store;
+      spdlog::error("sync: hall {} connected with store {} but central knows store {} (hall re-installed, or its "
+                    "disk restored from another box): refused, nothing of it is stored until an admin runs "
+                    "'yiban hall accept-store {}'", key_hall, hello->store, s.state.store_id, key_hall);
+    }
+    {
+      std::lock_guard lock(mutex);
+      ++counters.store_changed_refused;
+    }
+    reply_error(routing_id, ps::error_code::kStoreChanged,
+                "hall " + key_hall + " now runs store " + hello->store + " but central holds the log of store " +
+                    s.state.store_id + "; an admin must accept the new store (yiban hall accept-store " + key_hall +
+                    ", or POST /api/v1/halls/" + key_hall + "/accept-store) if this box is the hall's");
+    return;
+  }
   if (auto ok = store->note_contact(key_hall, hello->last_seq, wall_ms(), true, hello->name, hello->region,
                                          hello->capacity); !ok) {
     spdlog::error("sync: hall {}: cannot record contact: {}", key_hall, ok.error().message);
@@ -842,6 +893,14 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
   s.connected = true;
   s.last_heard_ms = steady_ms();
   s.state.edge_last_seq = hello->last_seq;
+  if (!hello->store.empty() && s.state.store_id.empty()) {  // first HELLO that names its store
+    if (auto ok = store->set_hall_store(key_hall, hello->store, 0, ""); !ok) {
+      spdlog::error("sync: hall {}: cannot record its store id: {}", key_hall, ok.error().message);
+      return;
+    }
+    s.state.store_id = hello->store;
+    spdlog::info("sync: hall {}: store {} recorded", key_hall, hello->store);
+  }
   if (!s.state.integrity_ok) {
     s.welcomed = false;
     reply_error(routing_id, ps::error_code::kIntegrityBroken,
@@ -851,11 +910,38 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
   }
   s.welcomed = true;
   if (hello->last_seq < s.state.acked) {
-    spdlog::error("sync: hall {} says its log ends at {} but central holds {}: was its store replaced?", key_hall,
-                  hello->last_seq, s.state.acked);
+    spdlog::warn("sync: hall {} says its log ends at {} but central holds {} (store restored or re-installed): it "
+                 "fetches central's log back (LOG_GET) and continues after it", key_hall, hello->last_seq,
+                 s.state.acked);
   }
-  std::int64_t applied = std::min(hello->down_applied, s.state.down_last);
-  if (hello->down_applied < s.state.down_applied) {
+  const auto identity = store->store_identity();
+  ps::Welcome welcome;
+  welcome.acked = s.state.acked;
+  welcome.store = identity.store_id;
+  welcome.down_epoch = identity.down_epoch;
+  welcome.down_epoch_prev = identity.down_epoch_prev;
+  welcome.down_base = s.state.down_base;
+  welcome.down_confirmed = s.state.down_applied;
+  if (s.state.acked > 0) welcome.chain = s.state.chain;
+  std::int64_t edge_applied = hello->down_applied;
+  if (!hello->store.empty()) {  // an edge that knows epochs: its count in this store's numbering
+    auto r = ps::rebase_down(hello->down_epoch, hello->down_applied, hello->last_seq, welcome);
+    edge_applied = r.applied;
+    if (r.rebased && hello->down_epoch != identity.down_epoch)
+      spdlog::warn("sync: hall {} counted commands in DOWN epoch {}, this store's is {}: its {} applied count as {} "
+                   "here{}", key_hall, hello->down_epoch.empty() ? "(none)" : hello->down_epoch.substr(0, 8),
+                   identity.down_epoch.substr(0, 8), hello->down_applied, r.applied,
+                   r.lost > 0 ? fmt::format("; {} it applied are not in this store", r.lost) : std::string());
+  }
+  std::int64_t applied = std::min(edge_applied, s.state.down_last);
+  if (applied != s.state.down_applied && !hello->store.empty()) {
+    if (auto ok = store->rebase_down_applied(key_hall, applied); !ok) {
+      spdlog::error("sync: hall {}: cannot record applied commands: {}", key_hall, ok.error().message);
+      return;
+    }
+    s.state.down_applied = applied;
+  }
+  if (edge_applied < s.state.down_applied) {
     spdlog::warn("sync: hall {} says it applied commands up to {} but confirmed {} before: resending from {}",
                  key_hall, hello->down_applied, s.state.down_applied, hello->down_applied + 1);
   }
@@ -875,7 +961,8 @@ void SyncServer::Impl::on_hello(Session* current, const std::string& routing_id,
   spdlog::info("sync: hall {} {}: edge at {}, central holds {}, {} commands pending", key_hall,
                was_connected ? "reconnected" : "connected", hello->last_seq, s.state.acked,
                s.state.down_last - s.state.down_applied);
-  reply(routing_id, ps::Verb::kWelcome, ps::encode(ps::Welcome{s.state.acked, s.state.down_applied + 1}));
+  welcome.down_next = s.state.down_applied + 1;
+  reply(routing_id, ps::Verb::kWelcome, ps::encode(welcome));
   send_down(s);
 }
 
@@ -913,7 +1000,10 @@ void SyncServer::Impl::on_events(Session& s, std::vector<zmq::message_t>& messag
   if (h->from != s.state.acked + 1) {  // gap or overlap: tell the edge where we are
     spdlog::info("sync: hall {} sent {}..{} but central holds {}: resync", s.state.hall, h->from, h->to,
                  s.state.acked);
-    reply(s.routing_id, ps::Verb::kWelcome, ps::encode(ps::Welcome{s.state.acked, s.state.down_applied + 1}));
+    ps::Welcome resync;
+    resync.acked = s.state.acked;
+    resync.down_next = s.state.down_applied + 1;
+    reply(s.routing_id, ps::Verb::kWelcome, ps::encode(resync));
     return;
   }
   std::vector<std::string_view> texts;
@@ -956,6 +1046,7 @@ void SyncServer::Impl::on_events(Session& s, std::vector<zmq::message_t>& messag
   }
   s.state.acked = h->to;
   s.state.chain = chain;
+  note_store_events(s, texts);
   if (has_case_event) {
     cases_dirty = true;
     s.wants_dirty = true;
@@ -992,6 +1083,61 @@ void SyncServer::Impl::on_down_ack(Session& s, std::string_view header) {
   if (s.down_sent <= ack->applied) s.down_sent = ack->applied;
   spdlog::info("sync: hall {} applied commands up to {}", s.state.hall, ack->applied);
   send_down(s);
+}
+
+void SyncServer::Impl::note_store_events(Session& s, const std::vector<std::string_view>& texts) {
+  for (auto text : texts) {
+    if (text.find(R"("type":"sync.re)") == std::string_view::npos) continue;
+    auto e = protocol::parse_event(text);
+    if (!e) continue;
+    auto data = nlohmann::json::parse(e->data_json, nullptr, false);
+    if (!data.is_object()) continue;
+    if (e->type == "sync.rebased") {
+      const auto lost = data.value("lost", std::int64_t{0});
+      if (lost > 0) {
+        std::lock_guard lock(mutex);
+        counters.commands_lost += static_cast<std::uint64_t>(lost);
+      }
+      spdlog::warn("sync: hall {} re-based its applied commands from DOWN epoch {} ({}) to {} ({}){}", s.state.hall,
+                   data.value("from_epoch", std::string()).substr(0, 8), data.value("applied_before", std::int64_t{0}),
+                   data.value("to_epoch", std::string()).substr(0, 8), data.value("applied_after", std::int64_t{0}),
+                   lost > 0 ? fmt::format(": {} commands it had applied are not in this store and cannot be resent",
+                                          lost)
+                            : std::string());
+    } else if (e->type == "sync.recovered") {
+      spdlog::warn("sync: hall {} fetched back events {}..{} of its log from central; {} of its own events renumbered "
+                   "after them", s.state.hall, data.value("from", std::int64_t{0}), data.value("to", std::int64_t{0}),
+                   data.value("renumbered", std::int64_t{0}));
+    }
+  }
+}
+
+void SyncServer::Impl::on_log_get(Session& s, std::string_view header) {
+  auto g = ps::decode_log_get(header);
+  if (!g) return reply_error(s.routing_id, ps::error_code::kBadHeader, g.error().message);
+  if (g->from > s.state.acked)
+    return reply_error(s.routing_id, ps::error_code::kBadHeader,
+                       fmt::format("LOG_GET.from {} is beyond the {} events central holds", g->from, s.state.acked));
+  const std::int64_t to = std::min(g->to, s.state.acked);
+  auto texts = store->events_after(s.state.hall, g->from - 1, static_cast<int>(to - g->from + 1));
+  if (!texts) {
+    spdlog::error("sync: hall {}: reading its log for LOG_GET: {}", s.state.hall, texts.error().message);
+    return reply_error(s.routing_id, ps::error_code::kInternal, "cannot read the hall's log");
+  }
+  std::vector<std::string> items;
+  std::size_t bytes = 0;
+  for (auto& t : *texts) {
+    if (!items.empty() && bytes + t.size() > ps::kMaxBatchBytes) break;
+    bytes += t.size();
+    items.push_back(std::move(t));
+  }
+  if (items.empty()) return reply_error(s.routing_id, ps::error_code::kInternal, "the hall's log has a gap");
+  const std::int64_t last = g->from + static_cast<std::int64_t>(items.size()) - 1;
+  {
+    std::lock_guard lock(mutex);
+    counters.log_events_served += items.size();
+  }
+  reply(s.routing_id, ps::Verb::kLog, ps::encode(ps::LogHeader{g->from, last}), std::move(items));
 }
 
 void SyncServer::Impl::send_down(Session& s) {

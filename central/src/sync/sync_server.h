@@ -106,6 +106,12 @@ struct SyncMetrics {
   std::uint64_t refused_blob_denied = 0;  // BLOB_GETs for files of no case the hall is a party to
   std::uint64_t send_queue_full = 0;  // halls disconnected because their send queue was full
   std::uint64_t replies_dropped = 0;  // replies not sent (queue full, or the connection gone)
+  // Store identity: HELLOs refused with store_changed; commands halls had
+  // applied that this store does not hold (their sync.rebased events); events
+  // halls fetched back (LOG) to repair a store behind central.
+  std::uint64_t store_changed_refused = 0;
+  std::uint64_t commands_lost = 0;
+  std::uint64_t log_events_served = 0;
   struct Hall {
     std::string hall;
     bool connected = false;
@@ -135,9 +141,6 @@ class SyncServer {
 
   // Any thread. Queues a command for the hall (validated: see
   // protocol/commands.h); the future gives its down_seq once durable.
-  // A hall's CURVE public keys from the allow-list (empty for an unknown
-  // hall): personal data for that hall is sealed to them. Any thread.
-  std::vector<std::string> hall_keys(const std::string& hall) const;
   std::future<protocol::Expected<std::int64_t>> enqueue_command(std::string hall, std::string type,
                                                                 std::string data_json);
   // Any thread. Sends the city catalog (canonical text, version) to every
@@ -157,6 +160,10 @@ class SyncServer {
                                                            std::string sha256);
   // Any thread. An operator clears a hall's integrity mark.
   std::future<protocol::Expected<void>> clear_integrity(std::string hall, std::string by);
+  // An admin accepts the store a hall was refused with (store_changed): its
+  // next HELLO is welcomed and central's log of the hall is kept. Fails when
+  // no store of the hall was refused.
+  std::future<protocol::Expected<std::string>> accept_store(std::string hall, std::string by);
 
   SyncMetrics metrics() const;
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "console/console_link.h"
+#include "sync/sync_step.h"
 
 namespace yiban::edge::gateway {
 
@@ -36,6 +38,8 @@ enum class BusEvent { kConnected, kConnectionLost };
 // A command from central (sync DOWN), its exact text, for the engine thread.
 struct CentralCommand {
   std::string text;
+  // Set instead of text: a store step from the sync client (re-base, adopt).
+  std::shared_ptr<const sync::SyncStep> step;
 };
 
 using InboxItem = std::variant<InboundMessage, BusEvent, CentralCommand, console::Request>;

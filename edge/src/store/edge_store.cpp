@@ -6,6 +6,10 @@
 #include <memory>
 
 #include "yiban/protocol/event.h"
+#include "yiban/protocol/sync.h"
+
+#include <cctype>
+#include <nlohmann/json.hpp>
 
 namespace yiban::edge::store {
 namespace {
@@ -129,7 +133,9 @@ CREATE TABLE turn_near_sent(ticket TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOU
 )sql",
                                                     // 10: store identity and DOWN epochs (issue 15).
                                                     R"sql(
--- reserved: store identity (issue 15)
+CREATE TABLE events_displaced(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, old_seq INTEGER NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL,
+  text TEXT NOT NULL);
 )sql"};
 
 static_assert(kMigrations.size() == static_cast<std::size_t>(kSchemaVersion));
@@ -192,6 +198,17 @@ Expected<std::unique_ptr<EdgeStore>> EdgeStore::open(const std::string& path, st
   } else if (**stored_hall != store->hall_) {
     return protocol::error(path + " belongs to hall \"" + **stored_hall + "\", not \"" + store->hall_ + "\"");
   }
+  // Store identity: made once, never changed (a restored copy keeps it).
+  auto store_id = store->get_meta("store_id");
+  if (!store_id) return std::unexpected(store_id.error());
+  if (!*store_id || !protocol::sync::is_store_id(**store_id)) {
+    std::string id = protocol::sync::random_store_id();
+    if (auto ok = store->begin(); !ok) return std::unexpected(ok.error());
+    if (auto ok = store->set_meta("store_id", id); !ok) return std::unexpected(ok.error());
+    if (auto ok = store->commit(); !ok) return std::unexpected(ok.error());
+    *store_id = id;
+  }
+  store->store_id_ = **store_id;
   if (auto ok = store->load_chain_head(); !ok) return std::unexpected(ok.error());
   return store;
 }
@@ -381,6 +398,120 @@ Expected<std::vector<StoredEvent>> EdgeStore::read_events(std::int64_t after_seq
     out.push_back(std::move(e));
   }
   s.reset();
+  return out;
+}
+
+Expected<AdoptOutcome> EdgeStore::adopt_events(std::int64_t from, const std::vector<std::string>& texts,
+                                               const std::optional<protocol::ChainHash>& final_chain) {
+  AdoptOutcome out;
+  if (from < 1 || from > last_seq_ + 1)
+    return protocol::error("adopting events from " + std::to_string(from) + " but the log ends at " +
+                           std::to_string(last_seq_));
+  auto chain_at = [&](std::int64_t seq) -> Expected<protocol::ChainHash> {
+    protocol::ChainHash h = protocol::kChainZero;
+    if (seq == 0) return h;
+    auto st = db_.prepare("SELECT chain FROM events WHERE seq = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->bind(1, seq);
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    std::string blob = *row ? st->column_blob(0) : std::string();
+    if (blob.size() != h.size()) return protocol::error("event " + std::to_string(seq) + " has no chain");
+    std::copy(blob.begin(), blob.end(), h.begin());
+    return h;
+  };
+  auto displace = [&](std::int64_t seq) -> Expected<void> {  // local events seq.. set aside
+    auto move = db_.exec("INSERT INTO events_displaced(old_seq, ts, type, text) SELECT seq, ts, type, text FROM events "
+                         "WHERE seq >= " + std::to_string(seq) + " ORDER BY seq");
+    if (!move) return move;
+    out.displaced += last_seq_ - seq + 1;
+    return db_.exec("DELETE FROM events WHERE seq >= " + std::to_string(seq));
+  };
+  auto chain = chain_at(from - 1);
+  if (!chain) return std::unexpected(chain.error());
+  auto local_text = db_.prepare("SELECT text FROM events WHERE seq = ?1");
+  if (!local_text) return std::unexpected(local_text.error());
+  auto& insert = st_->insert_event;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::int64_t seq = from + static_cast<std::int64_t>(i);
+    const std::string& text = texts[i];
+    if (seq <= last_seq_) {
+      local_text->bind(1, seq);
+      auto row = local_text->step();
+      if (!row) return std::unexpected(row.error());
+      const bool same = *row && local_text->column_text(0) == text;
+      local_text->reset();
+      if (same) {
+        *chain = protocol::chain_next(*chain, text);
+        continue;
+      }
+      if (auto ok = displace(seq); !ok) return std::unexpected(ok.error());
+      last_seq_ = seq - 1;
+    }
+    auto e = protocol::parse_event(text);
+    if (!e) return protocol::error("central's event " + std::to_string(seq) + ": " + e.error().message);
+    if (e->hall != hall_ || e->seq != seq)
+      return protocol::error("central's event " + std::to_string(seq) + " is " + e->hall + " #" +
+                             std::to_string(e->seq));
+    *chain = protocol::chain_next(*chain, text);
+    insert.bind(1, seq).bind(2, e->ts).bind(3, e->type).bind(4, text);
+    insert.bind_blob(5, std::string_view(reinterpret_cast<const char*>(chain->data()), chain->size()));
+    if (auto ok = insert.run(); !ok) return std::unexpected(ok.error());
+    last_seq_ = seq;
+    last_chain_ = *chain;
+    ++out.adopted;
+    if (e->type == "ticket.issued") {  // its number is taken: the day's series goes on after it
+      auto data = nlohmann::json::parse(e->data_json, nullptr, false);
+      const std::string id = data.is_object() ? data.value("ticket", std::string()) : std::string();
+      const std::string number = data.is_object() ? data.value("number", std::string()) : std::string();
+      const std::string service = data.is_object() ? data.value("service", std::string()) : std::string();
+      const auto first = id.find(':');
+      const auto second = first == std::string::npos ? first : id.find(':', first + 1);
+      std::size_t digits = number.size();
+      while (digits > 0 && std::isdigit(static_cast<unsigned char>(number[digits - 1]))) --digits;
+      if (second != std::string::npos && digits < number.size() && !service.empty()) {
+        try {
+          const int day = std::stoi(id.substr(first + 1, second - first - 1));
+          const int n = std::stoi(number.substr(digits));
+          auto bump = db_.prepare(
+              "INSERT INTO day_numbers(day, series, last) VALUES(?1, ?2, ?3) "
+              "ON CONFLICT(day, series) DO UPDATE SET last = max(last, ?3)");
+          if (!bump) return std::unexpected(bump.error());
+          if (auto ok = bump->bind(1, day).bind(2, service).bind(3, n).run(); !ok) return std::unexpected(ok.error());
+        } catch (const std::exception&) {
+        }
+      }
+    }
+  }
+  const std::int64_t to = from + static_cast<std::int64_t>(texts.size()) - 1;
+  if (to > last_seq_ || texts.empty()) return protocol::error("no events to adopt");
+  if (!final_chain) {
+    if (to == last_seq_) last_chain_ = *chain;
+    return out;
+  }
+  if (*chain != *final_chain)
+    return protocol::error("central's log of this hall does not verify: chain(" + std::to_string(to) +
+                           ") differs from the one central holds");
+  if (last_seq_ > to) {  // local events past central's end were chained on another prefix
+    if (auto ok = displace(to + 1); !ok) return std::unexpected(ok.error());
+  }
+  last_seq_ = to;
+  last_chain_ = *chain;
+  // The hall's own events central never stored continue after its log.
+  auto displaced = db_.prepare("SELECT old_seq, text FROM events_displaced ORDER BY id");
+  if (!displaced) return std::unexpected(displaced.error());
+  std::vector<std::pair<std::int64_t, std::string>> moved;
+  for (auto row = displaced->step(); row && *row; row = displaced->step())
+    moved.emplace_back(displaced->column_int(0), displaced->column_text(1));
+  displaced->reset();
+  for (const auto& [old_seq, text] : moved) {
+    auto e = protocol::parse_event(text);
+    if (!e) return protocol::error("set-aside event " + std::to_string(old_seq) + ": " + e.error().message);
+    if (auto appended = append_event(e->ts, e->type, e->data_json); !appended)
+      return std::unexpected(appended.error());
+    ++out.renumbered;
+  }
+  if (auto ok = db_.exec("DELETE FROM events_displaced"); !ok) return std::unexpected(ok.error());
   return out;
 }
 

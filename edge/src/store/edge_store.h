@@ -113,6 +113,15 @@ struct StoredEvent {
 
 inline constexpr int kSchemaVersion = 10;
 
+// What adopt_events did: central's events written, local events set aside
+// (they differed or followed a difference) and local events appended again
+// after central's log (on the final batch).
+struct AdoptOutcome {
+  std::int64_t adopted = 0;
+  std::int64_t displaced = 0;
+  std::int64_t renumbered = 0;
+};
+
 // SQLite's words for SQLITE_FULL, which its file layer also returns on ENOSPC.
 inline bool is_storage_full(const protocol::Error& e) {
   return e.message.find("database or disk is full") != std::string::npos;
@@ -160,6 +169,17 @@ class EdgeStore {
   std::int64_t last_seq() const { return last_seq_; }
   const protocol::ChainHash& last_chain() const { return last_chain_; }
   Expected<std::vector<StoredEvent>> read_events(std::int64_t after_seq, int limit);
+  // The store's random id (meta store_id), made when it was created.
+  const std::string& store_id() const { return store_id_; }
+  // Inside a transaction: central's stored events from, from+1, … of this
+  // hall (a store behind central's log). Events equal to the local ones are
+  // kept; from the first difference the local events are set aside
+  // (events_displaced) and central's written. With final_chain (the batch
+  // ends at central's acked) the chain must equal it, and the set-aside
+  // events are appended again after central's log (new seq, same ts, type
+  // and data). Needs from <= last_seq()+1.
+  Expected<AdoptOutcome> adopt_events(std::int64_t from, const std::vector<std::string>& texts,
+                                      const std::optional<protocol::ChainHash>& final_chain);
 
   // Meta key/values.
   Expected<std::optional<std::string>> get_meta(std::string_view key);
@@ -234,6 +254,7 @@ class EdgeStore {
 
   Database db_;
   std::string hall_;
+  std::string store_id_;
   std::int64_t last_seq_ = 0;
   protocol::ChainHash last_chain_{};
   struct Statements;

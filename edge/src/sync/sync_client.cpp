@@ -25,7 +25,11 @@ using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 
 
-enum class State { kIdle, kConnecting, kStreaming, kHalted };
+enum class State { kIdle, kConnecting, kStreaming, kHalted, kRecovering };
+
+// A store central does not know for the hall: asked again this often (an
+// admin's accept-store takes effect within it).
+constexpr int kStoreChangedRetryMs = 5000;
 
 std::string_view name_of(State s) {
   switch (s) {
@@ -33,6 +37,7 @@ std::string_view name_of(State s) {
     case State::kConnecting: return "connecting";
     case State::kStreaming: return "streaming";
     case State::kHalted: return "halted";
+    case State::kRecovering: return "recovering";
   }
   return "?";
 }
@@ -48,6 +53,7 @@ struct InFlight {
 struct SyncClient::Impl {
   SyncClientOptions options;
   std::function<void(std::string)> on_command;
+  std::function<void(SyncStep)> on_step;
   zmq::context_t context{1};
   std::optional<zmq::socket_t> socket;
   db::Database db;
@@ -64,6 +70,7 @@ struct SyncClient::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<std::int64_t> committed_seq{0};
   std::atomic<std::int64_t> applied_down{0};
+  std::atomic<bool> adopt_finished{false};  // the engine is done with the final kAdopt step
   std::thread thread;
 
   // Sync thread only.
@@ -80,6 +87,16 @@ struct SyncClient::Impl {
   bool announced_lag = false;
   bool queue_full = false;  // a send found the queue toward central full: drop the link
   ps::FrameBudget budget;
+  // Store identity (sync thread).
+  std::string store_id;  // meta store_id
+  std::string down_epoch;  // meta down_epoch: the epoch down_applied counts in
+  std::int64_t hello_applied = 0;  // what the last HELLO said
+  std::int64_t hello_last_seq = 0;
+  // Recovery of a store behind central (state kRecovering).
+  std::int64_t recover_to = 0;  // central's acked
+  std::optional<protocol::ChainHash> recover_chain;  // chain(recover_to) at central
+  std::int64_t recover_next = 0;  // next seq to ask for; past recover_to: all handed to the engine
+  bool recovering_logged = false;
   Clock::time_point refusal_logged{};  // last line about a refused message
   std::uint64_t refusals_unlogged = 0;
 
@@ -104,6 +121,12 @@ struct SyncClient::Impl {
   void on_blob_get(std::string_view header);
   std::int64_t last_seq();
   std::int64_t stored_down_applied();
+  std::optional<std::string> stored_meta(const char* key);
+  // chain(seq) of the local log (nullopt: no such event).
+  std::optional<protocol::ChainHash> local_chain(std::int64_t seq);
+  void on_welcome(const ps::Welcome& w);
+  void on_log(std::vector<zmq::message_t>& message);
+  void ask_log();
   void publish_status();
 };
 
@@ -139,6 +162,8 @@ protocol::Expected<void> SyncClient::start() {
   }
   d.committed_seq.store(d.last_seq());
   d.applied_down.store(d.stored_down_applied());
+  d.store_id = d.stored_meta("store_id").value_or("");
+  d.down_epoch = d.stored_meta("down_epoch").value_or("");
   d.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (d.wake_fd < 0) return protocol::error("sync: eventfd failed");
   d.thread = std::thread([impl = impl_.get()] { impl->run(); });
@@ -181,6 +206,16 @@ void SyncClient::applied(std::int64_t down_seq) {
   }
 }
 
+void SyncClient::set_on_step(std::function<void(SyncStep)> on_step) { impl_->on_step = std::move(on_step); }
+
+void SyncClient::adopted() {
+  impl_->adopt_finished.store(true);
+  if (impl_->wake_fd >= 0) {
+    std::uint64_t one = 1;
+    (void)!write(impl_->wake_fd, &one, sizeof one);
+  }
+}
+
 SyncStatus SyncClient::status() const {
   std::lock_guard lock(impl_->status_mutex);
   return impl_->status;
@@ -192,6 +227,29 @@ std::int64_t SyncClient::Impl::last_seq() {
   std::int64_t v = row && *row ? s.column_int(0) : 0;
   s.reset();
   return v;
+}
+
+std::optional<std::string> SyncClient::Impl::stored_meta(const char* key) {
+  auto s = db.prepare("SELECT value FROM meta WHERE key = ?1");
+  if (!s) return std::nullopt;
+  s->bind(1, key);
+  auto row = s->step();
+  if (!row || !*row) return std::nullopt;
+  return s->column_text(0);
+}
+
+std::optional<protocol::ChainHash> SyncClient::Impl::local_chain(std::int64_t seq) {
+  if (seq == 0) return protocol::kChainZero;
+  auto s = db.prepare("SELECT chain FROM events WHERE seq = ?1");
+  if (!s) return std::nullopt;
+  s->bind(1, seq);
+  auto row = s->step();
+  if (!row || !*row) return std::nullopt;
+  std::string blob = s->column_blob(0);
+  protocol::ChainHash h{};
+  if (blob.size() != h.size()) return std::nullopt;
+  std::copy(blob.begin(), blob.end(), h.begin());
+  return h;
 }
 
 std::int64_t SyncClient::Impl::stored_down_applied() {
@@ -249,8 +307,19 @@ void SyncClient::Impl::connect() {
   down_acked_sent = -1;
   const auto now = Clock::now();
   last_received = now;
-  ps::Hello hello{options.hall, ps::kProtoVersion, committed_seq.load(), applied_down.load(), options.name,
-                  options.region, options.capacity};
+  // The engine may have moved the log (adopted central's events): read it.
+  committed_seq.store(std::max(committed_seq.load(), last_seq()));
+  ps::Hello hello;
+  hello.hall = options.hall;
+  hello.last_seq = committed_seq.load();
+  hello.down_applied = applied_down.load();
+  hello.name = options.name;
+  hello.region = options.region;
+  hello.capacity = options.capacity;
+  hello.store = store_id;
+  hello.down_epoch = down_epoch;
+  hello_applied = hello.down_applied;
+  hello_last_seq = hello.last_seq;
   state = State::kConnecting;
   send(ps::Verb::kHello, ps::encode(hello));
   publish_status();
@@ -328,6 +397,11 @@ void SyncClient::Impl::run() {
     if (!socket || stopping.load()) continue;
 
     const auto t = Clock::now();
+    if (state == State::kRecovering && recover_next > recover_to && adopt_finished.exchange(false)) {
+      // The engine took central's log (or failed to, and said why): HELLO again.
+      disconnect(State::kIdle, options.backoff_min_ms, "log recovery finished");
+      continue;
+    }
     if (state == State::kStreaming) {
       fill_window();
       pump_blobs();
@@ -440,6 +514,11 @@ void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
         spdlog::warn("sync: bad WELCOME: {}", w.error().message);
         return;
       }
+      if (state == State::kRecovering) return;  // a resync WELCOME while fetching: the fetch goes on
+      if (!w->down_epoch.empty() && state == State::kConnecting) {
+        on_welcome(*w);
+        return;
+      }
       const std::int64_t local = committed_seq.load();
       if (w->acked > local) {
         disconnect(State::kHalted, options.halt_retry_ms,
@@ -495,6 +574,9 @@ void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
       }
       return;
     }
+    case ps::Verb::kLog:
+      on_log(message);
+      return;
     case ps::Verb::kPing:
       send(ps::Verb::kPong, "{}");
       return;
@@ -524,6 +606,9 @@ void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
           code == ps::error_code::kWrongHall || code == ps::error_code::kBadEvent ||
           code == ps::error_code::kProtoVersion) {
         disconnect(State::kHalted, options.halt_retry_ms, "central refused our log: " + code + ": " + text);
+      } else if (code == ps::error_code::kStoreChanged) {
+        disconnect(State::kHalted, kStoreChangedRetryMs,
+                   "central refuses this store " + store_id + ": store_changed: " + text);
       } else if (code == ps::error_code::kNotWelcomed) {
         spdlog::info("sync: central does not know this link ({}); saying HELLO again", text);
         disconnect(State::kIdle, 0, "not welcomed");
@@ -534,6 +619,101 @@ void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
     }
     default:
       spdlog::warn("sync: central sent {}, which only halls send; ignored", ps::to_string(*verb));
+  }
+}
+
+void SyncClient::Impl::on_welcome(const ps::Welcome& w) {
+  // 1. The DOWN numbering: re-based when central's epoch is not ours.
+  auto r = ps::rebase_down(down_epoch, hello_applied, hello_last_seq, w);
+  if (r.rebased) {
+    if (r.applied != w.down_next - 1)
+      spdlog::warn("sync: central resumes commands at {} but this hall counts {} applied in its epoch", w.down_next,
+                   r.applied);
+    if (!down_epoch.empty() || r.applied != hello_applied) {
+      spdlog::warn("sync: central's DOWN epoch is {} (was {}): applied commands re-based from {} to {}{}",
+                   w.down_epoch.substr(0, 8), down_epoch.empty() ? std::string("none") : down_epoch.substr(0, 8),
+                   hello_applied, r.applied,
+                   r.lost > 0 ? fmt::format("; {} commands this hall applied are not held by central", r.lost)
+                              : std::string());
+    }
+    if (on_step) {
+      SyncStep step;
+      step.kind = SyncStep::Kind::kRebase;
+      step.from_epoch = down_epoch;
+      step.to_epoch = w.down_epoch;
+      step.applied_before = hello_applied;
+      step.applied_after = r.applied;
+      step.lost = r.lost;
+      on_step(std::move(step));  // ahead of the epoch's commands: the engine takes them in order
+    }
+    down_epoch = w.down_epoch;
+    applied_down.store(r.applied);
+  }
+  handed_down = applied_down.load();
+  down_acked_sent = w.down_next - 1;
+  // 2. The event log: central holds more of it, or another chain(acked).
+  const std::int64_t local = committed_seq.load();
+  bool behind = w.acked > local;
+  if (!behind && w.chain && w.acked > 0) {
+    auto mine = local_chain(w.acked);
+    behind = mine && *mine != *w.chain;
+  }
+  if (behind) {
+    if (!on_step) {
+      disconnect(State::kHalted, options.halt_retry_ms,
+                 "central holds " + std::to_string(w.acked) + " events of this hall but the store ends at " +
+                     std::to_string(local) + " (was the store replaced?)");
+      return;
+    }
+    spdlog::warn("sync: central holds events 1..{} of this hall but this store {}: fetching central's log back; the "
+                 "hall's own events after the first difference are renumbered after it", w.acked,
+                 w.acked > local ? "ends at " + std::to_string(local) : std::string("has another history"));
+    acked = w.acked;
+    recover_to = w.acked;
+    recover_chain = w.chain;
+    recover_next = 1;
+    in_flight.clear();
+    backoff_ms = 0;
+    adopt_finished.store(false);
+    set_state(State::kRecovering, "");
+    ask_log();
+    return;
+  }
+  spdlog::info("sync: connected to central (store {}); it holds {} of our {} events, we applied {} commands",
+               w.store.substr(0, 8), w.acked, local, applied_down.load());
+  acked = w.acked;
+  next_send = acked + 1;
+  in_flight.clear();
+  backoff_ms = 0;
+  set_state(State::kStreaming, "");
+  fill_window();
+}
+
+void SyncClient::Impl::ask_log() {
+  if (recover_next > recover_to) return;
+  const std::int64_t to = std::min(recover_to, recover_next + static_cast<std::int64_t>(ps::kMaxItems) - 1);
+  send(ps::Verb::kLogGet, ps::encode(ps::LogGet{recover_next, to}));
+}
+
+void SyncClient::Impl::on_log(std::vector<zmq::message_t>& message) {
+  auto h = ps::decode_log(message[1].to_string_view());
+  if (state != State::kRecovering || !h || h->from != recover_next || h->to > recover_to ||
+      message.size() != static_cast<std::size_t>(h->to - h->from + 1) + 2) {
+    spdlog::warn("sync: unexpected LOG from central ({}); ignored", h ? "range or frame count" : h.error().message);
+    return;
+  }
+  SyncStep step;
+  step.kind = SyncStep::Kind::kAdopt;
+  step.from = h->from;
+  step.texts.reserve(message.size() - 2);
+  for (std::size_t i = 2; i < message.size(); ++i) step.texts.push_back(message[i].to_string());
+  if (h->to == recover_to) step.final_chain = recover_chain.value_or(protocol::kChainZero);
+  recover_next = h->to + 1;
+  on_step(std::move(step));
+  if (recover_next <= recover_to) {
+    ask_log();
+  } else {
+    spdlog::info("sync: central's log 1..{} handed to the hall; HELLO again once it is adopted", recover_to);
   }
 }
 

@@ -19,7 +19,17 @@
 //               send queue full (central does not read) → idle
 //   halted      central refused our log (chain_mismatch, integrity_broken,
 //               wrong_hall, bad_event): nothing is sent; HELLO again after
-//               halt_retry_ms in case an operator cleared it
+//               halt_retry_ms in case an operator cleared it; store_changed
+//               (this store is not the one central knows for the hall): HELLO
+//               again every 5 s until an admin accepts it
+//   recovering  WELCOME says central holds more of this hall's log than the
+//               store (restored, or re-installed and accepted), or another
+//               chain(acked): LOG_GET fetches central's events, the engine
+//               adopts them (on_step kAdopt, renumbering the hall's own later
+//               events after them); then HELLO again
+// Store identity: HELLO names the store and the DOWN epoch down_applied counts
+// in; a WELCOME of another epoch re-bases it (on_step kRebase, before any of
+// the new epoch's commands).
 // Events are never deleted here; the edge keeps its whole log.
 //
 // Blob transfer (protocol/CASES.md): while streaming, the client fetches the
@@ -34,6 +44,7 @@
 #include <string>
 #include <thread>
 
+#include "sync/sync_step.h"
 #include "yiban/protocol/error.h"
 
 namespace yiban::edge::sync {
@@ -99,6 +110,12 @@ class SyncClient {
   void committed(std::int64_t last_seq);
   // Engine thread: commands up to down_seq are applied (durably).
   void applied(std::int64_t down_seq);
+  // Store steps for the engine (re-base, adopt central's events); set before
+  // start(). Without it a store behind central halts as it did before.
+  void set_on_step(std::function<void(SyncStep)> on_step);
+  // Engine thread: the final kAdopt step is committed (or failed); the
+  // client says HELLO again.
+  void adopted();
 
   SyncStatus status() const;
 

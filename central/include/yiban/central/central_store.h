@@ -35,6 +35,19 @@ struct HallSyncState {
   std::int64_t down_last = 0;  // highest command queued for the hall (0: none)
   bool integrity_ok = true;
   std::string integrity_reason;  // why it is broken, when it is
+  // Store identity (protocol/README.md): the hall's edge store id ("": none
+  // recorded yet), the one last refused with store_changed ("": none), and
+  // the hall's highest command seq when the current DOWN epoch began.
+  std::string store_id;
+  std::string store_refused;
+  std::int64_t down_base = 0;
+};
+
+// Central's own identity (settings store_id, down_epoch, down_epoch_prev).
+struct StoreIdentity {
+  std::string store_id;
+  std::string down_epoch;
+  std::string down_epoch_prev;  // the epoch a restore started from ("": none)
 };
 
 // A command for a hall (§6 DOWN). text is the exact frame sent to the edge:
@@ -155,6 +168,17 @@ class CentralStore {
                                                            std::string_view type, std::string_view data_json) = 0;
   // Inside a transaction. The edge confirmed commands up to applied.
   virtual protocol::Expected<void> set_down_applied(std::string_view hall, std::int64_t applied) = 0;
+  // Inside a transaction. Sets the confirmed count as given (it may go
+  // down: a hall re-based onto this store's DOWN epoch).
+  virtual protocol::Expected<void> rebase_down_applied(std::string_view hall, std::int64_t applied) = 0;
+  // Central's store id and DOWN epoch, read at open.
+  virtual StoreIdentity store_identity() const = 0;
+  // Inside a transaction. Records the hall's edge store (first HELLO, or an
+  // admin accepting a new one: by non-empty, with the time).
+  virtual protocol::Expected<void> set_hall_store(std::string_view hall, std::string_view store_id, std::int64_t ts,
+                                                  std::string_view by) = 0;
+  // Inside a transaction. The store id refused with store_changed.
+  virtual protocol::Expected<void> note_store_refused(std::string_view hall, std::string_view store_id) = 0;
 
   // Inside a transaction. Small named values central keeps (e.g. which
   // catalog version each hall was sent).
@@ -244,7 +268,5 @@ inline constexpr int kSqliteSchemaVersion = 10;
 // Opens (creating and migrating if needed) central's SQLite store: WAL,
 // synchronous=FULL, schema versioned by PRAGMA user_version.
 protocol::Expected<std::unique_ptr<CentralStore>> open_sqlite_central_store(const std::string& path);
-// The newest schema version (PRAGMA user_version) this build understands.
-int central_schema_version();
 
 }  // namespace yiban::central
