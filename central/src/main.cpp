@@ -1,6 +1,7 @@
 // yiban-central: the city's aggregator. `yiban-central [options]` serves;
 // `yiban-central keygen …` writes CURVE certificates; `yiban-central rebuild`
-// recomputes projections from the stored events.
+// recomputes projections from the stored events; `backup` / `restore` copy
+// the store out and back (yiban/central/central_backup.h).
 
 #include <sqlite3.h>
 #include <sys/resource.h>
@@ -12,6 +13,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "yiban/central/central_backup.h"
 #include "yiban/central/central_server.h"
 
 namespace po = boost::program_options;
@@ -89,6 +91,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "keygen") return keygen({args.begin() + 1, args.end()});
   if (!args.empty() && args[0] == "rebuild") return rebuild({args.begin() + 1, args.end()});
+  if (!args.empty() && (args[0] == "backup" || args[0] == "restore"))
+    return yiban::central::central_backup_main(args[0], {args.begin() + 1, args.end()});
 
   po::options_description options("yiban-central options");
   options.add_options()
@@ -133,7 +137,9 @@ int main(int argc, char** argv) {
               << "projections and KPIs, sends commands down, serves the HTTP API.\n\n"
               << "  yiban-central [options]                 serve\n"
               << "  yiban-central keygen --out DIR --name NAME [--hall HALL]\n"
-              << "  yiban-central rebuild --db central.db\n\n"
+              << "  yiban-central rebuild --db central.db\n"
+              << "  yiban-central backup --out FILE [--db central.db]   online copy + FILE.manifest.json\n"
+              << "  yiban-central restore --in FILE [--db central.db]   central stopped; new DOWN epoch\n\n"
               << options << "\n";
     return 0;
   }

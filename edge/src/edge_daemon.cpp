@@ -196,7 +196,10 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   if (!blobs) return std::unexpected(blobs.error());
   impl->blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
   impl->cases = std::make_unique<cases::CaseDesk>(*impl->store, *impl->blobs, impl->options.case_key,
-                                                  impl->engine->config(), impl->engine->zone());
+                                                  impl->engine->config(), impl->engine->zone(),
+                                                  impl->options.hall_public_key, impl->options.hall_secret_key);
+  impl->retention = std::make_unique<store::Retention>(*impl->store, impl->engine->config(), impl->engine->zone(),
+                                                       store::archive_dir_of(impl->options.db), impl->blobs.get());
   impl->alerts = std::make_unique<alerts::AlertEngine>(impl->engine->config(), *impl->store);
   if (auto ok = impl->alerts->load(); !ok) return protocol::error("loading alerts: " + ok.error().message);
   if (!impl->options.notify_url.empty()) {
@@ -209,7 +212,9 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     impl->notifier = std::move(*notifier);
   }
   impl->bookings = std::make_unique<bookings::BookingDesk>(*impl->store, *impl->alerts, impl->options.case_key,
-                                                           impl->engine->config(), impl->engine->zone());
+                                                           impl->engine->config(), impl->engine->zone(),
+                                                           impl->options.hall_public_key,
+                                                           impl->options.hall_secret_key);
 
   gateway::MqttOptions mqtt;
   mqtt.uri = impl->options.mqtt_uri;

@@ -14,6 +14,7 @@
 
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/ids.h"
+#include "yiban/protocol/personal_data.h"
 
 namespace yiban::central::api {
 namespace {
@@ -418,16 +419,27 @@ void HttpApi::Impl::routes() {
     }
     if (!events || !known) return send_error(res, 500, "internal", "reading events failed");
     if (!*known) return send_error(res, 404, "not_found", "hall " + hall + " is unknown to central");
-    // Events are passed on exactly as stored: never re-serialised.
+    // Every read is audited (issue 15), like a case view: no record, no events.
+    auto recorded = sync.record_case_access("events:" + hall, "central:" + protocol::holder_of(*g),
+                                            "events after=" + std::to_string(after) + " limit=" + std::to_string(limit),
+                                            "")
+                        .get();
+    if (!recorded)
+      return send_error(res, 503, "unavailable", "the read could not be audited, so it is not served: " +
+                                                     recorded.error().message);
+    // Events are passed on exactly as stored, never re-serialised, except an
+    // old event (before issue 15) carrying a citizen's data in clear: that one
+    // is re-written without it and marked "redacted":true.
     std::string body = R"({"hall":")" + hall + R"(","events":[)";
     for (std::size_t i = 0; i < events->size(); ++i) {
       if (i) body += ',';
-      body += (*events)[i];
+      if (auto redacted = protocol::redact_personal((*events)[i])) body += *redacted;
+      else body += (*events)[i];
     }
     std::int64_t next = events->empty() ? after : after + static_cast<std::int64_t>(events->size());
     body += "],\"next_after\":" + std::to_string(next) + "}";
     send_json(res, std::move(body));
-  });
+  }).roles({Role::kCentralOperator, Role::kAdmin});
 
   server.Get("/api/v1/kpi", [this](const db::HttpRequest& req, db::HttpResponse& res) {
     auto g = authenticate(req, res);
@@ -617,6 +629,7 @@ std::string HttpApi::Impl::metrics_text() {
            [](const H& h) { return h.down_pending; });
   per_hall("yiban_central_hall_integrity_ok", "0 when the hall's log failed verification.",
            [](const H& h) { return h.integrity_ok ? 1 : 0; });
+  if (options.bookings) out += options.bookings->metrics_text();
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "booking/booking_service.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <ctime>
 #include <map>
@@ -8,6 +10,7 @@
 #include <set>
 #include <spdlog/spdlog.h>
 
+#include "store/booking_tables.h"
 #include "yiban/db/http_server.h"
 #include "yiban/protocol/cases.h"
 #include "yiban/protocol/ids.h"
@@ -42,6 +45,7 @@ struct BookingService::Impl {
   std::mutex mutex;
   std::condition_variable wake;  // guarded by mutex
   bool stopping = false;  // guarded by mutex
+  ReaderAccess reader;  // set by add_routes (metrics, the recovery report)
 
   Impl(BookingServiceOptions o, sync::SyncServer& s, protocol::TimeZone z)
       : options(std::move(o)), sync(s), zone(std::move(z)) {}
@@ -124,9 +128,65 @@ struct BookingService::Impl {
     else if (*done != "0") spdlog::info("booking: slot configuration queued for {} halls", *done);
   }
 
+  // After a restore (store/booking_tables.h): a hall is recovering until it
+  // has re-sent everything it has; until then central neither books its
+  // slots nor moves seats to it, since the bookings and moves central lost
+  // are still on their way back.
+  static protocol::Expected<bool> recovering(CentralStore& store, std::string_view hall) {
+    auto prev = store.get_setting("down_epoch_prev");
+    if (!prev) return std::unexpected(prev.error());
+    auto epoch = store.get_setting("down_epoch");
+    if (!epoch) return std::unexpected(epoch.error());
+    auto report = store.get_setting(store::BookingTables::recovery_key(hall));
+    if (!report) return std::unexpected(report.error());
+    return store::BookingTables::recovering_from(*prev, *epoch, *report);
+  }
+  static BookingOutcome recovering_refusal(const std::string& hall) {
+    return BookingOutcome{503, "recovering",
+                          "central was restored from a backup and has not yet heard back everything hall " + hall +
+                              " knows (its bookings and seats); try again once the hall has reconnected",
+                          {}};
+  }
+
+  // Marks the halls that caught up (connected, all their events stored).
+  void update_recovery(const sync::SyncMetrics& metrics) {
+    std::set<std::string> caught_up;
+    for (const auto& h : metrics.halls)
+      if (h.connected && h.acked >= h.edge_last_seq) caught_up.insert(h.hall);
+    auto done = sync.transact([this, caught_up](CentralStore& store, std::vector<RoutedCommand>&)
+                                  -> protocol::Expected<std::string> {
+      std::string said;
+      for (const auto& hall : config().halls) {
+        if (!caught_up.contains(hall.hall)) continue;
+        auto rec = recovering(store, hall.hall);
+        if (!rec) return std::unexpected(rec.error());
+        if (!*rec) continue;
+        const std::string key = store::BookingTables::recovery_key(hall.hall);
+        auto text = store.get_setting(key);
+        if (!text) return std::unexpected(text.error());
+        auto epoch = store.get_setting("down_epoch");
+        if (!epoch) return std::unexpected(epoch.error());
+        json j = *text ? json::parse(**text, nullptr, false) : json::object();
+        if (!j.is_object()) j = json::object();
+        j["caught_up_epoch"] = epoch->value_or("");
+        j["caught_up_ts"] = now();
+        if (auto ok = store.set_setting(key, j.dump()); !ok) return std::unexpected(ok.error());
+        said += fmt::format("{}hall {}: {} bookings and {} moved seats central had lost were taken back from its "
+                            "log, {} reschedules",
+                            said.empty() ? "" : "; ", hall.hall, j.value("lost_bookings", 0),
+                            j.value("relearned_moved_seats", 0), j.value("relearned_reschedules", 0));
+      }
+      return said;
+    }).get();
+    if (!done) spdlog::error("booking: recovery check failed: {}", done.error().message);
+    else if (!done->empty()) spdlog::warn("recovery after restore complete for {}; booking open again", *done);
+  }
+
   protocol::Expected<int> rebalance() {
     std::set<std::string> connected;
-    for (const auto& h : sync.metrics().halls)
+    const auto metrics = sync.metrics();
+    update_recovery(metrics);
+    for (const auto& h : metrics.halls)
       if (h.connected) connected.insert(h.hall);
     auto moved = std::make_shared<int>(0);
     auto done = sync.transact([this, connected, moved](CentralStore& store, std::vector<RoutedCommand>& queued)
@@ -135,6 +195,9 @@ struct BookingService::Impl {
       const std::int64_t until = t + static_cast<std::int64_t>(config().rebalance_before_min) * 60000;
       for (const auto& hall : config().halls) {
         if (!connected.contains(hall.hall)) continue;
+        auto rec = recovering(store, hall.hall);
+        if (!rec) return std::unexpected(rec.error());
+        if (*rec) continue;
         for (const auto& service : hall.services) {
           auto counts = store.slot_counts(hall.hall, service.code, t, until + 1);
           if (!counts) return std::unexpected(counts.error());
@@ -229,11 +292,72 @@ void BookingService::stop() {
 
 protocol::Expected<int> BookingService::rebalance() { return impl_->rebalance(); }
 
+std::string BookingService::metrics_text() {
+  const auto& reader = impl_->reader;
+  if (!reader.store) return {};
+  std::string recovering, lost, seats;
+  std::lock_guard lock(*reader.mutex);
+  auto prev = reader.store->get_setting("down_epoch_prev");
+  auto epoch = reader.store->get_setting("down_epoch");
+  if (!prev || !epoch) return {};
+  for (const auto& hall : impl_->config().halls) {
+    auto text = reader.store->get_setting(store::BookingTables::recovery_key(hall.hall));
+    if (!text) return {};
+    json j = *text ? json::parse(**text, nullptr, false) : json::object();
+    if (!j.is_object()) j = json::object();
+    recovering += fmt::format("yiban_central_hall_recovering{{hall=\"{}\"}} {}\n", hall.hall,
+                              store::BookingTables::recovering_from(*prev, *epoch, *text) ? 1 : 0);
+    lost += fmt::format("yiban_central_recovery_lost_bookings{{hall=\"{}\"}} {}\n", hall.hall,
+                        j.value("lost_bookings", 0));
+    seats += fmt::format("yiban_central_recovery_moved_seats_relearned{{hall=\"{}\"}} {}\n", hall.hall,
+                         j.value("relearned_moved_seats", 0));
+  }
+  return "# HELP yiban_central_hall_recovering 1 while central, restored from a backup, waits for the hall to re-send "
+         "what it knows (no booking of its slots meanwhile).\n# TYPE yiban_central_hall_recovering gauge\n" +
+         recovering +
+         "# HELP yiban_central_recovery_lost_bookings Central's bookings its restored store lacked, taken back from "
+         "the hall's log.\n# TYPE yiban_central_recovery_lost_bookings counter\n" +
+         lost +
+         "# HELP yiban_central_recovery_moved_seats_relearned Seats moved to the hall that the restored store did not "
+         "count, taken back from the hall's log.\n# TYPE yiban_central_recovery_moved_seats_relearned counter\n" +
+         seats;
+}
+
 void BookingService::add_routes(
     db::HttpServer& server,
     std::function<std::optional<protocol::TokenGrant>(const db::HttpRequest&, db::HttpResponse&)> authenticate,
     ReaderAccess reader) {
   Impl* d = impl_.get();
+  d->reader = reader;
+
+  // The recovery after a restore: per hall what central lost and took back.
+  server.Get("/api/v1/recovery", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
+    auto g = authenticate(req, res);
+    if (!g) return;
+    std::lock_guard lock(*reader.mutex);
+    auto prev = reader.store->get_setting("down_epoch_prev");
+    auto epoch = reader.store->get_setting("down_epoch");
+    if (!prev || !epoch) return send_error(res, 500, "internal", (!prev ? prev : epoch).error().message);
+    json halls = json::array();
+    for (const auto& hall : d->config().halls) {
+      auto text = reader.store->get_setting(store::BookingTables::recovery_key(hall.hall));
+      if (!text) return send_error(res, 500, "internal", text.error().message);
+      json j = *text ? json::parse(**text, nullptr, false) : json::object();
+      if (!j.is_object()) j = json::object();
+      halls.push_back({{"hall", hall.hall},
+                       {"recovering", store::BookingTables::recovering_from(*prev, *epoch, *text)},
+                       {"lost_bookings", j.value("lost_bookings", 0)},
+                       {"lost_booking_codes", j.value("lost_booking_codes", json::array())},
+                       {"relearned_moved_seats", j.value("relearned_moved_seats", 0)},
+                       {"relearned_reschedules", j.value("relearned_reschedules", 0)},
+                       {"caught_up_ts", j.value("caught_up_ts", json(nullptr))}});
+    }
+    send_json(res, json{{"restored", prev->has_value() && !(*prev)->empty()},
+                        {"down_epoch", epoch->value_or("")},
+                        {"down_epoch_prev", prev->value_or("")},
+                        {"halls", std::move(halls)}}
+                       .dump());
+  }).roles({Role::kCentralOperator, Role::kAdmin});
 
   server.Get("/api/v1/booking/slots", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
     if (!authenticate(req, res)) return;
@@ -332,6 +456,9 @@ void BookingService::add_routes(
     auto outcome = d->run([b, codes, notify](CentralStore& store, std::vector<RoutedCommand>& queued)
                               -> protocol::Expected<BookingOutcome> {
       NewBooking nb = b;
+      auto rec = Impl::recovering(store, nb.hall);
+      if (!rec) return std::unexpected(rec.error());
+      if (*rec) return Impl::recovering_refusal(nb.hall);
       for (const auto& code : codes) {
         auto taken = store.booking_json(code);
         if (!taken) return std::unexpected(taken.error());
@@ -460,6 +587,12 @@ void BookingService::add_routes(
     to.person_day = d->zone.local_day(slot.start);
     auto outcome = d->run([code, to](CentralStore& store, std::vector<RoutedCommand>& queued)
                               -> protocol::Expected<BookingOutcome> {
+      if (auto existing = store.booking_json(code); existing && *existing) {
+        const std::string hall = json::parse(**existing)["hall"];
+        auto rec = Impl::recovering(store, hall);
+        if (!rec) return std::unexpected(rec.error());
+        if (*rec) return Impl::recovering_refusal(hall);
+      }
       auto o = store.reschedule_booking(code, to);
       if (!o || o->status >= 300) return o;
       const json b = json::parse(o->booking);

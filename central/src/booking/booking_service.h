@@ -57,6 +57,9 @@ class BookingService {
   void stop();
   // One rebalancing pass now (tests); returns the seats moved.
   protocol::Expected<int> rebalance();
+  // Prometheus lines of the recovery after a restore (per hall: recovering,
+  // bookings and moved seats central lost and took back from the hall's log).
+  std::string metrics_text();
 
  private:
   struct Impl;

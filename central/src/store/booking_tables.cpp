@@ -200,10 +200,14 @@ Expected<void> BookingTables::apply(std::string_view hall, std::int64_t seq, std
 
 Expected<void> BookingTables::apply_checked(std::string_view hall, std::int64_t ts, std::string_view type,
                                             const json& data) {
+  if (type == "appointment.quota_added") return relearn_moves(hall, ts, data);
   const std::string code = data.value("appointment", data.value("code", ""));
   if (code.empty()) return {};
   if (type == "appointment.booked") {
-    if (data.value("source", "") != "hall") return {};  // central's own booking, echoed by the hall
+    const std::string source = data.value("source", "");
+    // Central's own booking, echoed by the hall: known, unless central lost it.
+    if (source == "central") return relearn_central_booking(hall, ts, code, data);
+    if (source != "hall") return {};
     auto s = db_.prepare(
         "INSERT INTO bookings(code, hall, service, slot_start, slot_end, id_hash, person_day, name, phone, "
         "special_need, state, source, created_ts, updated_ts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, "
@@ -236,6 +240,157 @@ Expected<void> BookingTables::apply_checked(std::string_view hall, std::int64_t 
       "ON CONFLICT(code) DO NOTHING");
   if (!n) return std::unexpected(n.error());
   return n->bind(1, code).bind(2, ts).run();
+}
+
+Expected<std::optional<std::string>> BookingTables::setting(const std::string& key) {
+  auto s = db_.prepare("SELECT value FROM settings WHERE key = ?1");
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, key);
+  auto r = s->step();
+  if (!r) return std::unexpected(r.error());
+  if (!*r) return std::optional<std::string>();
+  return std::optional<std::string>(s->column_text(0));
+}
+
+Expected<void> BookingTables::put_setting(const std::string& key, const std::string& value) {
+  auto s = db_.prepare("INSERT INTO settings(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2");
+  if (!s) return std::unexpected(s.error());
+  return s->bind(1, key).bind(2, value).run();
+}
+
+bool BookingTables::recovering_from(const std::optional<std::string>& epoch_prev,
+                                    const std::optional<std::string>& epoch, const std::optional<std::string>& report) {
+  if (!epoch_prev || epoch_prev->empty()) return false;  // never restored
+  if (!report) return true;
+  auto j = json::parse(*report, nullptr, false);
+  return !j.is_object() || j.value("caught_up_epoch", "") != epoch.value_or("");
+}
+
+Expected<bool> BookingTables::recovering(std::string_view hall) {
+  auto prev = setting("down_epoch_prev");
+  if (!prev) return std::unexpected(prev.error());
+  auto epoch = setting("down_epoch");
+  if (!epoch) return std::unexpected(epoch.error());
+  auto report = setting(recovery_key(hall));
+  if (!report) return std::unexpected(report.error());
+  return recovering_from(*prev, *epoch, *report);
+}
+
+Expected<void> BookingTables::note_recovery(std::string_view hall, std::int64_t ts, const char* counter, int add,
+                                            const std::string& code) {
+  const std::string key = recovery_key(hall);
+  auto text = setting(key);
+  if (!text) return std::unexpected(text.error());
+  json j = *text ? json::parse(**text, nullptr, false) : json::object();
+  if (!j.is_object()) j = json::object();
+  j[counter] = j.value(counter, 0) + add;
+  if (!code.empty()) {
+    auto& codes = j["lost_booking_codes"];
+    if (!codes.is_array()) codes = json::array();
+    codes.push_back(code);
+    if (codes.size() > 200) codes.erase(codes.begin());
+  }
+  j["updated_ts"] = ts;
+  return put_setting(key, j.dump());
+}
+
+// A booking central made that its store does not have: it was made after
+// the backup central was restored from. The hall holds it (the person comes
+// with its code), so central takes it back as a booking of its own seats, and
+// says so; what never left central (the phone number, the ID hash) is gone.
+Expected<void> BookingTables::relearn_central_booking(std::string_view hall, std::int64_t ts, const std::string& code,
+                                                      const json& data) {
+  auto s = db_.prepare("SELECT slot_start, state, source FROM bookings WHERE code = ?1");
+  if (!s) return std::unexpected(s.error());
+  s->bind(1, code);
+  auto r = s->step();
+  if (!r) return std::unexpected(r.error());
+  const std::int64_t slot_start = data.value("slot_start", std::int64_t{0});
+  const std::int64_t slot_end = data.value("slot_end", std::int64_t{0});
+  const std::string service = data.value("service", "");
+  if (*r) {
+    const std::int64_t known_start = s->column_int(0);
+    const std::string state = s->column_text(1);
+    const std::string source = s->column_text(2);
+    s->reset();
+    if (known_start == slot_start || state != "booked" || source != "central") return {};
+    // A reschedule central lost. Outside a recovery the hall may simply be
+    // behind a newer reschedule, so only a recovering hall is believed.
+    auto rec = recovering(hall);
+    if (!rec) return std::unexpected(rec.error());
+    if (!*rec) return {};
+    auto u = db_.prepare(
+        "UPDATE bookings SET slot_start = ?2, slot_end = ?3, person_day = ?4, updated_ts = ?5 WHERE code = ?1");
+    if (!u) return std::unexpected(u.error());
+    u->bind(1, code).bind(2, slot_start).bind(3, slot_end).bind(4, data.value("day", std::int64_t{0})).bind(5, ts);
+    if (auto ok = u->run(); !ok) return ok;
+    spdlog::warn("recovery: hall {} has central's booking {} at slot {} where central's store had {}: the "
+                 "reschedule central lost is taken back from the hall's log",
+                 hall, code, slot_start, known_start);
+    return note_recovery(hall, ts, "relearned_reschedules", 1, "");
+  }
+  s->reset();
+  auto ins = db_.prepare(
+      "INSERT INTO bookings(code, hall, service, slot_start, slot_end, id_hash, person_day, name, phone, "
+      "special_need, state, source, created_ts, updated_ts) VALUES(?1, ?2, ?3, ?4, ?5, '', ?6, ?7, NULL, ?8, "
+      "'booked', 'central', ?9, ?9)");
+  if (!ins) return std::unexpected(ins.error());
+  ins->bind(1, code).bind(2, hall).bind(3, service).bind(4, slot_start).bind(5, slot_end);
+  ins->bind(6, data.value("day", std::int64_t{0})).bind(7, data.value("name", ""));
+  const std::string need = data.value("special_need", "");
+  if (need.empty()) ins->bind_null(8);
+  else ins->bind(8, need);
+  ins->bind(9, ts);
+  if (auto ok = ins->run(); !ok) return ok;
+  spdlog::warn("recovery: hall {} holds central's booking {} ({} at slot {}) that central's store lost (restored "
+               "from an older backup?): taken back from the hall's log; its phone number and ID hash are gone",
+               hall, code, service, slot_start);
+  return note_recovery(hall, ts, "lost_bookings", 1, code);
+}
+
+// Seats moved to a hall are owned by the hall: central must never count
+// fewer moved seats than the hall's own log says it received, or it would
+// sell them again. Normally central's count is ahead (it moves, then the hall
+// applies); after a restore the halls' re-sent events bring it back up.
+Expected<void> BookingTables::relearn_moves(std::string_view hall, std::int64_t ts, const json& data) {
+  const std::string service = data.value("service", "");
+  const std::int64_t slot_start = data.value("slot_start", std::int64_t{0});
+  const std::int64_t add = data.value("add", std::int64_t{0});
+  if (service.empty() || slot_start == 0 || add <= 0) return {};
+  const std::string key = "booking_moves_seen:" + std::string(hall);
+  auto text = setting(key);
+  if (!text) return std::unexpected(text.error());
+  json seen = *text ? json::parse(**text, nullptr, false) : json::object();
+  if (!seen.is_object()) seen = json::object();
+  const std::string slot_key = service + "|" + std::to_string(slot_start);
+  const std::int64_t hall_total = seen.value(slot_key, std::int64_t{0}) + add;
+  seen[slot_key] = hall_total;
+  // Slots that ended more than a day ago no longer matter (kept small).
+  for (auto it = seen.begin(); it != seen.end();) {
+    auto bar = it.key().rfind('|');
+    const std::int64_t start = bar == std::string::npos ? 0 : std::atoll(it.key().c_str() + bar + 1);
+    if (start + 86400000 < ts) it = seen.erase(it);
+    else ++it;
+  }
+  if (auto ok = put_setting(key, seen.dump()); !ok) return ok;
+  auto m = db_.prepare("SELECT moved FROM booking_moves WHERE hall = ?1 AND service = ?2 AND slot_start = ?3");
+  if (!m) return std::unexpected(m.error());
+  m->bind(1, hall).bind(2, service).bind(3, slot_start);
+  auto r = m->step();
+  if (!r) return std::unexpected(r.error());
+  const std::int64_t known = *r ? m->column_int(0) : 0;
+  m->reset();
+  if (hall_total <= known) return {};
+  auto up = db_.prepare(
+      "INSERT INTO booking_moves(hall, service, slot_start, moved, ts) VALUES(?1, ?2, ?3, ?4, ?5) "
+      "ON CONFLICT(hall, service, slot_start) DO UPDATE SET moved = ?4, ts = ?5");
+  if (!up) return std::unexpected(up.error());
+  if (auto ok = up->bind(1, hall).bind(2, service).bind(3, slot_start).bind(4, hall_total).bind(5, ts).run(); !ok)
+    return ok;
+  spdlog::warn("recovery: hall {} received {} seats of {} at slot {} where central's store counted {} moved: "
+               "central lost {} (restored from an older backup?) and will not sell them again",
+               hall, hall_total, service, slot_start, known, hall_total - known);
+  return note_recovery(hall, ts, "relearned_moved_seats", static_cast<int>(hall_total - known), "");
 }
 
 Expected<int> BookingTables::queue_reminders(std::int64_t now) {

@@ -23,6 +23,7 @@
 #include "yiban/central/central_store.h"
 #include "yiban/db/sqlite.h"
 #include "yiban/protocol/event.h"
+#include "yiban/protocol/personal_data.h"
 #include "yiban/protocol/sync.h"
 
 namespace yiban::central {
@@ -169,7 +170,14 @@ ALTER TABLE bookings ADD COLUMN reminded_ts INTEGER;
 )sql",
                                                         // 9: personal data kept in the hall (issue 15).
                                                         R"sql(
--- reserved: personal data (issue 15)
+UPDATE cases SET file = json_remove(file, '$.contact', '$.note') WHERE json_valid(file);
+UPDATE case_steps SET note = '' WHERE step = 'submitted';
+UPDATE case_forwards SET data = json_remove(data, '$.contact', '$.note') WHERE type = 'case.assign' AND json_valid(data);
+UPDATE commands SET text = json_remove(text, '$.contact', '$.note') WHERE type = 'case.assign' AND json_valid(text);
+UPDATE commands SET text = json_remove(text, '$.phone', '$.special_need') WHERE type = 'booking.add' AND json_valid(text);
+UPDATE bookings SET special_need = NULL WHERE source <> 'central';
+UPDATE alerts SET message = CASE rule WHEN 'help' THEN '求助（详情在本厅）' ELSE '预约有特殊需要（详情在本厅）' END
+  WHERE rule IN ('help', 'special_need') AND instr(message, '：') > 0;
 )sql",
                                                         // 10: store identity and DOWN epochs (issue 15).
                                                         R"sql(
@@ -408,7 +416,15 @@ class SqliteCentralStore final : public CentralStore {
   Expected<void> replay_all();
   // One stored event into every table that follows it (ingest and rebuild alike).
   Expected<void> project(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
-                         const json& data) {
+                         const json& stored) {
+    // An old event's clear personal fields never reach a table (issue 15).
+    std::optional<json> redacted;
+    if (type == "case.submitted" || type == "help.requested" || type == "appointment.booked" ||
+        type == "alert.raised") {
+      json copy = stored;
+      if (protocol::redact_personal_data(type, copy)) redacted = std::move(copy);
+    }
+    const json& data = redacted ? *redacted : stored;
     if (auto ok = projector_->apply(hall, seq, ts, type, data); !ok) return ok;
     if (type.starts_with("case.")) return cases_->apply(hall, seq, ts, type, data);
     if (type.starts_with("appointment.")) return bookings_->apply(hall, seq, ts, type, data);
@@ -1186,6 +1202,8 @@ Expected<std::string> SqliteCentralStore::projection_digest() {
 Expected<std::unique_ptr<CentralStore>> open_sqlite_central_store(const std::string& path) {
   return SqliteCentralStore::open(path);
 }
+
+int central_schema_version() { return static_cast<int>(kMigrations.size()); }
 
 // China has no DST: a hall's business day is taken as the UTC+8 calendar day.
 constexpr std::int64_t kChinaOffsetMs = 8 * 3600 * 1000;

@@ -268,5 +268,7 @@ inline constexpr int kSqliteSchemaVersion = 10;
 // Opens (creating and migrating if needed) central's SQLite store: WAL,
 // synchronous=FULL, schema versioned by PRAGMA user_version.
 protocol::Expected<std::unique_ptr<CentralStore>> open_sqlite_central_store(const std::string& path);
+// The newest schema version (PRAGMA user_version) this build understands.
+int central_schema_version();
 
 }  // namespace yiban::central
