@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <boost/program_options.hpp>
 #include <csignal>
@@ -88,6 +89,9 @@ int rebuild(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything central creates (database, WAL, blobs, backups, keys) holds
+  // personal data or secrets: owner only, 0600 files and 0700 folders.
+  ::umask(077);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "keygen") return keygen({args.begin() + 1, args.end()});
   if (!args.empty() && args[0] == "rebuild") return rebuild({args.begin() + 1, args.end()});

@@ -1,5 +1,6 @@
 // yiban-edge: one per hall. Reads options, builds the daemon, runs it.
 
+#include <sys/stat.h>
 #include <boost/program_options.hpp>
 #include <csignal>
 #include <fstream>
@@ -45,7 +46,11 @@ yiban::protocol::Expected<yiban::protocol::CurveCert> read_cert(const std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+  // provision writes the broker's files with the modes mosquitto needs.
   if (argc > 1 && std::string_view(argv[1]) == "provision") return yiban::edge::provision_main(argc - 1, argv + 1);
+  // Everything else this process creates (database, WAL, blobs, backups,
+  // archives) holds personal data: owner only, 0600 files and 0700 folders.
+  ::umask(077);
   if (argc > 1 && (std::string_view(argv[1]) == "backup" || std::string_view(argv[1]) == "restore"))
     return yiban::edge::edge_backup_main(argv[1], std::vector<std::string>(argv + 2, argv + argc));
   po::options_description options("yiban-edge options");

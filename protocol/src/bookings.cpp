@@ -324,9 +324,36 @@ Expected<BookRequest> decode_book(std::string_view body) {
 std::string encode_booking_add(const BookingAdd& a) {
   json j{{"code", a.code}, {"service", a.service}, {"slot_start", a.slot_start}, {"slot_end", a.slot_end},
          {"name", a.name}};
+  if (!a.sealed.empty()) {
+    j["sealed"] = json::parse(encode_sealed(a.sealed));
+    return j.dump();
+  }
   if (!a.phone.empty()) j["phone"] = a.phone;
   if (!a.special_need.empty()) j["special_need"] = a.special_need;
   return j.dump();
+}
+
+Expected<void> seal_private(BookingAdd& a, const std::vector<std::string>& hall_keys) {
+  if (a.phone.empty() && a.special_need.empty()) return {};
+  auto boxes = seal_to(hall_keys, json{{"phone", a.phone}, {"special_need", a.special_need}}.dump());
+  if (!boxes) return std::unexpected(boxes.error());
+  a.sealed = std::move(*boxes);
+  return {};
+}
+
+Expected<void> open_private(BookingAdd& a, std::string_view public_key, std::string_view secret_key) {
+  if (a.sealed.empty()) return {};
+  auto plain = open_sealed(a.sealed, public_key, secret_key);
+  if (!plain) return error("booking.add.sealed: " + plain.error().message);
+  auto j = json::parse(*plain, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.value("phone", json()).is_string() ||
+      !j.value("special_need", json()).is_string())
+    return error("booking.add.sealed: not {\"phone\",\"special_need\"} inside");
+  a.phone = j["phone"].get<std::string>();
+  a.special_need = j["special_need"].get<std::string>();
+  if (a.phone.size() > 20 || a.special_need.size() > 300 || !is_valid_utf8(a.phone) || !is_valid_utf8(a.special_need))
+    return error("booking.add.sealed: phone or special_need too long or not UTF-8");
+  return {};
 }
 
 Expected<BookingAdd> decode_booking_add(std::string_view text) {
@@ -346,6 +373,11 @@ Expected<BookingAdd> decode_booking_add(std::string_view text) {
   if (!str("name", a.name, true)) return error("booking.add.name: missing");
   if (!str("phone", a.phone, false)) return error("booking.add.phone: not a string");
   if (!str("special_need", a.special_need, false)) return error("booking.add.special_need: not a string");
+  if (auto sealed = j.find("sealed"); sealed != j.end()) {
+    auto boxes = decode_sealed(sealed->dump(), "booking.add.sealed");
+    if (!boxes) return std::unexpected(boxes.error());
+    a.sealed = std::move(*boxes);
+  }
   for (auto [key, into] : {std::pair{"slot_start", &a.slot_start}, std::pair{"slot_end", &a.slot_end}}) {
     auto it = j.find(key);
     if (it == j.end() || !it->is_number_integer()) return error(std::string("booking.add.") + key + ": not a time");

@@ -233,7 +233,7 @@ std::string mask_name(std::string_view utf8_name) {
 }
 
 std::string mask_id(std::string_view id) {
-  std::size_t head = id.size() == 18 ? 6 : 2;
+  std::size_t head = id.size() == 18 ? 3 : 2;
   std::size_t tail = id.size() == 18 ? 4 : 2;
   if (id.size() <= head + tail) return std::string(id.size(), '*');
   return std::string(id.substr(0, head)) + std::string(id.size() - head - tail, '*') +
@@ -368,10 +368,12 @@ Expected<CompleteRequest> decode_complete(std::string_view body) {
 
 std::string encode_material(const Material& m) { return material_json(m).dump(); }
 
-std::string encode_case_file(const CaseFile& c) {
+namespace {
+
+json case_file_json(const CaseFile& c, bool with_private) {
   json materials = json::array();
   for (const auto& m : c.materials) materials.push_back(material_json(m));
-  return json{{"case", c.id},
+  json j{{"case", c.id},
               {"attempt", c.attempt},
               {"service", c.service},
               {"service_name", c.service_name},
@@ -381,14 +383,54 @@ std::string encode_case_file(const CaseFile& c) {
               {"handler_region", c.handler_region},
               {"applicant", {{"name", c.applicant.name_masked}, {"id", c.applicant.id_masked},
                              {"id_hash", c.applicant.id_hash}}},
-              {"contact", {{"name", c.contact_name}, {"phone", c.contact_phone}}},
-              {"note", c.note},
               {"by", c.by},
               {"materials", std::move(materials)},
               {"submitted_ts", c.submitted_ts},
               {"prereview_due", c.prereview_due},
-              {"complete_days", c.complete_days}}
-      .dump();
+              {"complete_days", c.complete_days}};
+  if (with_private) {
+    j["contact"] = {{"name", c.contact_name}, {"phone", c.contact_phone}};
+    j["note"] = c.note;
+  }
+  if (!c.sealed.empty()) j["sealed"] = json::parse(encode_sealed(c.sealed));
+  return j;
+}
+
+}  // namespace
+
+std::string encode_case_file(const CaseFile& c) { return case_file_json(c, true).dump(); }
+
+std::string encode_case_file_sealed(const CaseFile& c) { return case_file_json(c, false).dump(); }
+
+Expected<void> seal_private(CaseFile& c, const std::vector<std::string>& handler_keys) {
+  const std::string plain =
+      json{{"contact", {{"name", c.contact_name}, {"phone", c.contact_phone}}}, {"note", c.note}}.dump();
+  auto boxes = seal_to(handler_keys, plain);
+  if (!boxes) return std::unexpected(boxes.error());
+  c.sealed = std::move(*boxes);
+  return {};
+}
+
+Expected<void> open_private(CaseFile& c, std::string_view public_key, std::string_view secret_key) {
+  if (c.sealed.empty()) return {};
+  auto plain = open_sealed(c.sealed, public_key, secret_key);
+  if (!plain) return error("case " + c.id + ": sealed: " + plain.error().message);
+  auto j = json::parse(*plain, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return error("case " + c.id + ": sealed: not a JSON object inside");
+  Fields f(j, "sealed");
+  auto note = f.text("note", kMaxNoteBytes, false);
+  if (!note) return std::unexpected(note.error());
+  auto contact = j.find("contact");
+  if (contact == j.end() || !contact->is_object()) return error("sealed.contact: missing or not an object");
+  Fields ct(*contact, "sealed.contact");
+  auto cn = ct.text("name", 64, false);
+  auto cp = ct.text("phone", 32, false);
+  if (!cn) return std::unexpected(cn.error());
+  if (!cp) return std::unexpected(cp.error());
+  c.contact_name = std::move(*cn);
+  c.contact_phone = std::move(*cp);
+  c.note = std::move(*note);
+  return {};
 }
 
 Expected<CaseFile> decode_case_file(std::string_view text) {
@@ -397,7 +439,7 @@ Expected<CaseFile> decode_case_file(std::string_view text) {
   Fields f(*j, "");
   if (auto ok = f.only({"case", "attempt", "service", "service_name", "origin", "origin_name", "handler",
                         "handler_region", "applicant", "contact", "note", "by", "materials", "submitted_ts",
-                        "prereview_due", "complete_days"});
+                        "prereview_due", "complete_days", "sealed"});
       !ok)
     return std::unexpected(ok.error());
   CaseFile c;
@@ -431,16 +473,22 @@ Expected<CaseFile> decode_case_file(std::string_view text) {
   if (!ah) return std::unexpected(ah.error());
   if (!is_sha256_hex(*ah)) return error("applicant.id_hash: not 64 lower-case hex digits");
   c.applicant = {std::move(*an), std::move(*ai), std::move(*ah)};
-  auto contact = j->find("contact");
-  if (contact == j->end() || !contact->is_object()) return error("contact: missing or not an object");
-  Fields ct(*contact, "contact");
-  if (auto ok = ct.only({"name", "phone"}); !ok) return std::unexpected(ok.error());
-  auto cn = ct.text("name", 64);
-  auto cp = ct.text("phone", 32, false);
-  if (!cn) return std::unexpected(cn.error());
-  if (!cp) return std::unexpected(cp.error());
-  c.contact_name = std::move(*cn);
-  c.contact_phone = std::move(*cp);
+  if (auto contact = j->find("contact"); contact != j->end()) {
+    if (!contact->is_object()) return error("contact: not an object");
+    Fields ct(*contact, "contact");
+    if (auto ok = ct.only({"name", "phone"}); !ok) return std::unexpected(ok.error());
+    auto cn = ct.text("name", 64, false);
+    auto cp = ct.text("phone", 32, false);
+    if (!cn) return std::unexpected(cn.error());
+    if (!cp) return std::unexpected(cp.error());
+    c.contact_name = std::move(*cn);
+    c.contact_phone = std::move(*cp);
+  }
+  if (auto sealed = j->find("sealed"); sealed != j->end()) {
+    auto boxes = decode_sealed(sealed->dump(), "sealed");
+    if (!boxes) return std::unexpected(boxes.error());
+    c.sealed = std::move(*boxes);
+  }
   auto materials = materials_from(*j, "materials");
   if (!materials) return std::unexpected(materials.error());
   c.materials = std::move(*materials);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "yiban/protocol/chain.h"
+#include "yiban/protocol/curve_cert.h"
 #include "yiban/protocol/ids.h"
 #include "yiban/protocol/utf8.h"
 
@@ -39,12 +40,26 @@ Expected<CityCatalog> parse_city_catalog(std::string_view json_text) {
   auto j = json::parse(json_text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return error("catalog is not a JSON object");
   for (const auto& [key, value] : j.items()) {
-    if (key != "services") return error("catalog: unknown field " + key);
+    if (key != "services" && key != "hall_keys") return error("catalog: unknown field " + key);
+  }
+  CityCatalog out;
+  if (auto keys = j.find("hall_keys"); keys != j.end()) {
+    if (!keys->is_object()) return error("hall_keys: not an object");
+    for (const auto& [hall, list] : keys->items()) {
+      if (!is_valid_hall_id(hall)) return error("hall_keys." + hall + ": not a valid hall id");
+      if (!list.is_array() || list.empty() || list.size() > 8)
+        return error("hall_keys." + hall + ": an array of 1 to 8 keys");
+      auto& into = out.hall_keys[hall];
+      for (const auto& k : list) {
+        if (!k.is_string() || !is_z85_key(k.get<std::string>()))
+          return error("hall_keys." + hall + ": a key is not 40 Z85 characters");
+        into.push_back(k.get<std::string>());
+      }
+    }
   }
   auto services = j.find("services");
   if (services == j.end() || !services->is_array()) return error("services: missing or not an array");
   if (services->size() > 2000) return error("services: more than 2000");
-  CityCatalog out;
   std::set<std::string> codes;
   for (std::size_t i = 0; i < services->size(); ++i) {
     const auto& s = (*services)[i];
@@ -91,11 +106,15 @@ std::string encode_city_catalog(const CityCatalog& catalog) {
     services.push_back({{"code", s.code}, {"name", s.name}, {"region", s.region}, {"hall", s.hall},
                         {"prereview_h", s.prereview_h}, {"complete_days", s.complete_days}});
   }
-  return json{{"services", services}}.dump();
+  json j{{"services", services}};
+  if (!catalog.hall_keys.empty()) j["hall_keys"] = catalog.hall_keys;
+  return j.dump();
 }
 
 std::string catalog_version(const CityCatalog& catalog) {
-  return to_hex(chain_next(kChainZero, encode_city_catalog(catalog)));
+  CityCatalog services_only;
+  services_only.services = catalog.services;
+  return to_hex(chain_next(kChainZero, encode_city_catalog(services_only)));
 }
 
 }  // namespace yiban::protocol

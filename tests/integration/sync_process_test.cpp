@@ -207,11 +207,11 @@ TEST_CASE("central's API needs tokens, keeps hall managers to their hall, and pa
   REQUIRE(halls.size() == 1);
   CHECK(halls[0]["hall"] == "test-hall");
   CHECK(halls[0]["waiting"] == 12);
-  auto page1 = json::parse(central.get("/api/v1/halls/test-hall/events?after=0&limit=5", kViewerToken).body);
+  auto page1 = json::parse(central.get("/api/v1/halls/test-hall/events?after=0&limit=5", kOperatorToken).body);
   REQUIRE(page1["events"].size() == 5);
   CHECK(page1["events"][0]["seq"] == 1);
   CHECK(page1["next_after"] == 5);
-  auto page2 = json::parse(central.get("/api/v1/halls/test-hall/events?after=5&limit=1000", kViewerToken).body);
+  auto page2 = json::parse(central.get("/api/v1/halls/test-hall/events?after=5&limit=1000", kOperatorToken).body);
   CHECK(page2["events"].size() == static_cast<std::size_t>(edge_events - 5));
   CHECK(central.get("/api/v1/halls/test-hall/events?limit=0").status == 400);
   CHECK(central.get("/api/v1/halls/test-hall/events?after=x").status == 400);

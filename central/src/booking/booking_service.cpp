@@ -26,6 +26,20 @@ void send_error(db::HttpResponse& res, int status, std::string_view code, std::s
   db::send_json_error(res, status, code, message);
 }
 
+// booking.add data with the phone and the special need sealed to the hall's
+// keys; a hall without keys (not in the allow-list) gets neither, never clear.
+std::string sealed_add(pb::BookingAdd add, const std::vector<std::string>& hall_keys) {
+  if (!hall_keys.empty()) {
+    if (auto ok = pb::seal_private(add, hall_keys); ok) return pb::encode_booking_add(add);
+    else spdlog::error("booking {}: sealing to hall keys failed: {}", add.code, ok.error().message);
+  }
+  if (!add.phone.empty() || !add.special_need.empty())
+    spdlog::warn("booking {}: no key to seal to; the hall gets it without phone and special need", add.code);
+  add.phone.clear();
+  add.special_need.clear();
+  return pb::encode_booking_add(add);
+}
+
 void send_json(db::HttpResponse& res, std::string body, int status = 200) {
   res.status = status;
   res.set_content(std::move(body), "application/json");
@@ -453,7 +467,9 @@ void BookingService::add_routes(
     b.special_need = r->special_need;
     std::vector<std::string> codes{d->new_code(), d->new_code(), d->new_code()};
     const bool notify = d->options.notify;
-    auto outcome = d->run([b, codes, notify](CentralStore& store, std::vector<RoutedCommand>& queued)
+    // The phone and the special need reach the hall sealed to its keys (issue 15).
+    const auto hall_keys = d->sync.hall_keys(b.hall);
+    auto outcome = d->run([b, codes, notify, hall_keys](CentralStore& store, std::vector<RoutedCommand>& queued)
                               -> protocol::Expected<BookingOutcome> {
       NewBooking nb = b;
       auto rec = Impl::recovering(store, nb.hall);
@@ -467,8 +483,9 @@ void BookingService::add_routes(
         auto o = store.book(nb);
         if (!o || o->status >= 300) return o;
         auto seq = store.enqueue_command(nb.hall, nb.now, pb::kAddCommand,
-                                         pb::encode_booking_add({nb.code, nb.service, nb.slot_start, nb.slot_end,
-                                                                 nb.name, nb.phone, nb.special_need}));
+                                         sealed_add({nb.code, nb.service, nb.slot_start, nb.slot_end, nb.name,
+                                                     nb.phone, nb.special_need, {}},
+                                                    hall_keys));
         if (!seq) return std::unexpected(seq.error());
         queued.push_back({nb.hall, *seq});
         if (notify) {
@@ -585,7 +602,7 @@ void BookingService::add_routes(
     to.slot_start = slot.start;
     to.slot_end = slot.end;
     to.person_day = d->zone.local_day(slot.start);
-    auto outcome = d->run([code, to](CentralStore& store, std::vector<RoutedCommand>& queued)
+    auto outcome = d->run([code, to, d](CentralStore& store, std::vector<RoutedCommand>& queued)
                               -> protocol::Expected<BookingOutcome> {
       if (auto existing = store.booking_json(code); existing && *existing) {
         const std::string hall = json::parse(**existing)["hall"];
@@ -598,8 +615,9 @@ void BookingService::add_routes(
       const json b = json::parse(o->booking);
       auto seq = store.enqueue_command(
           b["hall"].get<std::string>(), to.now, pb::kAddCommand,
-          pb::encode_booking_add({code, b["service"], to.slot_start, to.slot_end, b["name"], "",
-                                  b["special_need"].is_string() ? b["special_need"].get<std::string>() : ""}));
+          sealed_add({code, b["service"], to.slot_start, to.slot_end, b["name"], "",
+                      b["special_need"].is_string() ? b["special_need"].get<std::string>() : "", {}},
+                     d->sync.hall_keys(b["hall"].get<std::string>())));
       if (!seq) return std::unexpected(seq.error());
       queued.push_back({b["hall"].get<std::string>(), *seq});
       o->status = 200;

@@ -406,8 +406,11 @@ Expected<std::optional<std::string>> CaseTables::detail_json(std::string_view id
   if (!*r) return std::optional<std::string>();
   json file;
   json out = summary_of(*s, now, &file);
-  out["contact"] = file.value("contact", json::object());
+  // Central holds the contact and the note only sealed to the handling hall
+  // (issue 15): shown as null; "sealed" says the halls have them.
+  out["contact"] = file.value("contact", json(nullptr));
   out["note"] = file.value("note", "");
+  out["sealed"] = file.contains("sealed");
   out["complete_days"] = file.value("complete_days", std::int64_t{0});
   out["result"] = s->column_is_null(9) ? json(nullptr) : json::parse(s->column_text(9), nullptr, false);
   json timeline = json::array();

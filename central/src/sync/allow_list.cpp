@@ -43,6 +43,12 @@ std::optional<std::string> AllowList::hall_of(const std::string& z85_public_key)
   return it->second;
 }
 
+std::map<std::string, std::vector<std::string>> AllowList::keys_by_hall() const {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [key, hall] : key_to_hall_) out[hall].push_back(key);
+  return out;
+}
+
 std::set<std::string> AllowList::halls() const {
   std::set<std::string> out;
   for (const auto& [key, hall] : key_to_hall_) out.insert(hall);

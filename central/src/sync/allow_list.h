@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "yiban/protocol/error.h"
 
@@ -24,6 +25,8 @@ class AllowList {
   // The hall bound to a Z85 public key.
   std::optional<std::string> hall_of(const std::string& z85_public_key) const;
   std::set<std::string> halls() const;
+  // Each hall's Z85 public keys (what the halls seal personal data to, issue 15).
+  std::map<std::string, std::vector<std::string>> keys_by_hall() const;
   std::size_t size() const { return key_to_hall_.size(); }
 
  private:

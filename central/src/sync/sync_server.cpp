@@ -18,8 +18,8 @@
 #include "sync/zap_handler.h"
 #include "yiban/db/blob_fetcher.h"
 #include "yiban/db/checkpointer.h"
-#include "yiban/protocol/commands.h"
 #include "yiban/protocol/city_catalog.h"
+#include "yiban/protocol/commands.h"
 #include "yiban/protocol/event.h"
 #include "yiban/protocol/sync.h"
 
@@ -135,9 +135,9 @@ struct SyncServer::Impl {
   // Server thread only.
   std::map<std::string, Session> sessions;  // by hall
   std::set<std::string> allowed_halls;  // from the allow-list
+  std::map<std::string, std::vector<std::string>> hall_keys;  // from the allow-list; set before start, then read-only
   std::vector<Outgoing> outgoing;  // sent after the turn's commit
   std::vector<std::function<void(const protocol::Expected<void>&)>> completions;
-  std::map<std::string, std::vector<std::string>> hall_keys;  // from the allow-list; set before start, then read-only
   bool dirty = false;  // the turn's transaction holds writes
   // Work since the last stats line (one every 10 s while halls send).
   struct Stats {
@@ -235,12 +235,12 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
     impl->sessions.emplace(std::move(name), std::move(s));
   }
   impl->allowed_halls = allow_list.halls();
+  impl->hall_keys = allow_list.keys_by_hall();
   try {
     // Two I/O threads: a hall flooding central with frames to decrypt keeps
     // one busy, the other still serves the other halls' connections.
     impl->context.set(zmq::ctxopt::io_threads, 2);
     impl->zap = std::make_unique<ZapHandler>(impl->context, std::move(allow_list));
-  impl->hall_keys = allow_list.keys_by_hall();
     impl->zap->start();
     impl->router = zmq::socket_t(impl->context, zmq::socket_type::router);
     auto& r = impl->router;
@@ -280,16 +280,16 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
 
 std::string SyncServer::endpoint() const { return impl_->endpoint; }
 
-void SyncServer::start() {
-  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
-}
-
-void SyncServer::stop() {
 std::vector<std::string> SyncServer::hall_keys(const std::string& hall) const {
   auto it = impl_->hall_keys.find(hall);
   return it == impl_->hall_keys.end() ? std::vector<std::string>{} : it->second;
 }
 
+void SyncServer::start() {
+  impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void SyncServer::stop() {
   if (!impl_) return;
   impl_->stopping.store(true);
   if (impl_->wake_fd >= 0) {
@@ -359,11 +359,6 @@ std::future<protocol::Expected<int>> SyncServer::push_catalog(std::string text, 
   auto future = promise->get_future();
   auto queued = std::make_shared<std::vector<std::string>>();
   Impl* impl = impl_.get();
-  Task task;
-  task.apply = [impl, text, version = sent_mark, queued](CentralStore& store) -> protocol::Expected<void> {
-    for (const auto& hall : impl->allowed_halls) {
-      const std::string key = "catalog:" + hall;
-      auto sent = store.get_setting(key);
   // The halls get the catalog with every handling hall's keys (so an origin
   // can seal a case's contact to it); what was sent is marked by the keyed
   // text's digest, so a changed allow-list re-sends it.
@@ -375,6 +370,11 @@ std::future<protocol::Expected<int>> SyncServer::push_catalog(std::string text, 
     text = protocol::encode_city_catalog(*catalog);
     sent_mark = protocol::to_hex(protocol::chain_next(protocol::kChainZero, text));
   }
+  Task task;
+  task.apply = [impl, text, version = sent_mark, queued](CentralStore& store) -> protocol::Expected<void> {
+    for (const auto& hall : impl->allowed_halls) {
+      const std::string key = "catalog:" + hall;
+      auto sent = store.get_setting(key);
       if (!sent) return std::unexpected(sent.error());
       if (*sent && **sent == version) continue;
       if (!impl->sessions.contains(hall)) {

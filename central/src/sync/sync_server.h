@@ -135,15 +135,15 @@ class SyncServer {
 
   // The endpoint actually bound (resolves tcp://*:0 to the chosen port).
   std::string endpoint() const;
+  // A hall's CURVE public keys from the allow-list (empty for an unknown
+  // hall): personal data for that hall is sealed to them. Any thread.
+  std::vector<std::string> hall_keys(const std::string& hall) const;
 
   void start();
   void stop();
 
   // Any thread. Queues a command for the hall (validated: see
   // protocol/commands.h); the future gives its down_seq once durable.
-  // A hall's CURVE public keys from the allow-list (empty for an unknown
-  // hall): personal data for that hall is sealed to them. Any thread.
-  std::vector<std::string> hall_keys(const std::string& hall) const;
   std::future<protocol::Expected<std::int64_t>> enqueue_command(std::string hall, std::string type,
                                                                 std::string data_json);
   // Any thread. Sends the city catalog (canonical text, version) to every

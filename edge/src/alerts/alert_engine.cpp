@@ -61,7 +61,8 @@ Result<void> AlertEngine::save(const store::AlertRow& row, std::string_view even
 }
 
 Result<std::string> AlertEngine::raise(const std::string& rule, const std::string& subject,
-                                       const std::string& message, int business_day, std::int64_t now) {
+                                       const std::string& message, int business_day, std::int64_t now,
+                                       const std::string& shared_message) {
   if (auto* existing = find_open(rule, subject)) return existing->id;
   auto n = store_.next_number(business_day, "#alert");
   if (!n) return internal(n.error());
@@ -74,7 +75,7 @@ Result<std::string> AlertEngine::raise(const std::string& rule, const std::strin
   row.message = message;
   row.raised_ts = now;
   json data{{"alert", row.id}, {"rule", rule}, {"subject", subject}, {"severity", row.severity},
-            {"message", message}};
+            {"message", shared_message.empty() ? message : shared_message}};
   if (auto ok = save(row, ev::kAlertRaised, data.dump(), now); !ok) return std::unexpected(ok.error());
   spdlog::warn("alert {} raised: {} ({})", row.id, message, rule);
   open_.push_back(row);

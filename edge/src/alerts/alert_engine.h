@@ -37,8 +37,11 @@ class AlertEngine {
   protocol::Expected<void> load();
 
   Result<int> evaluate(const std::vector<Condition>& conditions, int business_day, std::int64_t now);
+  // shared_message: what the alert.raised event (so central) says when
+  // message holds a citizen's own words (a help request, a special need),
+  // which stay in the hall's alerts table only (issue 15); empty: message.
   Result<std::string> raise(const std::string& rule, const std::string& subject, const std::string& message,
-                            int business_day, std::int64_t now);
+                            int business_day, std::int64_t now, const std::string& shared_message = {});
   Result<store::AlertRow> acknowledge(const std::string& id, const std::string& by, std::int64_t now);
   Result<store::AlertRow> resolve(const std::string& id, const std::string& by,
                                   const std::optional<std::string>& note, std::int64_t now);

@@ -25,8 +25,8 @@ json booked_data(const store::AppointmentRow& a) {
   json j{{"appointment", a.code}, {"service", a.service}, {"slot_start", a.slot_start}, {"slot_end", a.slot_end},
          {"source", a.source}, {"name", a.name}, {"day", a.day}};
   if (a.id_hash) j["id_hash"] = *a.id_hash;
-  if (a.special_need) j["special_need"] = *a.special_need;
-  return j;  // never the phone: it does not leave the hall
+  if (a.special_need && !a.special_need->empty()) j["has_special_need"] = true;
+  return j;  // never the phone nor the special need's text: they stay in the hall (issue 15)
 }
 
 std::string local_time(std::int64_t ms, const protocol::TimeZone& zone) {
@@ -39,14 +39,21 @@ std::string local_time(std::int64_t ms, const protocol::TimeZone& zone) {
 }  // namespace
 
 BookingDesk::BookingDesk(store::EdgeStore& store, alerts::AlertEngine& alerts, std::string case_key,
-                         const protocol::HallConfig& config, const protocol::TimeZone& zone)
-    : store_(store), alerts_(alerts), case_key_(std::move(case_key)), config_(config), zone_(zone) {}
+                         const protocol::HallConfig& config, const protocol::TimeZone& zone, std::string public_key,
+                         std::string secret_key)
+    : store_(store),
+      alerts_(alerts),
+      case_key_(std::move(case_key)),
+      public_key_(std::move(public_key)),
+      secret_key_(std::move(secret_key)),
+      config_(config),
+      zone_(zone) {}
 
 protocol::Expected<void> BookingDesk::special_need_notice(const store::AppointmentRow& a, std::int64_t now) {
   if (!a.special_need || a.special_need->empty()) return {};
-  auto raised = alerts_.raise("special_need", a.code,
-                              "预约 " + a.code + "（" + local_time(a.slot_start, zone_) + "）需提前准备：" + *a.special_need,
-                              zone_.local_day(now), now);
+  const std::string head = "预约 " + a.code + "（" + local_time(a.slot_start, zone_) + "）";
+  auto raised = alerts_.raise("special_need", a.code, head + "需提前准备：" + *a.special_need, zone_.local_day(now),
+                              now, head + "有特殊需要，详见本厅预约");
   if (!raised) return protocol::error(raised.error().message);
   return {};
 }
@@ -54,6 +61,13 @@ protocol::Expected<void> BookingDesk::special_need_notice(const store::Appointme
 protocol::Expected<void> BookingDesk::apply_add(const std::string& data_json, std::int64_t now) {
   auto add = pb::decode_booking_add(data_json);
   if (!add) return std::unexpected(add.error());
+  if (!add->sealed.empty()) {
+    // Without the phone the booking still holds its seat; only the reminder is lost.
+    if (secret_key_.empty())
+      spdlog::error("booking {}: its phone is sealed to this hall, but this hall has no --hall-cert", add->code);
+    else if (auto opened = pb::open_private(*add, public_key_, secret_key_); !opened)
+      spdlog::error("booking {}: {}", add->code, opened.error().message);
+  }
   if (!config_.find_service(add->service)) return protocol::error("service " + add->service + " is not offered here");
   auto existing = store_.appointment(add->code);
   if (!existing) return std::unexpected(existing.error());

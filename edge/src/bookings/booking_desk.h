@@ -20,8 +20,11 @@ namespace yiban::edge::bookings {
 
 class BookingDesk {
  public:
+  // public_key/secret_key: this hall's CURVE keypair (Z85), which opens the
+  // phone and special need sealed to this hall in booking.add.
   BookingDesk(store::EdgeStore& store, alerts::AlertEngine& alerts, std::string case_key,
-              const protocol::HallConfig& config, const protocol::TimeZone& zone);
+              const protocol::HallConfig& config, const protocol::TimeZone& zone, std::string public_key = {},
+              std::string secret_key = {});
 
   protocol::Expected<void> apply_add(const std::string& data_json, std::int64_t now);
   protocol::Expected<void> apply_cancel(const std::string& data_json, std::int64_t now);
@@ -41,6 +44,8 @@ class BookingDesk {
   store::EdgeStore& store_;
   alerts::AlertEngine& alerts_;
   std::string case_key_;
+  std::string public_key_;
+  std::string secret_key_;
   const protocol::HallConfig& config_;
   const protocol::TimeZone& zone_;
   std::mt19937_64 rng_{std::random_device{}()};

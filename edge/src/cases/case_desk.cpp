@@ -37,8 +37,15 @@ struct CaseDesk::Row {
 };
 
 CaseDesk::CaseDesk(store::EdgeStore& store, const db::BlobStore& blobs, std::string case_key,
-                   const protocol::HallConfig& config, const protocol::TimeZone& zone)
-    : store_(store), blobs_(blobs), case_key_(std::move(case_key)), config_(config), zone_(zone) {}
+                   const protocol::HallConfig& config, const protocol::TimeZone& zone, std::string public_key,
+                   std::string secret_key)
+    : store_(store),
+      blobs_(blobs),
+      case_key_(std::move(case_key)),
+      public_key_(std::move(public_key)),
+      secret_key_(std::move(secret_key)),
+      config_(config),
+      zone_(zone) {}
 
 protocol::Expected<std::optional<CaseDesk::Row>> CaseDesk::load(const std::string& id) {
   auto s = store_.database().prepare("SELECT role, state, file, updated_ts, complete_due, result FROM cases WHERE id = ?1");
@@ -144,6 +151,12 @@ console::Result CaseDesk::submit(const std::string& body, const std::string& by,
                         "service " + request->service + " is handled by this hall; serve it at a counter");
   auto id_number = pc::normalise_id(request->applicant_id);
   if (!id_number) return error_result(400, "bad_request", id_number.error().message);
+  // The contact and the note leave sealed to the handling hall (issue 15).
+  auto handler_keys = catalog->hall_keys.find(service->hall);
+  if (handler_keys == catalog->hall_keys.end() || handler_keys->second.empty())
+    return error_result(409, "no_handler_key",
+                        "the city catalog this hall holds has no key of hall " + service->hall +
+                            ", so the contact cannot be sealed to it; wait for central to resend the catalog");
 
   pc::CaseFile f;
   for (std::size_t i = 0; i < request->materials.size(); ++i) {
@@ -171,6 +184,8 @@ console::Result CaseDesk::submit(const std::string& body, const std::string& by,
   f.submitted_ts = now;
   f.prereview_due = pc::add_working_hours(now, service->prereview_h, zone_);
   f.complete_days = service->complete_days;
+  if (auto sealed = pc::seal_private(f, handler_keys->second); !sealed)
+    return error_result(409, "no_handler_key", "hall " + service->hall + ": " + sealed.error().message);
 
   Row row;
   row.id = f.id;
@@ -184,7 +199,7 @@ console::Result CaseDesk::submit(const std::string& body, const std::string& by,
   }
   if (ok) ok = add_step(f.id, now, "submitted", config_.hall, by, f.note, 1);
   if (ok) {
-    auto seq = store_.append_event(now, pc::event::kSubmitted, pc::encode_case_file(f));
+    auto seq = store_.append_event(now, pc::event::kSubmitted, pc::encode_case_file_sealed(f));
     if (!seq) ok = std::unexpected(seq.error());
   }
   if (!ok) return store_failure(ok.error());
@@ -356,6 +371,15 @@ protocol::Expected<void> CaseDesk::apply_assign(const std::string& data_json, st
     r.role = kHandler;
   }
   const bool first = r.file.id.empty();
+  if (!f->sealed.empty()) {
+    // The case is taken even when its box does not open: the materials and
+    // the review do not need the contact, and staff can ask the origin.
+    if (secret_key_.empty()) {
+      spdlog::error("case {}: its contact is sealed to this hall, but this hall has no --hall-cert to open it", f->id);
+    } else if (auto opened = pc::open_private(*f, public_key_, secret_key_); !opened) {
+      spdlog::error("case {}: the contact and note cannot be opened: {}", f->id, opened.error().message);
+    }
+  }
   r.file = std::move(*f);
   r.state = pc::State::kReceived;
   r.updated_ts = now;

@@ -25,8 +25,11 @@ namespace yiban::edge::cases {
 class CaseDesk {
  public:
   // config and zone are the engine's (they change with reconfiguration).
+  // public_key/secret_key: this hall's CURVE keypair (Z85), which opens the
+  // contact and note sealed to this hall in case.assign; empty without --central.
   CaseDesk(store::EdgeStore& store, const db::BlobStore& blobs, std::string case_key,
-           const protocol::HallConfig& config, const protocol::TimeZone& zone);
+           const protocol::HallConfig& config, const protocol::TimeZone& zone, std::string public_key = {},
+           std::string secret_key = {});
 
   // Staff steps from the console (Request.action case.*); the answer is the
   // HTTP status and body (the case's detail on success).
@@ -59,6 +62,8 @@ class CaseDesk {
   store::EdgeStore& store_;
   const db::BlobStore& blobs_;
   std::string case_key_;
+  std::string public_key_;
+  std::string secret_key_;
   const protocol::HallConfig& config_;
   const protocol::TimeZone& zone_;
 };

@@ -242,7 +242,8 @@ protocol::Result<std::string> RequestHandler::dispatch(const protocol::DeviceCon
       const auto& help = std::get<protocol::HelpRequest>(request.body);
       auto r = engine_.request_help(device.id, device.counter, help, now);
       if (!r) return std::unexpected(r.error());
-      auto raised = alerts_.raise("help", *r, device.id + "求助：" + help.need, engine_.zone().local_day(now), now);
+      auto raised = alerts_.raise("help", *r, device.id + "求助：" + help.need, engine_.zone().local_day(now), now,
+                                  device.id + "求助");
       if (!raised) return std::unexpected(raised.error());
       return protocol::encode_ok_help(*r);
     }

@@ -602,7 +602,8 @@ Result<std::string> QueueEngine::request_help(std::string_view device, const std
   if (!n) return internal(n.error());
   std::string id = config_.hall + ":" + std::to_string(business_day_) + ":H" + std::to_string(*n);
   if (auto ok = store_.insert_help(id, now, device, counter, request.need); !ok) return internal(ok.error());
-  json data{{"help", id}, {"device", device}, {"counter", opt(counter)}, {"need", request.need}};
+  // The citizen's words stay in the hall's help table (issue 15).
+  json data{{"help", id}, {"device", device}, {"counter", opt(counter)}};
   if (auto ok = append(now, ev::kHelpRequested, data.dump()); !ok) return std::unexpected(ok.error());
   return id;
 }

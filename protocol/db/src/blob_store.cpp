@@ -56,6 +56,12 @@ protocol::Expected<BlobStore> BlobStore::open(fs::path dir) {
   std::error_code ec;
   fs::create_directories(dir / "partial", ec);
   if (ec) return protocol::error("blob directory " + dir.string() + ": " + ec.message());
+  // Citizens' documents: the owner only, whatever the umask (issue 15); an
+  // older store's folders are narrowed too.
+  for (const auto& d : {dir, dir / "partial"}) {
+    if (::chmod(d.c_str(), 0700) != 0)
+      return protocol::error("blob directory " + d.string() + ": chmod 0700: " + std::strerror(errno));
+  }
   return BlobStore(std::move(dir));
 }
 
@@ -122,7 +128,7 @@ protocol::Expected<std::unique_ptr<BlobStore::Partial>> BlobStore::begin(std::st
   p->partial_path_ = dir_ / "partial" / std::string(sha);
   p->final_path_ = path_of(sha);
   p->hash_ = std::make_unique<Partial::Hash>();
-  p->fd_ = ::open(p->partial_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  p->fd_ = ::open(p->partial_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (p->fd_ < 0) return protocol::error("blob " + p->partial_path_.string() + ": " + errno_text());
   // Resume: hash what is there (past total it cannot be this file).
   struct stat st {};
@@ -178,9 +184,10 @@ protocol::Expected<void> BlobStore::Partial::finish() {
   std::error_code ec;
   fs::create_directories(final_path_.parent_path(), ec);
   if (ec) return protocol::error("blob directory: " + ec.message());
+  (void)::chmod(final_path_.parent_path().c_str(), 0700);
   fs::rename(partial_path_, final_path_, ec);
   if (ec) return protocol::error("blob rename: " + ec.message());
-  (void)chmod(final_path_.c_str(), 0440);
+  (void)::chmod(final_path_.c_str(), 0400);
   fsync_dir(final_path_.parent_path());
   return {};
 }

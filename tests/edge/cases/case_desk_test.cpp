@@ -52,7 +52,8 @@ struct Desk {
     json catalog{{"services",
                   {{{"code", "X01"}, {"name", "跨区户口迁移"}, {"region", "370212"}, {"hall", handler_of_x01},
                     {"prereview_h", 24}, {"complete_days", 5}},
-                   {{"code", "X02"}, {"name", "异地医保备案"}, {"region", "370202"}, {"hall", "test-hall"}}}}};
+                   {{"code", "X02"}, {"name", "异地医保备案"}, {"region", "370202"}, {"hall", "test-hall"}}}},
+                 {"hall_keys", {{handler_of_x01, {protocol::new_curve_keypair().public_key}}}}};
     tx([&] { return store->set_meta("city_catalog", catalog.dump()); });
   }
   int evaluate(std::int64_t now) {

@@ -451,7 +451,7 @@ TEST_CASE("a help request gets a daily id and an event", "[edge][queue]") {
   CHECK(*id == "test-hall:20261126:H1");
   auto events = hall.events_of_type("help.requested");
   REQUIRE(events.size() == 1);
-  CHECK(events[0]["data"]["need"] == "轮椅");
+  CHECK_FALSE(events[0]["data"].contains("need"));  // the citizen's words stay in the hall's help table
 }
 
 TEST_CASE("check-in of a booking: inside its window an appointment ticket; outside refused or a normal ticket as "

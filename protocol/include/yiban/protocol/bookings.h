@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "yiban/protocol/error.h"
+#include "yiban/protocol/sealed_box.h"
 #include "yiban/protocol/time_zone.h"
 
 namespace yiban::protocol::bookings {
@@ -101,9 +102,18 @@ struct BookingAdd {
   std::string name;  // masked
   std::string phone;  // may be empty
   std::string special_need;
+  // {"phone","special_need"} sealed to the hall's CURVE keys (issue 15):
+  // when present, encode writes it instead of the two clear fields, so
+  // central's command log never holds them.
+  std::vector<SealedBox> sealed;
 };
 std::string encode_booking_add(const BookingAdd& add);
 Expected<BookingAdd> decode_booking_add(std::string_view json_text);
+// Seals phone and special_need to the hall's keys (and clears neither: the
+// caller's copy stays whole; encode leaves them out once sealed).
+Expected<void> seal_private(BookingAdd& add, const std::vector<std::string>& hall_keys);
+// At the hall: opens add.sealed into phone and special_need (no-op without boxes).
+Expected<void> open_private(BookingAdd& add, std::string_view public_key, std::string_view secret_key);
 struct BookingQuota {
   std::string service;
   std::int64_t slot_start = 0;

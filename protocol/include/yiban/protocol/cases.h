@@ -14,7 +14,9 @@
 //
 // Personal data: the applicant's name and ID number never leave hall A in
 // clear: events carry masked forms and an HMAC-SHA256 of the ID number under
-// the city's case key, so the same person matches across halls.
+// the city's case key, so the same person matches across halls. The contact
+// and the note travel sealed to the handling hall's CURVE key
+// (sealed_box.h): central stores and forwards only the boxes.
 
 #include <cstdint>
 #include <optional>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "yiban/protocol/error.h"
+#include "yiban/protocol/sealed_box.h"
 #include "yiban/protocol/time_zone.h"
 
 namespace yiban::protocol::cases {
@@ -83,9 +86,12 @@ struct CaseFile {
   std::string handler;  // hall B
   std::string handler_region;
   Applicant applicant;
+  // Private part: clear only in the halls' own tables (A, and B once it
+  // opened `sealed`); never in an event or in what central stores.
   std::string contact_name;  // A's staff member handling the citizen
   std::string contact_phone;  // A's office phone (not the citizen's)
   std::string note;
+  std::vector<SealedBox> sealed;  // {"contact","note"} sealed to the handler's keys
   std::string by;  // ROLE:FINGERPRINT of A's token
   std::vector<Material> materials;  // every material of every attempt
   std::int64_t submitted_ts = 0;
@@ -117,7 +123,8 @@ std::optional<std::string_view> sniff_type(std::string_view head);
 
 // 张三 → 张*, 张小三 → 张*三, 欧阳小明 → 欧**明; Latin names likewise by character.
 std::string mask_name(std::string_view utf8_name);
-// 18-character ID: first 6 and last 4 kept; other documents: first 2 and last 2.
+// 18-character ID: first 3 and last 4 kept (370***********123X: the birth
+// date and the county are hidden); other documents: first 2 and last 2.
 std::string mask_id(std::string_view id);
 // Checks an ID number: an 18-character resident ID (17 digits and a digit
 // or X, ISO 7064 check digit verified) or another document (6–20 letters
@@ -164,9 +171,21 @@ struct CompleteRequest {
 Expected<CompleteRequest> decode_complete(std::string_view body);
 
 // ---- wire texts ---------------------------------------------------------------
+// The hall's own form (its cases table): the private part in clear, and
+// `sealed` when present.
 std::string encode_case_file(const CaseFile& file);
-// Strict: every field checked, errors name it.
+// What leaves the hall (case.submitted data, so central's copy and the
+// case.assign it forwards): no contact and no note, only `sealed`.
+std::string encode_case_file_sealed(const CaseFile& file);
+// Strict: every field checked, errors name it. contact and note are optional
+// (a sealed file has neither), as is sealed (old events have none).
 Expected<CaseFile> decode_case_file(std::string_view json_text);
+// Seals {"contact":{"name","phone"},"note"} to the handling hall's keys into file.sealed.
+Expected<void> seal_private(CaseFile& file, const std::vector<std::string>& handler_keys);
+// At the handling hall: opens file.sealed with this hall's CURVE keypair and
+// fills contact_name, contact_phone and note. A file without boxes (an old
+// one, which carried them in clear) is left as it is.
+Expected<void> open_private(CaseFile& file, std::string_view public_key, std::string_view secret_key);
 std::string encode_step(const Step& step);
 Expected<Step> decode_step(std::string_view json_text);
 std::string encode_material(const Material& m);  // one JSON object

@@ -11,7 +11,13 @@
 // in hall.json; prereview_h (default 24) and complete_days (default 10) are
 // the SLA timers. The version is a SHA-256 digest (hex) of the canonical
 // text, so a restart tells whether a hall already has the current catalog.
+//
+// hall_keys (issue 15): {"qd-ls-03":["<Z85 CURVE public key>",…]} — central
+// adds each handling hall's keys from its allow-list when it sends the
+// catalog, so the origin hall can seal a case's contact to the handler
+// (sealed_box.h). Not part of the version (the services are).
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +37,7 @@ struct CatalogService {
 
 struct CityCatalog {
   std::vector<CatalogService> services;
+  std::map<std::string, std::vector<std::string>> hall_keys;  // hall → Z85 public keys
   const CatalogService* find(std::string_view code) const;
 };
 
@@ -38,7 +45,7 @@ inline constexpr std::size_t kMaxCatalogBytes = 256 * 1024;
 
 // Errors name the field (services[3].hall: …).
 Expected<CityCatalog> parse_city_catalog(std::string_view json_text);
-// Canonical text: services sorted by code, every field written.
+// Canonical text: services sorted by code, every field written; hall_keys when any.
 std::string encode_city_catalog(const CityCatalog& catalog);
 std::string catalog_version(const CityCatalog& catalog);
 
