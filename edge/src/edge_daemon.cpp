@@ -14,6 +14,7 @@
 #include "sensing/sensing.h"
 #include "yiban/db/checkpointer.h"
 #include "store/edge_store.h"
+#include "store/retention.h"
 #include "console/console_actions.h"
 #include "console/console_api.h"
 #include "bookings/booking_desk.h"
@@ -37,7 +38,6 @@ namespace {
 
 constexpr std::size_t kMaxBatch = 2000;
 constexpr std::int64_t kMaxWaitMs = 100;
-constexpr std::int64_t kPruneEveryMs = 3600 * 1000;
 
 }  // namespace
 
@@ -58,7 +58,8 @@ struct EdgeDaemon::Impl {
   std::map<std::string, gateway::InboundMessage, std::less<>> pending_status;
   std::unique_ptr<gateway::RequestHandler> handler;
   std::unique_ptr<gateway::BoardPublisher> boards;
-  std::int64_t next_prune_ms = 0;
+  std::unique_ptr<store::Retention> retention;  // engine thread
+  std::uint64_t retention_failures = 0;
   std::int64_t next_sensing_ms = 0;
   // Requests answered, and their time from arrival to reply (engine thread).
   std::uint64_t requests_answered = 0;
@@ -607,18 +608,20 @@ void EdgeDaemon::Impl::tick() {
       }
     }
   }
-  if (now >= next_prune_ms) {
-    if (store->begin()) {
-      auto pruned = store->prune_replies(now - static_cast<std::int64_t>(options.reply_retention_h) * 3600 * 1000);
-      auto purged = sensing->purge(now);
-      if (pruned && purged && store->commit()) {
-        if (*purged > 0) spdlog::info("purged {} telemetry samples past their retention", *purged);
-        if (*pruned > 0) spdlog::info("forgot {} recorded replies older than {} h", *pruned, options.reply_retention_h);
-      } else {
-        store->rollback();
-      }
+  // Retention (store/retention.h): one small transaction per tick while a
+  // run lasts, so requests keep being answered between its steps.
+  if (retention->due(now)) {
+    const std::int64_t acked = sync ? sync->status().acked : 0;
+    auto finished = retention->step(now, acked);
+    if (!finished) {
+      ++retention_failures;
+      spdlog::error("retention: a step failed, the run resumes next period: {}", finished.error().message);
+      reload(now);
+    } else if (*finished) {
+      const auto& r = retention->last_run();
+      spdlog::info("retention: removed {} in {:.1f} ms", r.summary(), retention->last_run_ms());
+      if (r.total() > 0) checkpointer->notify();
     }
-    next_prune_ms = now + kPruneEveryMs;
   }
   if (!pending_status.empty()) {
     std::vector<gateway::InboxItem> due;
@@ -923,6 +926,10 @@ void EdgeDaemon::Impl::publish_console(std::int64_t now) {
   s.refusals_unanswered = limited.refusals_unanswered;
   s.status_changes_deferred = limited.status_changes_deferred;
   for (const auto& [device, st] : sensing->stats()) s.telemetry_dropped += st.limited + st.bad;
+  s.retention = retention->totals();
+  s.retention_runs = retention->runs();
+  s.retention_failures = retention_failures;
+  s.retention_last_run_ms = retention->last_run_ms();
   console_link.publish(std::move(s));
   next_console_ms = now;
 }

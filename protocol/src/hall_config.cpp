@@ -479,7 +479,7 @@ Expected<HallConfig> read_hall_config(const Json& root) {
   if (auto ok = check_keys(root, "",
                            {"hall", "name", "region", "timezone", "capacity", "priority_classes",
                             "recall_limit", "services", "counters", "devices", "sensing",
-                            "alerts", "appointments", "limits"});
+                            "alerts", "appointments", "limits", "retention"});
       !ok) {
     return std::unexpected(ok.error());
   }
@@ -572,6 +572,19 @@ Expected<HallConfig> read_hall_config(const Json& root) {
                            {"request_burst", 1, 1000000, &li.request_burst},
                            {"status_changes_per_min", 1, 6000, &li.status_changes_per_min},
                            {"status_burst", 1, 10000, &li.status_burst}});
+      !ok)
+    return std::unexpected(ok.error());
+  auto& re = config.retention;
+  re.telemetry_days = sn.retention_days;
+  if (auto ok = read_ints(root, "retention",
+                          {{"telemetry_days", 1, 365, &re.telemetry_days},
+                           {"replies_h", 1, 24 * 365, &re.replies_h},
+                           {"outbox_days", 1, 3650, &re.outbox_days},
+                           {"personal_days", 1, 3650, &re.personal_days},
+                           {"case_files_days", 1, 36500, &re.case_files_days},
+                           {"events_days", 0, 36500, &re.events_days},
+                           {"period_s", 10, 86400, &re.period_s},
+                           {"batch_rows", 100, 1000000, &re.batch_rows}});
       !ok)
     return std::unexpected(ok.error());
   auto& al = config.alerts;

@@ -588,4 +588,57 @@ TEST_CASE("the shipped example hall config loads", "[protocol][hall_config]") {
   }
 }
 
+TEST_CASE("the retention section takes its defaults, its values, and refuses bad ones", "[protocol][hall_config]") {
+  auto defaults = parse_hall_config(kMinimal);
+  REQUIRE(defaults);
+  CHECK(defaults->retention.telemetry_days == 7);
+  CHECK(defaults->retention.replies_h == 24);
+  CHECK(defaults->retention.outbox_days == 7);
+  CHECK(defaults->retention.personal_days == 30);
+  CHECK(defaults->retention.case_files_days == 365);
+  CHECK(defaults->retention.events_days == 30);
+  CHECK(defaults->retention.period_s == 300);
+  CHECK(defaults->retention.batch_rows == 5000);
+
+  Json j = example();
+  j["sensing"] = {{"retention_days", 3}};  // the old name still sets the telemetry window
+  auto legacy = parse_hall_config(j.dump());
+  REQUIRE(legacy);
+  CHECK(legacy->retention.telemetry_days == 3);
+
+  j["retention"] = {{"telemetry_days", 2},  {"replies_h", 6},    {"outbox_days", 3},    {"personal_days", 10},
+                    {"case_files_days", 90}, {"events_days", 0}, {"period_s", 60}, {"batch_rows", 1000}};
+  auto set = parse_hall_config(j.dump());
+  INFO((set ? std::string() : set.error().message));
+  REQUIRE(set);
+  CHECK(set->retention.telemetry_days == 2);
+  CHECK(set->retention.replies_h == 6);
+  CHECK(set->retention.outbox_days == 3);
+  CHECK(set->retention.personal_days == 10);
+  CHECK(set->retention.case_files_days == 90);
+  CHECK(set->retention.events_days == 0);
+  CHECK(set->retention.period_s == 60);
+  CHECK(set->retention.batch_rows == 1000);
+
+  for (auto [key, value, expected] :
+       {std::tuple{"telemetry_days", Json(0), "retention.telemetry_days: must be between 1 and 365"},
+        std::tuple{"period_s", Json(5), "retention.period_s: must be between 10 and 86400"},
+        std::tuple{"batch_rows", Json(10), "retention.batch_rows: must be between 100 and 1000000"},
+        std::tuple{"personal_days", Json("30"), "retention.personal_days: must be an integer"},
+        std::tuple{"events_days", Json(-1), "retention.events_days: must be between 0 and 36500"},
+        std::tuple{"forever", Json(1), "retention.forever: unknown key"}}) {
+    Json bad = example();
+    bad["retention"] = {{key, value}};
+    auto config = parse_hall_config(bad.dump());
+    REQUIRE_FALSE(config.has_value());
+    INFO(config.error().message);
+    CHECK(config.error().message.starts_with(expected));
+  }
+  Json not_object = example();
+  not_object["retention"] = 30;
+  auto config = parse_hall_config(not_object.dump());
+  REQUIRE_FALSE(config.has_value());
+  CHECK(config.error().message.starts_with("retention: must be an object"));
+}
+
 }  // namespace yiban::protocol

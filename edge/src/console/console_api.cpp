@@ -249,16 +249,42 @@ json Api::Impl::stats_json() {
         tickets.push_back({st->column_text(0), st->column_text(1), st->column_int(2), st->column_optional_int(3),
                            st->column_optional_int(4)});
     }
+    // Today's calls and completions through events_type_ts (never the whole log).
     if (auto st = db.prepare(
             "SELECT type, json_extract(text, '$.data.service'), json_extract(text, '$.data.waited_ms'), "
-            "json_extract(text, '$.data.service_ms'), json_extract(text, '$.data.occupancy'), ts FROM events "
-            "WHERE ts >= ?1 AND type IN ('ticket.called', 'ticket.completed', 'telemetry.summary')")) {
+            "json_extract(text, '$.data.service_ms') FROM events "
+            "WHERE ts >= ?1 AND type IN ('ticket.called', 'ticket.completed')")) {
       st->bind(1, s.day_start_ms);
       for (auto row = st->step(); row && *row; row = st->step()) {
         auto type = st->column_text(0);
         if (type == "ticket.called" && !st->column_is_null(2)) waits.emplace_back(st->column_text(1), st->column_int(2));
         if (type == "ticket.completed" && !st->column_is_null(3)) service_ms.push_back(st->column_int(3));
-        if (type == "telemetry.summary" && !st->column_is_null(4)) occupancy.emplace_back(st->column_int(5), st->column_int(4));
+      }
+    }
+    // Occupancy only where the 15-minute series below samples it: the first
+    // door summary of the day, then the last one at or before each point
+    // (a hall's sensors write ~30,000 summaries a day; reading them all
+    // took 200 ms on a year's database).
+    auto first_occ = db.prepare(
+        "SELECT ts, json_extract(text, '$.data.occupancy') FROM events WHERE type = 'telemetry.summary' AND ts >= ?1 "
+        "AND json_extract(text, '$.data.occupancy') IS NOT NULL ORDER BY ts LIMIT 1");
+    auto occ_at = db.prepare(
+        "SELECT ts, json_extract(text, '$.data.occupancy') FROM events WHERE type = 'telemetry.summary' AND ts >= ?1 "
+        "AND ts <= ?2 AND json_extract(text, '$.data.occupancy') IS NOT NULL ORDER BY ts DESC LIMIT 1");
+    if (first_occ && occ_at) {
+      first_occ->bind(1, s.day_start_ms);
+      if (auto row = first_occ->step(); row && *row) {
+        occupancy.emplace_back(first_occ->column_int(0), first_occ->column_int(1));
+        std::int64_t first = std::min(now, occupancy.front().first);
+        for (const auto& t : tickets) first = std::min(first, t.issued);
+        constexpr std::int64_t kStep = 15 * 60 * 1000;
+        std::int64_t start = s.day_start_ms + (std::max(first, s.day_start_ms) - s.day_start_ms) / kStep * kStep;
+        for (std::int64_t t = start, points = 0; t <= now + kStep - 1 && points <= 100; t += kStep, ++points) {
+          occ_at->reset();
+          occ_at->bind(1, s.day_start_ms).bind(2, std::min(t, now));
+          if (auto at = occ_at->step(); at && *at && occ_at->column_int(0) > occupancy.back().first)
+            occupancy.emplace_back(occ_at->column_int(0), occ_at->column_int(1));
+        }
       }
     }
     if (auto st = db.prepare("SELECT count(*), coalesce(sum(score >= 4), 0) FROM ratings WHERE ts >= ?1")) {
@@ -410,6 +436,23 @@ void Api::Impl::routes() {
            "Console requests refused 503 because the console lane was full.", s.console_busy);
     metric("yiban_edge_mqtt_inbox_waiting", "gauge", "Device messages waiting for the engine thread.",
            s.mqtt_inbox_waiting);
+    metric("yiban_edge_retention_runs_total", "counter", "Retention runs finished since start.", s.retention_runs);
+    metric("yiban_edge_retention_failures_total", "counter", "Retention steps that failed (retried next period).",
+           s.retention_failures);
+    metric("yiban_edge_retention_last_run_ms", "gauge", "Time the last retention run spent in its transactions.",
+           s.retention_last_run_ms);
+    out += "# HELP yiban_edge_retention_removed_total Rows removed or cleared by retention since start, by kind.\n"
+           "# TYPE yiban_edge_retention_removed_total counter\n";
+    for (auto [kind, n] : {std::pair<const char*, std::uint64_t>{"telemetry", s.retention.telemetry},
+                           {"replies", s.retention.replies},
+                           {"outbox", s.retention.outbox},
+                           {"turn_near", s.retention.turn_near},
+                           {"ticket_phones", s.retention.tickets_cleared},
+                           {"booking_contacts", s.retention.bookings_cleared},
+                           {"case_contacts", s.retention.cases_cleared},
+                           {"case_files", s.retention.case_files},
+                           {"events_archived", s.retention.events_archived}})
+      out += fmt::format("yiban_edge_retention_removed_total{{kind=\"{}\"}} {}\n", kind, n);
     out += db::http_metrics_text(server.stats(), "yiban_edge_http");
     res.set_content(out, "text/plain; version=0.0.4");
   });

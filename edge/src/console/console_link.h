@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "store/retention.h"
 #include "yiban/protocol/payloads.h"
 
 namespace yiban::edge::console {
@@ -71,6 +72,11 @@ struct Snapshot {
   std::uint64_t telemetry_dropped = 0;  // over sensing.max_rate_hz or invalid
   std::uint64_t console_busy = 0;  // console requests refused 503: the console lane was full
   std::size_t mqtt_inbox_waiting = 0;  // device messages waiting for the engine now
+  // Retention (store/retention.h): totals since start, runs, failed steps.
+  store::RetentionCounts retention;
+  std::uint64_t retention_runs = 0;
+  std::uint64_t retention_failures = 0;
+  double retention_last_run_ms = 0;
 };
 
 // A change asked for through the console; the engine answers with an HTTP

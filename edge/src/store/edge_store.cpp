@@ -125,7 +125,19 @@ CREATE TABLE turn_near_sent(ticket TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOU
 )sql",
                                                     // 8: retention and the indexes of every console/KPI query (issue 15).
                                                     R"sql(
--- reserved: retention (issue 15)
+CREATE INDEX events_type_ts ON events(type, ts);
+CREATE INDEX tickets_day ON tickets(day, state);
+CREATE INDEX tickets_phone ON tickets(day) WHERE phone IS NOT NULL;
+CREATE INDEX ratings_ts ON ratings(ts);
+CREATE INDEX alerts_raised ON alerts(raised_ts);
+CREATE INDEX appointments_time ON appointments(slot_start);
+ALTER TABLE appointments ADD COLUMN personal_cleared INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX appointments_personal ON appointments(day) WHERE personal_cleared = 0;
+ALTER TABLE cases ADD COLUMN personal_cleared INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN files_purged INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX cases_closed ON cases(updated_ts) WHERE state IN ('completed', 'rejected');
+CREATE INDEX notify_outbox_done ON notify_outbox(created_ts) WHERE state != 'pending';
+CREATE INDEX turn_near_sent_ts ON turn_near_sent(ts);
 )sql",
                                                     // 9: personal data kept in the hall (issue 15).
                                                     R"sql(

@@ -25,7 +25,6 @@ struct EdgeOptions {
   std::string mqtt_ca_file;  // with an ssl:// URI: the CA of the broker's certificate
   std::string mqtt_client_id;  // default: yiban-edge-{hall}
   std::filesystem::path zoneinfo_root = "/usr/share/zoneinfo";
-  int reply_retention_h = 24;  // how long retried requests are recognised
   // Replication to central (ARCHITECTURE §6); empty central_uri: runs alone.
   std::string central_uri;
   std::string central_public_key;  // Z85, from central's public certificate

@@ -42,7 +42,7 @@ struct DeviceConfig {
 // "sensing": how the edge treats device telemetry and silence.
 struct SensingConfig {
   int liveness_s = 30;  // a device silent this long is reported offline
-  int retention_days = 7;  // raw telemetry samples kept at the hall
+  int retention_days = 7;  // old name of retention.telemetry_days (used when that is not set)
   int max_rate_hz = 5;  // telemetry samples per device per second; more are dropped
 };
 
@@ -81,6 +81,20 @@ struct LimitsConfig {
   int status_burst = 10;
 };
 
+// "retention": how long the hall keeps what it no longer needs (edge/README.md,
+// "Retention"). The edge's retention job applies it every period_s, in
+// transactions of at most batch_rows rows, so the hall is never stalled.
+struct RetentionConfig {
+  int telemetry_days = 7;  // raw telemetry samples (summaries stay in the event log); sensing.retention_days is its old name
+  int replies_h = 24;  // recorded replies to device requests (retry detection)
+  int outbox_days = 7;  // delivered and dead notifications
+  int personal_days = 30;  // phone numbers, booking names/needs, case contacts: days after the business day
+  int case_files_days = 365;  // a completed case's material files (an audit event records the purge)
+  int events_days = 30;  // events central acknowledged, older than this, move to the archive; 0 = never
+  int period_s = 300;  // how often the retention job runs
+  int batch_rows = 5000;  // rows per transaction
+};
+
 struct HallConfig {
   std::string hall;
   std::string name;
@@ -96,6 +110,7 @@ struct HallConfig {
   AlertConfig alerts;
   AppointmentConfig appointments;
   LimitsConfig limits;
+  RetentionConfig retention;
 
   const ServiceConfig* find_service(std::string_view code) const;
   const CounterConfig* find_counter(std::string_view id) const;
