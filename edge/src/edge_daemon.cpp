@@ -108,6 +108,7 @@ struct EdgeDaemon::Impl {
     std::optional<std::optional<std::string>> previous_notice;  // likewise
     std::vector<std::pair<std::shared_ptr<std::promise<console::Result>>, console::Result>> console_replies;
     bool adopt_finished = false;  // a final kAdopt step was handled (committed or not)
+    std::string adopt_error;  // why an adopt step failed ("": none)
   };
   struct StagedConfig {
     protocol::HallConfig old_config;
@@ -454,7 +455,7 @@ void EdgeDaemon::Impl::process(std::vector<gateway::InboxItem> items) {
   }
   config_text_before.reset();
   if (sync && down_applied != applied_before) sync->applied(down_applied);
-  if (sync && ps.adopt_finished) sync->adopted();
+  if (sync && ps.adopt_finished) sync->adopted(ps.adopt_error);
   if (ps.config_changed) {
     limiter->reconfigure();
     reload(now);
@@ -716,6 +717,7 @@ void EdgeDaemon::Impl::apply_sync_step(const sync::SyncStep& step, std::int64_t 
   if (!adopted) {
     store->rollback_to_savepoint();
     spdlog::error("sync: cannot adopt central's events from {}: {}", step.from, adopted.error().message);
+    ps.adopt_error = adopted.error().message;
     return;
   }
   (void)store->release();

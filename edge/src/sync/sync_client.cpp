@@ -71,6 +71,7 @@ struct SyncClient::Impl {
   std::atomic<std::int64_t> committed_seq{0};
   std::atomic<std::int64_t> applied_down{0};
   std::atomic<bool> adopt_finished{false};  // the engine is done with the final kAdopt step
+  std::string adopt_error;  // guarded by status_mutex: why an adopt step failed
   std::thread thread;
 
   // Sync thread only.
@@ -208,7 +209,11 @@ void SyncClient::applied(std::int64_t down_seq) {
 
 void SyncClient::set_on_step(std::function<void(SyncStep)> on_step) { impl_->on_step = std::move(on_step); }
 
-void SyncClient::adopted() {
+void SyncClient::adopted(const std::string& error) {
+  if (!error.empty()) {
+    std::lock_guard lock(impl_->status_mutex);
+    impl_->adopt_error = error;
+  }
   impl_->adopt_finished.store(true);
   if (impl_->wake_fd >= 0) {
     std::uint64_t one = 1;
@@ -316,8 +321,10 @@ void SyncClient::Impl::connect() {
   hello.name = options.name;
   hello.region = options.region;
   hello.capacity = options.capacity;
-  hello.store = store_id;
-  hello.down_epoch = down_epoch;
+  if (on_step) {  // store identity needs an engine that records re-bases and adopts events
+    hello.store = store_id;
+    hello.down_epoch = down_epoch;
+  }
   hello_applied = hello.down_applied;
   hello_last_seq = hello.last_seq;
   state = State::kConnecting;
@@ -398,8 +405,17 @@ void SyncClient::Impl::run() {
 
     const auto t = Clock::now();
     if (state == State::kRecovering && recover_next > recover_to && adopt_finished.exchange(false)) {
-      // The engine took central's log (or failed to, and said why): HELLO again.
-      disconnect(State::kIdle, options.backoff_min_ms, "log recovery finished");
+      // The engine took central's log: HELLO again. Or it could not: halt.
+      std::string error;
+      {
+        std::lock_guard lock(status_mutex);
+        error.swap(adopt_error);
+      }
+      if (error.empty()) {
+        disconnect(State::kIdle, options.backoff_min_ms, "log recovery finished");
+      } else {
+        disconnect(State::kHalted, options.halt_retry_ms, "cannot take central's log of this hall: " + error);
+      }
       continue;
     }
     if (state == State::kStreaming) {
@@ -515,7 +531,7 @@ void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
         return;
       }
       if (state == State::kRecovering) return;  // a resync WELCOME while fetching: the fetch goes on
-      if (!w->down_epoch.empty() && state == State::kConnecting) {
+      if (!w->down_epoch.empty() && state == State::kConnecting && on_step) {
         on_welcome(*w);
         return;
       }

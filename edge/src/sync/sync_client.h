@@ -111,11 +111,14 @@ class SyncClient {
   // Engine thread: commands up to down_seq are applied (durably).
   void applied(std::int64_t down_seq);
   // Store steps for the engine (re-base, adopt central's events); set before
-  // start(). Without it a store behind central halts as it did before.
+  // start(). Without it the client speaks as an edge from before store
+  // identity (no store id in HELLO: central numbers its commands as it did,
+  // and a store behind central halts).
   void set_on_step(std::function<void(SyncStep)> on_step);
-  // Engine thread: the final kAdopt step is committed (or failed); the
-  // client says HELLO again.
-  void adopted();
+  // Engine thread: the final kAdopt step is handled; the client says HELLO
+  // again, or halts (retrying after halt_retry_ms) when an adopt step failed
+  // (error non-empty: why).
+  void adopted(const std::string& error);
 
   SyncStatus status() const;
 
