@@ -217,6 +217,18 @@ TEST_CASE("restore drill: central destroyed and restored from a backup taken und
   REQUIRE(manifest["halls"].size() == 1);
   const std::int64_t backup_seq = manifest["halls"][0]["last_seq"];
   CHECK(backup_seq > 0);
+  // The hall's store can be copied the same way while the edge serves.
+  const fs::path edge_backup = dir / "edge-backup.db";
+  REQUIRE(run_tool(YIBAN_EDGE_BINARY, {"backup", "--db", edge.db().string(), "--out", edge_backup.string()},
+                   dir / "tool.log") == 0);
+  const auto edge_manifest = json::parse(read_file(edge_backup.string() + ".manifest.json"));
+  CHECK(edge_manifest["kind"] == "edge");
+  REQUIRE(edge_manifest["halls"].size() == 1);
+  CHECK(edge_manifest["halls"][0]["hall"] == kHall);
+  CHECK(edge_manifest["halls"][0]["last_seq"].get<std::int64_t>() >= backup_seq);
+  CHECK(run_tool(YIBAN_EDGE_BINARY, {"restore", "--in", edge_backup.string(), "--db", edge.db().string()},
+                 dir / "tool.log") == 1);  // the edge runs: refused
+  CHECK_THAT(read_file(dir / "tool.log"), Catch::Contains("is open in a running process"));
 
   // More load after the backup: three more bookings (to be lost), a cancel in
   // the near slot whose freed seat moves to the hall (a move to be lost), tickets.
