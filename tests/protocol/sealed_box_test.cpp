@@ -9,6 +9,7 @@
 
 #include "yiban/protocol/bookings.h"
 #include "yiban/protocol/cases.h"
+#include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/curve_cert.h"
 #include "yiban/protocol/personal_data.h"
 
@@ -135,4 +136,22 @@ TEST_CASE("old events' clear personal fields are redacted where central shows th
   CHECK_FALSE(protocol::redact_personal(
       R"({"hall":"h","seq":3,"ts":1,"type":"alert.raised","data":{"rule":"help","message":"kiosk-1求助"}})"));
   CHECK_FALSE(protocol::redact_personal(R"({"hall":"h","seq":4,"ts":1,"type":"ticket.issued","data":{}})"));
+}
+
+TEST_CASE("the city catalog carries each handling hall's keys, outside its version", "[protocol][sealed][catalog]") {
+  const auto key = protocol::new_curve_keypair().public_key;
+  const std::string services = R"({"services":[{"code":"X01","name":"跨区户口迁移","region":"370212","hall":"qd-ls-03"}])";
+  auto plain = protocol::parse_city_catalog(services + "}");
+  auto keyed = protocol::parse_city_catalog(services + R"(,"hall_keys":{"qd-ls-03":[")" + key + R"("]}})");
+  REQUIRE(plain);
+  REQUIRE(keyed);
+  CHECK(keyed->hall_keys.at("qd-ls-03") == std::vector<std::string>{key});
+  CHECK(protocol::catalog_version(*keyed) == protocol::catalog_version(*plain));
+  auto again = protocol::parse_city_catalog(protocol::encode_city_catalog(*keyed));
+  REQUIRE(again);
+  CHECK(again->hall_keys == keyed->hall_keys);
+  CHECK_THAT(protocol::parse_city_catalog(services + R"(,"hall_keys":{"qd-ls-03":["short"]}})").error().message,
+             Catch::Contains("hall_keys.qd-ls-03"));
+  CHECK_THAT(protocol::parse_city_catalog(services + R"(,"hall_keys":{"Bad Hall":[")" + key + R"("]}})").error().message,
+             Catch::Contains("not a valid hall id"));
 }
