@@ -142,16 +142,19 @@ Expected<bool> Retention::step(std::int64_t now, std::int64_t acked) {
   const auto began = std::chrono::steady_clock::now();
   if (auto ok = store_.begin(); !ok) return std::unexpected(ok.error());
   pending_removals_.clear();
+  const RetentionCounts before = current_;  // a failed step counts nothing
   auto done = run_stage(stage_, now, acked, batch);
   if (!done) {
     store_.rollback();
     pending_removals_.clear();
+    totals_ += before;  // what earlier steps of this run committed
     next_run_ms_ = now + static_cast<std::int64_t>(config_.retention.period_s) * 1000;
     stage_ = Stage::kDone;
     return std::unexpected(done.error());
   }
   if (auto ok = store_.commit(); !ok) {
     pending_removals_.clear();
+    totals_ += before;
     next_run_ms_ = now + static_cast<std::int64_t>(config_.retention.period_s) * 1000;
     stage_ = Stage::kDone;
     return std::unexpected(ok.error());

@@ -74,7 +74,12 @@ class Retention {
   Expected<RetentionCounts> run_all(std::int64_t now, std::int64_t acked);
 
   const RetentionCounts& last_run() const { return last_run_; }
-  const RetentionCounts& totals() const { return totals_; }
+  // Since construction, including the steps of a run in progress.
+  RetentionCounts totals() const {
+    RetentionCounts t = totals_;
+    if (stage_ != Stage::kDone) t += current_;
+    return t;
+  }
   std::uint64_t runs() const { return runs_; }
   double last_run_ms() const { return last_run_ms_; }
   const std::filesystem::path& archive_dir() const { return archive_dir_; }
