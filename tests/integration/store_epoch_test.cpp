@@ -257,6 +257,8 @@ TEST_CASE("a re-installed hall is refused with store_changed until an admin acce
   INFO(accepted.body);
   REQUIRE(accepted.status == 200);
   CHECK(central.post("/api/v1/halls/test-hall/accept-store", "{}", kAdminToken).status == 409);
+  CHECK(query_int(central.db(), "SELECT count(*) FROM central_access WHERE id = 'hall:test-hall' AND what LIKE "
+                                "'accept-store %' AND by_whom LIKE 'central:%'") == 1);
   REQUIRE(eventually([&] {
     return query_int(edge->db(), "SELECT count(*) FROM events WHERE type = 'sync.recovered'") == 1;
   }, 20s));

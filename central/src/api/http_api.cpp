@@ -549,7 +549,7 @@ void HttpApi::Impl::routes() {
     const std::string hall = req.matches[1];
     if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "not a valid hall id");
     if (g->role != Role::kAdmin) return send_error(res, 403, "forbidden", "only an admin accepts a hall's new store");
-    auto done = sync.accept_store(hall, "admin").get();
+    auto done = sync.accept_store(hall, "central:" + protocol::holder_of(*g)).get();
     if (!done) {
       const auto& m = done.error().message;
       if (m.find("unknown") != std::string::npos) return send_error(res, 404, "not_found", m);

@@ -500,6 +500,13 @@ std::future<protocol::Expected<std::string>> SyncServer::accept_store(std::strin
       return protocol::error("hall " + hall + " has no refused store to accept (its store is " +
                              (st.store_id.empty() ? std::string("not recorded yet") : st.store_id) + ")");
     if (auto ok = store.set_hall_store(hall, st.store_refused, wall_ms(), by); !ok) return ok;
+    // In central's access audit with the other admin actions, in the same commit.
+    if (auto ok = store.record_case_access("hall:" + hall, wall_ms(), by,
+                                           "accept-store " + st.store_refused + " (was " +
+                                               (st.store_id.empty() ? std::string("none") : st.store_id) + ")",
+                                           "");
+        !ok)
+      return ok;
     *previous = st.store_id;
     *accepted = st.store_refused;
     st.store_id = st.store_refused;
