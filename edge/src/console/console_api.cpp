@@ -123,6 +123,11 @@ protocol::Expected<std::unique_ptr<Api>> Api::create(ApiOptions options, Link& l
   impl->db = std::move(*db);
   (void)impl->db.exec("PRAGMA busy_timeout=5000");
   (void)impl->db.exec("PRAGMA query_only=1");
+  // Today's KPI rows lie scattered among a day's ~30,000 telemetry summaries
+  // (2,000 pages for /api/v1/stats): a 32 MiB page cache keeps them, so a
+  // repeated stats call reads no pages from the file (year soak: p99 47 ms
+  // with SQLite's default 2 MiB).
+  (void)impl->db.exec("PRAGMA cache_size=-32768");
   impl->routes();
   const auto& o = impl->options;
   auto port = impl->server.listen();
