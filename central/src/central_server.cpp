@@ -96,6 +96,10 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
   so.public_key = cert->public_key;
   so.secret_key = cert->secret_key;
   so.session_timeout_ms = o.session_timeout_ms;
+  so.retention.commands_days = o.retention_commands_days;
+  so.retention.outbox_days = o.retention_outbox_days;
+  so.retention.tickets_days = o.retention_tickets_days;
+  so.retention_period_ms = o.retention_period_ms;
   so.db_path = o.db.string();
   so.blob_dir = !o.blob_dir.empty() ? o.blob_dir.string()
                                     : (o.db.parent_path() / (o.db.stem().string() + ".blobs")).string();

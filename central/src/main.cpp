@@ -122,6 +122,12 @@ int main(int argc, char** argv) {
       ("notify-url", po::value<std::string>(), "the city's message sender (webhook) for booking confirmations and reminders")
       ("notify-secret-file", po::value<std::string>(), "file whose first line signs the webhook calls (HMAC-SHA256)")
       ("session-timeout", po::value<int>()->default_value(10), "seconds of silence before a hall counts as disconnected")
+      ("retention-commands-days", po::value<int>()->default_value(90),
+       "days central keeps a command its hall has applied (the newest per hall always)")
+      ("retention-outbox-days", po::value<int>()->default_value(30), "days central keeps a delivered or dead notification")
+      ("retention-tickets-days", po::value<int>()->default_value(400),
+       "days central keeps a finished ticket's row (the daily KPIs stay; central keeps every event)")
+      ("retention-period", po::value<int>()->default_value(300), "seconds between retention runs")
       ("log-level", po::value<std::string>()->default_value("info"), "trace, debug, info, warn, error");
   po::variables_map vm;
   try {
@@ -183,6 +189,22 @@ int main(int argc, char** argv) {
   if (vm.count("notify-secret-file")) o.notify_secret_file = vm["notify-secret-file"].as<std::string>();
   o.rebalance_every_ms = std::max(1, vm["rebalance-every"].as<int>()) * 1000;
   o.session_timeout_ms = vm["session-timeout"].as<int>() * 1000;
+  {
+    const int commands = vm["retention-commands-days"].as<int>(), outbox = vm["retention-outbox-days"].as<int>();
+    const int tickets = vm["retention-tickets-days"].as<int>(), period = vm["retention-period"].as<int>();
+    constexpr int kMaxDays = 100 * 366;
+    if (commands < 1 || commands > kMaxDays || outbox < 1 || outbox > kMaxDays || tickets < 1 ||
+        tickets > kMaxDays || period < 1 || period > 86400) {
+      std::cerr << "yiban-central: --retention-commands-days, --retention-outbox-days and --retention-tickets-days "
+                   "must be 1.."
+                << kMaxDays << " and --retention-period 1..86400 s\n";
+      return 2;
+    }
+    o.retention_commands_days = commands;
+    o.retention_outbox_days = outbox;
+    o.retention_tickets_days = tickets;
+    o.retention_period_ms = period * 1000;
+  }
 
   // SQLite's memory statistics take a global lock on every allocation
   // (3-4% of ingest time); central does not read them. Process-wide, so set

@@ -268,7 +268,9 @@ Expected<Welcome> decode_welcome(std::string_view header) {
   if (!acked) return std::unexpected(acked.error());
   auto next = seq_field(*j, "WELCOME", "down_next", 1);
   if (!next) return std::unexpected(next.error());
-  Welcome w{*acked, *next};
+  Welcome w;
+  w.acked = *acked;
+  w.down_next = *next;
   auto store = id_field(*j, "WELCOME", "store");
   if (!store) return std::unexpected(store.error());
   w.store = std::move(*store);

@@ -134,7 +134,10 @@ struct RawHall {
     socket.connect(endpoint);
   }
   void hello(std::int64_t last_seq) {
-    std::string header = ps::encode(ps::Hello{hall, 1, last_seq, 0, "", ""});
+    ps::Hello h;
+    h.hall = hall;
+    h.last_seq = last_seq;
+    std::string header = ps::encode(h);
     socket.send(zmq::str_buffer("HELLO"), zmq::send_flags::sndmore);
     socket.send(zmq::buffer(header));
   }

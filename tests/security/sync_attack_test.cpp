@@ -244,7 +244,7 @@ struct RogueLink {
   }
   void send_hello() {
     socket.send(zmq::buffer(std::string("HELLO")), zmq::send_flags::sndmore);
-    socket.send(zmq::buffer(ps::encode(ps::Hello{kRogue, 1, 0, 0, "", ""})), zmq::send_flags::none);
+    socket.send(zmq::buffer(ps::encode([] { ps::Hello h; h.hall = kRogue; return h; }())), zmq::send_flags::none);
   }
   std::vector<std::string> receive() {
     std::vector<zmq::message_t> m;

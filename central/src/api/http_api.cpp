@@ -589,6 +589,11 @@ std::string HttpApi::Impl::metrics_text() {
   counter("yiban_central_sync_commands_lost_total",
           "Commands halls had applied that this central's store no longer holds (told by their sync.rebased events).",
           m.commands_lost);
+  out += "# HELP yiban_central_retention_removed_total Rows central's retention removed (central keeps every event).\n"
+         "# TYPE yiban_central_retention_removed_total counter\n";
+  out += fmt::format("yiban_central_retention_removed_total{{kind=\"commands\"}} {}\n", m.retention_commands);
+  out += fmt::format("yiban_central_retention_removed_total{{kind=\"notifications\"}} {}\n", m.retention_outbox);
+  out += fmt::format("yiban_central_retention_removed_total{{kind=\"tickets\"}} {}\n", m.retention_tickets);
   counter("yiban_central_sync_log_events_served_total", "Events sent back to halls whose store was behind (LOG).",
           m.log_events_served);
   counter("yiban_central_refused_connections_total", "Connections refused by the allow-list.",

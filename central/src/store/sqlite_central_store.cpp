@@ -166,7 +166,9 @@ ALTER TABLE bookings ADD COLUMN reminded_ts INTEGER;
 )sql",
                                                         // 8: retention and the indexes of every console/KPI query (issue 15).
                                                         R"sql(
--- reserved: retention (issue 15)
+CREATE INDEX commands_ts ON commands(ts);
+CREATE INDEX tickets_issued ON tickets(issued_ts);
+CREATE INDEX notify_outbox_done ON notify_outbox(created_ts) WHERE state <> 'pending';
 )sql",
                                                         // 9: personal data kept in the hall (issue 15).
                                                         R"sql(
@@ -357,6 +359,7 @@ class SqliteCentralStore final : public CentralStore {
     return cases_->set_blob_present(sha256, ts);
   }
   Expected<int> sweep_case_sla(std::int64_t now) override { return cases_->sweep_sla(now); }
+  Expected<RetentionCounts> prune(std::int64_t now, const CentralRetention& policy) override;
   Expected<void> record_case_access(std::string_view id, std::int64_t ts, std::string_view by, std::string_view what,
                                     std::string_view sha256) override {
     return cases_->record_access(id, ts, by, what, sha256);
@@ -508,6 +511,38 @@ Expected<void> SqliteCentralStore::load_identity(const std::string& path) {
   }
   if (auto ok = db_.exec("COMMIT"); !ok) return fail(ok.error());
   return {};
+}
+
+Expected<RetentionCounts> SqliteCentralStore::prune(std::int64_t now, const CentralRetention& policy) {
+  constexpr std::int64_t kDayMs = 86400000;
+  RetentionCounts counts;
+  // (sql, cutoff days, counter): each deletes at most policy.batch rows older than its cutoff.
+  const struct {
+    std::string_view sql;
+    int days;
+    std::int64_t* removed;
+  } steps[] = {
+      // Applied by the hall, and not the hall's newest (DOWN numbering continues after that one).
+      {"DELETE FROM commands WHERE (hall, down_seq) IN (SELECT c.hall, c.down_seq FROM commands c JOIN halls h "
+       "ON h.hall = c.hall WHERE c.ts < ?1 AND c.down_seq <= h.down_applied AND c.down_seq < "
+       "(SELECT max(down_seq) FROM commands m WHERE m.hall = c.hall) LIMIT ?2)",
+       policy.commands_days, &counts.commands},
+      {"DELETE FROM notify_outbox WHERE id IN (SELECT id FROM notify_outbox WHERE state <> 'pending' AND "
+       "created_ts < ?1 LIMIT ?2)",
+       policy.outbox_days, &counts.outbox},
+      // Finished tickets only: a ticket still open in a hall stays whatever its age.
+      {"DELETE FROM tickets WHERE (hall, ticket) IN (SELECT hall, ticket FROM tickets WHERE issued_ts < ?1 AND "
+       "state NOT IN ('waiting', 'called', 'serving') LIMIT ?2)",
+       policy.tickets_days, &counts.tickets},
+  };
+  for (const auto& step : steps) {
+    auto st = db_.prepare(step.sql);
+    if (!st) return std::unexpected(st.error());
+    if (auto ok = st->bind(1, now - static_cast<std::int64_t>(step.days) * kDayMs).bind(2, policy.batch).run(); !ok)
+      return std::unexpected(ok.error());
+    *step.removed = db_.changes();
+  }
+  return counts;
 }
 
 Expected<void> SqliteCentralStore::migrate() {

@@ -165,6 +165,7 @@ struct SyncServer::Impl {
   std::int64_t last_sweep_ms = 0;
   std::int64_t last_snapshot_ms = 0;
   std::int64_t last_sla_ms = 0;
+  std::int64_t next_retention_ms = 0;  // the first run is at start
   std::unique_ptr<db::BlobStore> blobs;
   bool cases_dirty = true;  // forwards may be ready: route in this turn
 
@@ -687,6 +688,28 @@ void SyncServer::Impl::turn(std::vector<Incoming>& messages) {
       spdlog::error("sync: checking case SLAs: {}", changed.error().message);
     } else if (*changed > 0) {
       spdlog::warn("sync: {} case SLA alerts raised or resolved", *changed);
+    }
+  }
+  if (now >= next_retention_ms && ensure_txn()) {
+    next_retention_ms = now + options.retention_period_ms;
+    if (auto removed = store->prune(wall_ms(), options.retention); !removed) {
+      spdlog::error("retention: {}", removed.error().message);
+    } else {
+      {
+        std::lock_guard lock(mutex);
+        counters.retention_commands += static_cast<std::uint64_t>(removed->commands);
+        counters.retention_outbox += static_cast<std::uint64_t>(removed->outbox);
+        counters.retention_tickets += static_cast<std::uint64_t>(removed->tickets);
+      }
+      if (removed->total() > 0) {
+        spdlog::info("retention: removed {} applied commands older than {} d, {} delivered/dead notifications "
+                     "older than {} d, {} finished tickets older than {} d",
+                     removed->commands, options.retention.commands_days, removed->outbox,
+                     options.retention.outbox_days, removed->tickets, options.retention.tickets_days);
+      }
+      const std::int64_t batch = options.retention.batch;
+      if (removed->commands >= batch || removed->outbox >= batch || removed->tickets >= batch)
+        next_retention_ms = now + 1000;  // a backlog: catch up soon, one bounded batch at a time
     }
   }
   deferred_pending = false;

@@ -62,6 +62,10 @@ struct SyncServerOptions {
   // Case files (protocol/CASES.md); empty: no blob transfer.
   std::string blob_dir;
   int case_sla_sweep_ms = 10000;  // how often central checks case SLAs
+  // What central keeps besides its log (CentralRetention), checked this often;
+  // a run that removed a full batch of a table runs again within a second.
+  CentralRetention retention;
+  int retention_period_ms = 300000;
 
   // Limits, so that no hall can stall the one sync thread or grow central's
   // memory (the others keep replicating whatever one hall does).
@@ -112,6 +116,10 @@ struct SyncMetrics {
   std::uint64_t store_changed_refused = 0;
   std::uint64_t commands_lost = 0;
   std::uint64_t log_events_served = 0;
+  // Rows central's retention removed (CentralRetention).
+  std::uint64_t retention_commands = 0;
+  std::uint64_t retention_outbox = 0;
+  std::uint64_t retention_tickets = 0;
   struct Hall {
     std::string hall;
     bool connected = false;

@@ -33,6 +33,11 @@ struct CentralOptions {
   std::string notify_url;  // the city's message sender (webhook); empty: no reminders
   std::filesystem::path notify_secret_file;
   int session_timeout_ms = 10000;
+  // What central keeps besides its log (CentralRetention in central_store.h).
+  int retention_commands_days = 90;
+  int retention_outbox_days = 30;
+  int retention_tickets_days = 400;
+  int retention_period_ms = 300000;
 };
 
 class CentralServer {

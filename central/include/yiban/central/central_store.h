@@ -125,6 +125,23 @@ struct BookingQuery {
   int offset = 0;
 };
 
+// What central keeps besides its event log (which it keeps whole): central's
+// --retention-* options. A command the hall has applied is kept N days (the
+// newest one per hall always, so DOWN numbering goes on after it); a
+// delivered or dead notification N days; the per-ticket projection N days
+// after issue (kpi_daily keeps each day's figures; a p90 over older days is
+// then not available).
+struct CentralRetention {
+  int commands_days = 90;
+  int outbox_days = 30;
+  int tickets_days = 400;
+  int batch = 5000;  // rows per table per prune() call
+};
+struct RetentionCounts {
+  std::int64_t commands = 0, outbox = 0, tickets = 0;
+  std::int64_t total() const { return commands + outbox + tickets; }
+};
+
 class CentralStore {
  public:
   virtual ~CentralStore() = default;
@@ -193,6 +210,10 @@ class CentralStore {
   virtual protocol::Expected<void> set_blob_present(std::string_view sha256, std::int64_t ts) = 0;
   // Raises (and resolves) central's own SLA alerts; returns how many changed.
   virtual protocol::Expected<int> sweep_case_sla(std::int64_t now) = 0;
+  // Removes what central's retention policy no longer keeps, at most
+  // policy.batch rows per table per call (inside the caller's transaction).
+  // Central keeps every event; see CentralRetention.
+  virtual protocol::Expected<RetentionCounts> prune(std::int64_t now, const CentralRetention& policy) = 0;
   // A view or download at central (what: detail, material).
   virtual protocol::Expected<void> record_case_access(std::string_view id, std::int64_t ts, std::string_view by,
                                                       std::string_view what, std::string_view sha256) = 0;
