@@ -12,7 +12,12 @@ namespace ps = yiban::protocol::sync;
 using namespace yiban::protocol;
 
 TEST_CASE("sync headers round-trip", "[protocol][sync]") {
-  ps::Hello hello{"qd-sn-01", 1, 42, 3, "市南区政务服务中心", "370202"};
+  ps::Hello hello;
+  hello.hall = "qd-sn-01";
+  hello.last_seq = 42;
+  hello.down_applied = 3;
+  hello.name = "市南区政务服务中心";
+  hello.region = "370202";
   auto h = ps::decode_hello(ps::encode(hello));
   REQUIRE(h);
   CHECK(h->hall == "qd-sn-01");

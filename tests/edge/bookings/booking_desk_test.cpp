@@ -71,7 +71,7 @@ TEST_CASE("the hall keeps central's bookings, takes walk-ups on its own seats, a
   CHECK(h.walk_up(slot, "E10000001", kT0).status == 409);  // no slots from central yet
   REQUIRE(h.tx([&] { return h.desk->apply_config(config_text(), kT0); }));
   // Central's booking with a special need: kept, and a preparation notice for staff.
-  pb::BookingAdd add{"ABCDEFGH", "A", slot, slot + kHour, "张*三", "13800138000", "轮椅"};
+  pb::BookingAdd add{"ABCDEFGH", "A", slot, slot + kHour, "张*三", "13800138000", "轮椅", {}};
   REQUIRE(h.tx([&] { return h.desk->apply_add(pb::encode_booking_add(add), kT0); }));
   REQUIRE(h.alerts->open().size() == 1);
   CHECK(h.alerts->open()[0].rule == "special_need");

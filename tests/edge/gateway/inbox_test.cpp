@@ -63,7 +63,7 @@ TEST_CASE("a full MQTT lane blocks neither central's commands nor the console", 
   for (int i = 0; i < 20; ++i) inbox.push_mqtt(from("kiosk-1"));
   // The sync thread's push returns at once although devices filled their lane.
   auto pushed = std::async(std::launch::async, [&] {
-    for (int i = 0; i < 4; ++i) inbox.push_command(CentralCommand{"c" + std::to_string(i)});
+    for (int i = 0; i < 4; ++i) inbox.push_command(CentralCommand{"c" + std::to_string(i), nullptr});
   });
   REQUIRE(pushed.wait_for(5s) == std::future_status::ready);
   console::Request r;
@@ -86,8 +86,8 @@ TEST_CASE("a full MQTT lane blocks neither central's commands nor the console", 
 
 TEST_CASE("the sync lane blocks only the sync thread, until the engine takes from it", "[edge][gateway][inbox]") {
   Inbox inbox(InboxLimits{.commands = 1});
-  inbox.push_command(CentralCommand{"first"});
-  auto second = std::async(std::launch::async, [&] { inbox.push_command(CentralCommand{"second"}); });
+  inbox.push_command(CentralCommand{"first", nullptr});
+  auto second = std::async(std::launch::async, [&] { inbox.push_command(CentralCommand{"second", nullptr}); });
   CHECK(second.wait_for(50ms) == std::future_status::timeout);
   CHECK(inbox.push_mqtt(from("kiosk-1")));  // devices are not held up meanwhile
   auto items = inbox.pop_batch(0ms, 10);
