@@ -1,9 +1,13 @@
 // Schema upgrades (issue 15): today's daemons open the stores every released
 // version left behind. The fixtures in tests/upgrade/fixtures were made by the
 // old code at its commit (tests/upgrade/make-fixtures: that commit's own
-// `deploy/demo --smoke`); each is copied, opened by a real yiban-edge or
-// yiban-central, and then checked: migrated to today's schema, every old row
-// of the log unchanged, the chain verifies, the daemon keeps working on it.
+// `deploy/demo --smoke`) and are kept as SQL text (sqlite3 .dump plus the
+// store's user_version); each is loaded into a fresh file, opened by a real
+// yiban-edge or yiban-central, and then checked: migrated to today's schema,
+// every old row of the log unchanged, the chain verifies, the daemon keeps
+// working on it.
+
+#include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -29,10 +33,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// fixtures/<kind>-v<N>.db, by N.
+// fixtures/<kind>-v<N>.sql, by N.
 std::vector<std::pair<int, fs::path>> fixtures(const std::string& kind) {
   std::vector<std::pair<int, fs::path>> found;
-  const std::regex name(kind + "-v([0-9]+)\\.db");
+  const std::regex name(kind + "-v([0-9]+)\\.sql");
   for (const auto& entry : fs::directory_iterator(YIBAN_FIXTURE_DIR)) {
     std::smatch m;
     const std::string file = entry.path().filename().string();
@@ -42,10 +46,16 @@ std::vector<std::pair<int, fs::path>> fixtures(const std::string& kind) {
   return found;
 }
 
-// A copy of the fixture with its own name, made writable (git keeps 0644).
-void copy_store(const fs::path& from, const fs::path& to) {
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
-  fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write);
+// The store a fixture's SQL text describes, written to `to`.
+void load_store(const fs::path& fixture, const fs::path& to) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(to.c_str(), &db) == SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, read_file(fixture).c_str(), nullptr, nullptr, &error);
+  INFO(fixture << ": " << (error ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
 }
 
 // Central's log of one hall hash-chains to the chain central acknowledged.
@@ -72,8 +82,13 @@ TEST_CASE("the fixtures cover every released schema and today's", "[integration]
   CHECK(edge.front().first == 1);
   CHECK(central.front().first == 1);
   // Each fixture really has the version its name says (the old code wrote it).
-  for (const auto& [version, path] : edge) CHECK(query_int(path, "PRAGMA user_version") == version);
-  for (const auto& [version, path] : central) CHECK(query_int(path, "PRAGMA user_version") == version);
+  for (const auto& list : {edge, central}) {
+    for (const auto& [version, path] : list) {
+      TempDir dir;
+      load_store(path, dir / "store.db");
+      CHECK(query_int(dir / "store.db", "PRAGMA user_version") == version);
+    }
+  }
   CHECK(edge.back().first < yiban::edge::store::kSchemaVersion);
   CHECK(central.back().first < yiban::central::kSqliteSchemaVersion);
 }
@@ -83,7 +98,7 @@ TEST_CASE("today's yiban-edge opens every released edge store: migrated, log int
   for (const auto& [version, fixture] : fixtures("edge")) {
     DYNAMIC_SECTION("edge schema " << version) {
       TempDir dir;
-      copy_store(fixture, dir / "edge.db");
+      load_store(fixture, dir / "edge.db");
       fs::path config = fixture;
       config.replace_extension(".hall.json");
       REQUIRE(fs::exists(config));
@@ -129,14 +144,16 @@ TEST_CASE("today's yiban-central opens every released central store: migrated, l
           "[integration][upgrade]") {
   for (const auto& [version, fixture] : fixtures("central")) {
     DYNAMIC_SECTION("central schema " << version) {
-      TempDir dir;
-      const auto halls = query_strings(fixture, "SELECT hall FROM halls ORDER BY hall");
+      TempDir dir, original;
+      load_store(fixture, original / "central.db");
+      const auto halls = query_strings(original / "central.db", "SELECT hall FROM halls ORDER BY hall");
       REQUIRE(!halls.empty());
-      const auto old_events = query_strings(fixture, "SELECT hall || ' ' || seq || ' ' || text FROM events ORDER BY hall, seq");
+      const auto old_events = query_strings(original / "central.db",
+                                            "SELECT hall || ' ' || seq || ' ' || text FROM events ORDER BY hall, seq");
       REQUIRE(old_events.size() > halls.size());
 
       CentralProcess central(dir.path(), halls);
-      copy_store(fixture, central.db());
+      load_store(fixture, central.db());
       central.start();
       auto listed = central.get("/api/v1/halls?limit=100");
       REQUIRE(listed.status == 200);
