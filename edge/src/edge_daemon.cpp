@@ -248,6 +248,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     so.capacity = impl->config.capacity;
     so.db_path = impl->options.db.string();
     so.blob_dir = impl->options.blob_dir.string();
+    so.archive_dir = store::archive_dir_of(impl->options.db).string();
     Impl* d = impl.get();
     impl->sync = std::make_unique<sync::SyncClient>(
         std::move(so), [d](std::string text) { d->inbox.push_command(gateway::CentralCommand{std::move(text), nullptr}); });

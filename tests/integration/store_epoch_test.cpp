@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "support/central_process.h"
@@ -265,4 +266,72 @@ TEST_CASE("a re-installed hall is refused with store_changed until an admin acce
   notices_apply_once(central, *edge, 2, "新盒");  // the old box's notice is not applied again
   logs_equal(*edge, central);
   REQUIRE(edge->terminate() == 0);
+}
+
+TEST_CASE("central restored from a copy older than the hall's event archive: the hall resends from the archive",
+          "[integration][sync][epoch][retention]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "edge");
+  std::filesystem::create_directories(dir / "central");
+  MosquittoBroker broker(dir.path());
+  CentralProcess central(dir / "central", {kHall});
+  central.start();
+  // Events archived after one day; the job runs every 10 s (the least).
+  const auto config = dir / "hall.json";
+  {
+    auto j = json::parse(read_file(write_test_hall_config(dir.path())));
+    j["retention"] = {{"events_days", 1}, {"period_s", 10}};
+    std::ofstream(config) << j.dump();
+  }
+  EdgeProcess edge(dir / "edge", config, broker.uri(), central.edge_args(kHall));
+  // Three days ago (libfaketime): the hall's first events, all at central.
+  edge.set_env({"LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "FAKETIME=-3d",
+                "DONT_FAKE_MONOTONIC=1"});
+  edge.start();
+  take_tickets(broker.uri(), 4);
+  auto all_at_central = [&] {
+    return eventually([&] {
+      return query_int(central.db(), "SELECT acked_seq FROM halls WHERE hall = 'test-hall'") ==
+             query_int(edge.db(), "SELECT max(seq) FROM events");
+    }, 20s);
+  };
+  REQUIRE(all_at_central());
+  const auto copy = dir / "central-old.db";
+  copy_live(central.db(), copy);
+  const long long copied = query_int(copy, "SELECT acked_seq FROM halls WHERE hall = 'test-hall'");
+  take_tickets(broker.uri(), 5);  // at central, not in the copy
+  REQUIRE(all_at_central());
+  const long long old_last = query_int(edge.db(), "SELECT max(seq) FROM events");
+  REQUIRE(edge.terminate() == 0);
+
+  // Today: the hall archives the three-day-old events central holds.
+  edge.set_env({});
+  edge.start();
+  INFO(edge.log_text());
+  REQUIRE(eventually([&] {
+    auto a = query_strings(edge.db(), "SELECT value FROM meta WHERE key = 'archive_seq'");
+    return !a.empty() && std::stoll(a[0]) >= old_last - 1;
+  }, 30s));
+  const long long anchor = std::stoll(query_strings(edge.db(), "SELECT value FROM meta WHERE key = 'archive_seq'")[0]);
+  REQUIRE(anchor > copied);
+  CHECK(query_int(edge.db(), "SELECT count(*) FROM events WHERE seq <= " + std::to_string(anchor)) == 0);
+
+  // Central restored from the copy: it holds 1..copied; copied+1..anchor
+  // exist only in the hall's archive files.
+  REQUIRE(central.terminate() == 0);
+  put_back(copy, central.db());
+  mark_restored(central.db());
+  central.start();
+  take_tickets(broker.uri(), 2);
+  REQUIRE(eventually([&] {
+    return edge.log_text().find("are in the event archive and are resent from it") != std::string::npos;
+  }, 20s));
+  REQUIRE(all_at_central());
+  require_same_log(edge.db(), kHall, central);
+  CHECK(query_int(central.db(), "SELECT count(*) FROM events WHERE hall = 'test-hall'") ==
+        query_int(edge.db(), "SELECT max(seq) FROM events"));
+  CHECK_THAT(edge.log_text(), Catch::Contains("resent to central; the rest come from the store"));
+  notices_apply_once(central, edge, 2, "归档后");
+  CHECK(query_int(central.db(), "SELECT count(DISTINCT ticket) FROM tickets WHERE hall = 'test-hall'") == 11);
+  REQUIRE(edge.terminate() == 0);
 }

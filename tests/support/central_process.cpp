@@ -8,13 +8,33 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "store/event_archive.h"
 #include "support/edge_process.h"
 #include "yiban/central/central_server.h"
 
 namespace yiban::test {
 
+std::vector<std::string> edge_log_texts(const std::filesystem::path& edge_db) {
+  std::vector<std::string> texts;
+  auto anchor = query_strings(edge_db, "SELECT value FROM meta WHERE key = 'archive_seq'");
+  if (!anchor.empty() && std::stoll(anchor[0]) > 0) {
+    // Archived events first (store/event_archive.h), up to the anchor.
+    const std::int64_t upto = std::stoll(anchor[0]);
+    auto reader = yiban::edge::store::EventArchiveReader::open(
+        edge_db.parent_path() / (edge_db.stem().string() + ".archive"), 1);
+    INFO((reader ? std::string() : reader.error().message));
+    REQUIRE(reader);
+    auto archived = reader->read(upto, static_cast<std::size_t>(upto), SIZE_MAX);
+    INFO((archived ? std::string() : archived.error().message));
+    REQUIRE(archived);
+    texts = std::move(*archived);
+  }
+  for (auto& t : query_strings(edge_db, "SELECT text FROM events ORDER BY seq")) texts.push_back(std::move(t));
+  return texts;
+}
+
 void require_same_log(const std::filesystem::path& edge_db, const std::string& hall, const CentralProcess& central) {
-  auto edge_texts = query_strings(edge_db, "SELECT text FROM events ORDER BY seq");
+  auto edge_texts = edge_log_texts(edge_db);
   auto central_texts =
       query_strings(central.db(), "SELECT text FROM events WHERE hall = '" + hall + "' ORDER BY seq");
   REQUIRE(central_texts.size() == edge_texts.size());

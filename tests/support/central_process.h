@@ -74,9 +74,14 @@ class CentralProcess {
   std::unique_ptr<ChildProcess> process_;
 };
 
-// Central holds exactly the hall's log from edge_db: the same texts in the
-// same order, central's acknowledged chain equals the edge's last chain, and
-// both stores pass PRAGMA integrity_check (Catch assertions).
+// Central holds exactly the hall's log from edge_db (archived events
+// included): the same texts in the same order, central's acknowledged chain
+// equals the edge's last chain, and both stores pass PRAGMA integrity_check
+// (Catch assertions).
 void require_same_log(const std::filesystem::path& edge_db, const std::string& hall, const CentralProcess& central);
+
+// The edge's whole log: its archived events (store/event_archive.h) then the
+// events table.
+std::vector<std::string> edge_log_texts(const std::filesystem::path& edge_db);
 
 }  // namespace yiban::test

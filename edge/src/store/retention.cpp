@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "store/event_archive.h"
 #include "yiban/db/blob_store.h"
 #include "yiban/protocol/bookings.h"
 #include "yiban/protocol/cases.h"
@@ -429,32 +430,13 @@ Expected<EventLogCheck> verify_event_log(Database& db, const std::filesystem::pa
   protocol::ChainHash chain = protocol::kChainZero;
   std::int64_t seq = 0;
   if (anchor > 0) {
-    std::vector<std::filesystem::path> files;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(archive_dir, ec)) {
-      const auto name = entry.path().filename().string();
-      if (name.starts_with("events-") && name.ends_with(".jsonl")) files.push_back(entry.path());
-    }
-    if (ec) return fail("archive folder " + archive_dir.string() + ": " + ec.message());
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
-      std::ifstream in(file, std::ios::binary);
-      std::string line;
-      while (seq < anchor && std::getline(in, line)) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object() || !j.contains("seq") || !j["seq"].is_number_integer())
-          return fail(file.filename().string() + ": a line after event " + std::to_string(seq) + " is not an event");
-        if (j["seq"].get<std::int64_t>() != seq + 1)
-          return fail(file.filename().string() + ": event " + std::to_string(j["seq"].get<std::int64_t>()) +
-                      " follows " + std::to_string(seq));
-        chain = protocol::chain_next(chain, line);
-        ++seq;
-      }
-    }
+    // Reads the archive up to the anchor, chaining every event (a gap, a line
+    // that is not an event, or a short archive fails the check).
+    auto reader = EventArchiveReader::open(archive_dir, anchor + 1);
+    if (!reader) return fail(reader.error().message);
+    chain = reader->chain();
+    seq = anchor;
     out.archived = seq;
-    if (seq != anchor)
-      return fail("the archive ends at event " + std::to_string(seq) + " but the store archived up to " +
-                  std::to_string(anchor));
     if (!*anchor_chain_text || protocol::to_hex(chain) != **anchor_chain_text)
       return fail("the archive's chain at event " + std::to_string(anchor) + " differs from the store's anchor");
   }

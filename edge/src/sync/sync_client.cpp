@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "store/event_archive.h"
 #include "yiban/db/blob_fetcher.h"
 #include "yiban/db/sqlite.h"
 #include "yiban/protocol/commands.h"
@@ -59,6 +60,8 @@ struct SyncClient::Impl {
   db::Database db;
   std::optional<db::Statement> read_events;
   std::optional<db::Statement> read_last;
+  std::optional<db::Statement> read_anchor;  // meta archive_seq: events up to it are in the archive
+  std::optional<store::EventArchiveReader> archive;  // positioned at the next archived event to send
   std::optional<db::Statement> read_wants;  // files the hall's cases name
   std::optional<db::Statement> names_file;  // does a case name this file?
   std::unique_ptr<db::BlobStore> blobs;
@@ -125,6 +128,14 @@ struct SyncClient::Impl {
   std::optional<std::string> stored_meta(const char* key);
   // chain(seq) of the local log (nullopt: no such event).
   std::optional<protocol::ChainHash> local_chain(std::int64_t seq);
+  // The highest archived event (0: none, or no archive).
+  std::int64_t archive_anchor();
+  // The archive reader positioned at `from` (re-opened when it is elsewhere);
+  // nullptr with a halted link when the archive cannot be read.
+  store::EventArchiveReader* archive_at(std::int64_t from);
+  // Sends the next batch of archived events (next_send <= anchor); false
+  // when nothing could be sent.
+  bool send_archived(std::int64_t anchor);
   void on_welcome(const ps::Welcome& w);
   void on_log(std::vector<zmq::message_t>& message);
   void ask_log();
@@ -150,6 +161,11 @@ protocol::Expected<void> SyncClient::start() {
   if (!events || !last) return protocol::error("sync: cannot prepare reads of the event log");
   d.read_events = std::move(*events);
   d.read_last = std::move(*last);
+  if (!d.options.archive_dir.empty()) {
+    auto anchor = d.db.prepare("SELECT value FROM meta WHERE key = 'archive_seq'");
+    if (!anchor) return protocol::error("sync: cannot prepare the read of the archive anchor");
+    d.read_anchor = std::move(*anchor);
+  }
   if (!d.options.blob_dir.empty()) {
     auto blobs = db::BlobStore::open(d.options.blob_dir);
     if (!blobs) return std::unexpected(blobs.error());
@@ -255,6 +271,58 @@ std::optional<protocol::ChainHash> SyncClient::Impl::local_chain(std::int64_t se
   if (blob.size() != h.size()) return std::nullopt;
   std::copy(blob.begin(), blob.end(), h.begin());
   return h;
+}
+
+std::int64_t SyncClient::Impl::archive_anchor() {
+  if (!read_anchor) return 0;
+  auto& s = *read_anchor;
+  std::int64_t anchor = 0;
+  if (auto row = s.step(); row && *row) {
+    try {
+      anchor = std::stoll(s.column_text(0));
+    } catch (const std::exception&) {
+      anchor = 0;
+    }
+  }
+  s.reset();
+  return anchor;
+}
+
+store::EventArchiveReader* SyncClient::Impl::archive_at(std::int64_t from) {
+  if (archive && archive->next_seq() == from) return &*archive;
+  archive.reset();
+  const auto started = Clock::now();
+  auto opened = store::EventArchiveReader::open(options.archive_dir, from);
+  if (!opened) {
+    disconnect(State::kHalted, options.halt_retry_ms,
+               "events up to " + std::to_string(from - 1) + " are archived but the archive cannot be read: " +
+                   opened.error().message);
+    return nullptr;
+  }
+  archive = std::move(*opened);
+  spdlog::info("sync: reading the event archive {} from event {} ({} ms to find it)", options.archive_dir, from,
+               std::chrono::duration_cast<Ms>(Clock::now() - started).count());
+  return &*archive;
+}
+
+bool SyncClient::Impl::send_archived(std::int64_t anchor) {
+  auto* reader = archive_at(next_send);
+  if (!reader) return false;
+  const std::int64_t from = next_send;
+  auto texts = reader->read(anchor, static_cast<std::size_t>(options.batch_max), ps::kMaxBatchBytes);
+  if (!texts) {
+    archive.reset();
+    disconnect(State::kHalted, options.halt_retry_ms, "the event archive cannot be read: " + texts.error().message);
+    return false;
+  }
+  if (texts->empty()) return false;
+  ps::EventsHeader header{from, from + static_cast<std::int64_t>(texts->size()) - 1, reader->chain()};
+  if (!send(ps::Verb::kEvents, ps::encode(header), *texts)) return false;
+  in_flight.push_back({header.from, header.to, Clock::now()});
+  next_send = header.to + 1;
+  if (next_send > anchor)
+    spdlog::info("sync: archived events {}..{} resent to central; the rest come from the store", from, anchor);
+  return true;
 }
 
 std::int64_t SyncClient::Impl::stored_down_applied() {
@@ -673,6 +741,22 @@ void SyncClient::Impl::on_welcome(const ps::Welcome& w) {
   if (!behind && w.chain && w.acked > 0) {
     auto mine = local_chain(w.acked);
     behind = mine && *mine != *w.chain;
+    if (const std::int64_t anchor = archive_anchor(); !mine && w.acked <= anchor) {
+      // Central holds less than the hot table begins with: its chain(acked)
+      // is checked against the archive, which the resend then reads on from.
+      spdlog::warn("sync: central holds events 1..{} of this hall; {}..{} are in the event archive and are resent "
+                   "from it", w.acked, w.acked + 1, anchor);
+      auto* reader = archive_at(w.acked + 1);
+      if (!reader) return;
+      if (reader->chain() != *w.chain) {
+        archive.reset();
+        disconnect(State::kHalted, options.halt_retry_ms,
+                   "central's chain at event " + std::to_string(w.acked) +
+                       " differs from this hall's event archive: central holds another history of this hall "
+                       "(its archived events cannot be adopted; compare the logs before clearing central's)");
+        return;
+      }
+    }
   }
   if (behind) {
     if (!on_step) {
@@ -737,6 +821,11 @@ void SyncClient::Impl::fill_window() {
   if (state != State::kStreaming) return;
   std::int64_t last = committed_seq.load();
   while (static_cast<int>(in_flight.size()) < options.window && next_send <= last) {
+    if (const std::int64_t anchor = archive_anchor(); next_send <= anchor) {
+      if (!send_archived(anchor)) return;
+      continue;
+    }
+    archive.reset();
     auto& s = *read_events;
     s.bind(1, next_send).bind(2, options.batch_max);
     std::vector<std::string> texts;

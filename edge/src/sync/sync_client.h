@@ -30,7 +30,11 @@
 // Store identity: HELLO names the store and the DOWN epoch down_applied counts
 // in; a WELCOME of another epoch re-bases it (on_step kRebase, before any of
 // the new epoch's commands).
-// Events are never deleted here; the edge keeps its whole log.
+// Events are never deleted here; the edge keeps its whole log. Events that
+// retention archived (store/event_archive.h) and central does not hold (a
+// central restored from a backup older than the archive) are read back from
+// the archive files and sent like any others; WELCOME's chain(acked) is
+// checked against the archive first, and a difference halts the link.
 //
 // Blob transfer (protocol/CASES.md): while streaming, the client fetches the
 // files its cases name that it does not have (one at a time, a window of
@@ -60,6 +64,9 @@ struct SyncClientOptions {
   int capacity = 0;
   std::string db_path;
   std::string blob_dir;  // case files (empty: no blob transfer)
+  // The store's event archive (store/event_archive.h; empty: none): events
+  // central lacks that retention moved out of `events` are resent from it.
+  std::string archive_dir;
   int batch_max = 1000;  // events per EVENTS message
   int window = 8;  // unacknowledged batches in flight
   int ping_ms = 1000;
