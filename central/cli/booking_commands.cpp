@@ -15,12 +15,6 @@ namespace {
 
 // --- helpers
 
-std::string required(const po::variables_map& vm, const char* key) {
-  std::string v = opt(vm, key);
-  if (v.empty()) throw UsageError{fmt::format("--{} is required", key)};
-  return v;
-}
-
 bool all_digits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
     return std::isdigit(c) != 0;
@@ -40,7 +34,7 @@ std::string day_option(const po::variables_map& vm, bool needed) {
 }
 
 // Local "HH:MM" of epoch ms.
-std::string clock_cell(const json& o, const char* key) {
+std::string hhmm_cell(const json& o, const char* key) {
   auto v = integer(o, key);
   return v ? format_local_clock(*v).substr(0, 5) : "-";
 }
@@ -144,10 +138,10 @@ std::optional<std::int64_t> resolve_slot(Session& s, const po::variables_map& vm
   for (const auto& x : slots) {
     auto start = integer(x, "start");
     if (!start) continue;
-    if (clock ? clock_cell(x, "start") == wanted : *start == *at) return start;
+    if (clock ? hhmm_cell(x, "start") == wanted : *start == *at) return start;
   }
   std::string starts;
-  for (const auto& x : slots) starts += (starts.empty() ? "" : " ") + clock_cell(x, "start");
+  for (const auto& x : slots) starts += (starts.empty() ? "" : " ") + hhmm_cell(x, "start");
   throw UsageError{fmt::format("--slot {}: no slot of {} at {} starts then on {}; its slots: {}",
                                slot, service, hall, day, starts.empty() ? "none" : starts)};
 }
@@ -183,7 +177,7 @@ int booking_slots(Session& s, const po::variables_map& vm, const std::vector<std
     auto c = integer(x, "booked_central"), h = integer(x, "booked_hall");
     if (c || h) booked = std::to_string(c.value_or(0) + h.value_or(0));
     available += integer(x, "available").value_or(0);
-    t.add_row({clock_cell(x, "start"), clock_cell(x, "end"), cell(x, "capacity"),
+    t.add_row({hhmm_cell(x, "start"), hhmm_cell(x, "end"), cell(x, "capacity"),
                cell(x, "central_quota"), cell(x, "hall_quota"), booked, cell(x, "available")});
   }
   s.out << fmt::format("{} at {} on {}\n", service, hall, day);
@@ -275,15 +269,15 @@ int booking_list(Session& s, const po::variables_map& vm, const std::vector<std:
 
 // --- the command
 
-struct Action {
+struct BookingAction {
   const char* name;
   std::vector<const char*> args;     // positional argument names after the action
   std::vector<const char*> options;  // the options it takes
   int (*run)(Session&, const po::variables_map&, const std::vector<std::string>&);
 };
 
-const std::vector<Action>& actions() {
-  static const std::vector<Action> kActions{
+const std::vector<BookingAction>& booking_actions() {
+  static const std::vector<BookingAction> kActions{
       {"slots", {}, {"hall", "service", "day"}, booking_slots},
       {"book",
        {},
@@ -322,8 +316,8 @@ void booking_options(po::options_description& d) {
 
 int cmd_booking(Session& s, const po::variables_map& vm) {
   const std::string name = vm["action"].as<std::string>();
-  const Action* a = nullptr;
-  for (const auto& x : actions())
+  const BookingAction* a = nullptr;
+  for (const auto& x : booking_actions())
     if (name == x.name) a = &x;
   if (!a)
     throw UsageError{
@@ -337,7 +331,7 @@ int cmd_booking(Session& s, const po::variables_map& vm) {
 
   po::options_description all;
   booking_options(all);
-  check_action_options(vm, all, "booking", *a, actions());
+  check_action_options(vm, all, "booking", *a, booking_actions());
   return a->run(s, vm, args);
 }
 

@@ -174,12 +174,6 @@ int print_step(Session& s, const Reply& r, const std::string& id, const char* wh
   return kOk;
 }
 
-std::string required(const po::variables_map& vm, const char* key) {
-  std::string v = opt(vm, key);
-  if (v.empty()) throw UsageError{fmt::format("--{} is required", key)};
-  return v;
-}
-
 // --- actions; args are the arguments after the action word.
 
 int case_submit(Session& s, const po::variables_map& vm, const std::vector<std::string>&) {
@@ -480,7 +474,7 @@ int case_fetch(Session& s, const po::variables_map& vm, const std::vector<std::s
 
 // --- the command
 
-struct Action {
+struct CaseAction {
   const char* name;
   std::vector<const char*> args;     // positional argument names after the action
   std::vector<const char*> options;  // the options it takes
@@ -488,8 +482,8 @@ struct Action {
   int (*run)(Session&, const po::variables_map&, const std::vector<std::string>&);
 };
 
-const std::vector<Action>& actions() {
-  static const std::vector<Action> kActions{
+const std::vector<CaseAction>& case_actions() {
+  static const std::vector<CaseAction> kActions{
       {"submit",
        {},
        {"service", "applicant-name", "applicant-id", "contact-name", "contact-phone", "note",
@@ -506,9 +500,9 @@ const std::vector<Action>& actions() {
   return kActions;
 }
 
-const Action* find_action(const po::variables_map& vm) {
+const CaseAction* find_action(const po::variables_map& vm) {
   const std::string name = vm.count("action") ? vm["action"].as<std::string>() : "";
-  for (const auto& a : actions())
+  for (const auto& a : case_actions())
     if (name == a.name) return &a;
   return nullptr;
 }
@@ -545,13 +539,13 @@ void case_options(po::options_description& d) {
 }
 
 bool case_edge(const po::variables_map& vm) {
-  const Action* a = find_action(vm);
+  const CaseAction* a = find_action(vm);
   return a && a->edge;
 }
 
 int cmd_case(Session& s, const po::variables_map& vm) {
   const std::string name = vm["action"].as<std::string>();
-  const Action* a = find_action(vm);
+  const CaseAction* a = find_action(vm);
   if (!a)
     throw UsageError{fmt::format(
         "unknown action '{}': submit, list, show, review, complete, resubmit or fetch", name)};
@@ -563,7 +557,7 @@ int cmd_case(Session& s, const po::variables_map& vm) {
 
   po::options_description all;
   case_options(all);
-  check_action_options(vm, all, "case", *a, actions());
+  check_action_options(vm, all, "case", *a, case_actions());
   return a->run(s, vm, args);
 }
 

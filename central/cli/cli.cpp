@@ -461,6 +461,12 @@ std::string opt(const po::variables_map& vm, const char* key) {
   return vm.count(key) ? vm[key].as<std::string>() : std::string();
 }
 
+std::string required(const po::variables_map& vm, const char* key) {
+  std::string v = opt(vm, key);
+  if (v.empty()) throw UsageError{fmt::format("--{} is required", key)};
+  return v;
+}
+
 int cmd_kpi(Session& s, const po::variables_map& vm) {
   for (const char* key : {"from", "to"}) {
     if (vm.count(key) && !is_day(opt(vm, key)))

@@ -144,6 +144,8 @@ const json& object(const json& o, const char* key);
 std::string query(const std::vector<std::pair<std::string, std::string>>& params);
 // A string option's value, "" when not given.
 std::string opt(const po::variables_map& vm, const char* key);
+// A string option that must be given (UsageError "--KEY is required").
+std::string required(const po::variables_map& vm, const char* key);
 
 // One invocation's state, shared by the command handlers.
 struct Session {

@@ -1,6 +1,8 @@
 #include "yiban/protocol/error.h"
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace yiban::protocol {
@@ -20,6 +22,8 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 12> kNames{{
     {ErrorCode::kInternal, "internal"},
 }};
 }  // namespace
+
+std::string errno_text() { return std::strerror(errno); }
 
 std::string_view to_string(ErrorCode code) {
   for (const auto& [c, name] : kNames) {

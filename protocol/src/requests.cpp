@@ -78,7 +78,7 @@ bool is_class_char(char c) { return (c >= 'a' && c <= 'z') || c == '_'; }
 bool is_code_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_phone_digit(char c) { return c >= '0' && c <= '9'; }
 
 Result<RequestBody> decode_take(const json& j) {
   if (auto ok = only_fields(j, {"service", "class", "phone"}); !ok) return std::unexpected(ok.error());
@@ -98,7 +98,7 @@ Result<RequestBody> decode_take(const json& j) {
   if (*phone) {
     std::string_view digits = **phone;
     if (digits.starts_with('+')) digits.remove_prefix(1);
-    if (!matches(digits, 5, 20, is_digit))
+    if (!matches(digits, 5, 20, is_phone_digit))
       return fail(ErrorCode::kBadRequest, "phone: must be 5-20 digits, optionally after '+'");
   }
   out.phone = *phone;

@@ -14,7 +14,7 @@
 
 namespace yiban::devices::test {
 
-inline constexpr const char* kHall = "test-hall";
+using yiban::test::kHall;
 
 // The test hall config, parsed (for unit tests that need a HallConfig).
 inline protocol::HallConfig load_test_hall() {

@@ -35,7 +35,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 
 struct Figures {
   int runs = 0;

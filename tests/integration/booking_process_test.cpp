@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/booking_support.h"
 #include "support/central_process.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
@@ -26,39 +27,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 constexpr const char* kEdgeManager = "edge-manager-0123456789";
 
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Every day open around the clock in hourly slots (Shanghai hours are whole UTC hours).
-std::string booking_config(int capacity, double hall_share, int rebalance_before_min) {
-  json hours = json::object();
-  for (const char* d : {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}) hours[d] = {"00:00-24:00"};
-  return json{{"timezone", "Asia/Shanghai"},
-              {"horizon_days", 7},
-              {"rebalance_before_min", rebalance_before_min},
-              {"halls",
-               {{{"hall", kHall},
-                 {"services",
-                  {{{"code", "A"}, {"slot_min", 60}, {"capacity", capacity}, {"hall_share", hall_share},
-                    {"hours", hours}}}}}}}}
-      .dump();
-}
-
-// The next hour's slot that starts at least 10 minutes from now.
-std::int64_t next_slot() {
-  std::int64_t s = (wall_ms() / 3600000 + 1) * 3600000;
-  if (s - wall_ms() < 10 * 60000) s += 3600000;
-  return s;
-}
-
-json book_body(std::int64_t slot, const std::string& id) {
-  return json{{"hall", kHall}, {"service", "A"}, {"slot_start", slot}, {"applicant_id", id},
-              {"applicant_name", "张小三"}, {"phone", "138 0013 8000"}};
+json zhang_booking(std::int64_t slot, const std::string& id) {
+  return book_body(kHall, slot, id, "张小三", "138 0013 8000");
 }
 
 struct City {
@@ -94,7 +66,7 @@ struct City {
     edge->start();
   }
   HttpResponse walk_up(std::int64_t slot, const std::string& id) {
-    auto body = book_body(slot, id);
+    auto body = zhang_booking(slot, id);
     body.erase("hall");
     return http_request(edge_port, "POST", "/api/v1/bookings", body.dump(), kEdgeManager);
   }
@@ -105,7 +77,7 @@ struct City {
 }  // namespace
 
 TEST_CASE("fifty bookers racing for the last seat: exactly one gets it", "[integration][bookings]") {
-  City city(booking_config(2, 0.5, 0));  // one central seat per slot
+  City city(booking_config(kHall, 2, 0.5, 0));  // one central seat per slot
   const std::int64_t slot = next_slot();
   std::atomic<int> created{0}, full{0}, other{0};
   std::mutex odd_mutex;
@@ -128,7 +100,7 @@ TEST_CASE("fifty bookers racing for the last seat: exactly one gets it", "[integ
       // since one person cannot hold two bookings of a service that day.
       HttpResponse r;
       for (int attempt = 0; attempt < 5 && r.status == 0; ++attempt) {
-        auto res = client->post("/api/v1/bookings", book_body(slot, "E" + std::to_string(10000000 + i)).dump(),
+        auto res = client->post("/api/v1/bookings", zhang_booking(slot, "E" + std::to_string(10000000 + i)).dump(),
                                 "application/json", {{"Authorization", std::string("Bearer ") + kOperatorToken}});
         r = HttpResponse{res ? res->status : 0, res ? res->body : res.error().message};
       }
@@ -171,25 +143,25 @@ TEST_CASE("fifty bookers racing for the last seat: exactly one gets it", "[integ
   REQUIRE(winner["bookings"].size() == 1);
   const std::string code = winner["bookings"][0]["code"];
   // Refusals: a viewer cannot book; a slot beyond the horizon; a past slot.
-  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E99999999").dump(), kViewerToken).status == 403);
-  CHECK(city.central->post("/api/v1/bookings", book_body(slot + 8 * 86400000LL, "E99999999").dump(), kOperatorToken)
+  CHECK(city.central->post("/api/v1/bookings", zhang_booking(slot, "E99999999").dump(), kViewerToken).status == 403);
+  CHECK(city.central->post("/api/v1/bookings", zhang_booking(slot + 8 * 86400000LL, "E99999999").dump(), kOperatorToken)
             .status == 400);
-  CHECK(city.central->post("/api/v1/bookings", book_body(slot - 2 * 3600000, "E99999999").dump(), kOperatorToken)
+  CHECK(city.central->post("/api/v1/bookings", zhang_booking(slot - 2 * 3600000, "E99999999").dump(), kOperatorToken)
             .status == 400);
   // Cancelled: the seat is free again.
   CHECK(city.central->request("DELETE", "/api/v1/bookings/" + code, "", kOperatorToken).status == 200);
-  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E20000000").dump(), kOperatorToken).status == 201);
+  CHECK(city.central->post("/api/v1/bookings", zhang_booking(slot, "E20000000").dump(), kOperatorToken).status == 201);
 }
 
 TEST_CASE("cut off from central, the hall checks bookings in and takes walk-ups on its own seats; together never "
           "more than capacity",
           "[integration][bookings]") {
-  City city(booking_config(4, 0.5, 0));  // 2 central seats, 2 hall seats, no rebalancing
+  City city(booking_config(kHall, 4, 0.5, 0));  // 2 central seats, 2 hall seats, no rebalancing
   const std::int64_t slot = next_slot();
   city.start_edge();
   REQUIRE(eventually([&] { return city.edge_count("SELECT count(*) FROM meta WHERE key = 'booking_config'") == 1; },
                      15s));
-  auto first = city.central->post("/api/v1/bookings", book_body(slot, "E10000001").dump(), kOperatorToken);
+  auto first = city.central->post("/api/v1/bookings", zhang_booking(slot, "E10000001").dump(), kOperatorToken);
   INFO(first.body);
   REQUIRE(first.status == 201);
   const std::string code = json::parse(first.body)["code"];
@@ -215,8 +187,8 @@ TEST_CASE("cut off from central, the hall checks bookings in and takes walk-ups 
   CHECK_THAT(third.body, Catch::Contains("full"));
   // Central, on the other side, sells only its own remaining seat.
   city.central->start();
-  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E10000002").dump(), kOperatorToken).status == 201);
-  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E10000003").dump(), kOperatorToken).status == 409);
+  CHECK(city.central->post("/api/v1/bookings", zhang_booking(slot, "E10000002").dump(), kOperatorToken).status == 201);
+  CHECK(city.central->post("/api/v1/bookings", zhang_booking(slot, "E10000003").dump(), kOperatorToken).status == 409);
   // Once connected again both sides know all four: exactly the capacity.
   REQUIRE(eventually(
       [&] {
@@ -233,7 +205,7 @@ TEST_CASE("cut off from central, the hall checks bookings in and takes walk-ups 
 }
 
 TEST_CASE("unused central seats move to a connected hall before the slot, one way", "[integration][bookings]") {
-  City city(booking_config(4, 0.5, 180), {"--rebalance-every", "1"});
+  City city(booking_config(kHall, 4, 0.5, 180), {"--rebalance-every", "1"});
   const std::int64_t slot = next_slot();
   city.start_edge();
   // Within 180 minutes of the slot, central's two unused seats go to the hall.
@@ -243,7 +215,7 @@ TEST_CASE("unused central seats move to a connected hall before the slot, one wa
                                std::to_string(slot)) == 2;
       },
       20s));
-  CHECK(city.central->post("/api/v1/bookings", book_body(slot, "E10000001").dump(), kOperatorToken).status == 409);
+  CHECK(city.central->post("/api/v1/bookings", zhang_booking(slot, "E10000001").dump(), kOperatorToken).status == 409);
   for (int i = 0; i < 4; ++i) CHECK(city.walk_up(slot, "E3000000" + std::to_string(i)).status == 201);
   CHECK(city.walk_up(slot, "E30000009").status == 409);
   CHECK(city.central_count("SELECT moved FROM booking_moves WHERE slot_start = " + std::to_string(slot)) == 2);
@@ -306,10 +278,10 @@ TEST_CASE("reminders go to the configured sender, signed, retried when it fails"
   }
   TempDir keys;
   std::ofstream(keys / "secret") << "webhook-secret-0123456789\n";
-  City city(booking_config(4, 0.5, 0), {"--notify-url", city_sender.url(), "--notify-secret-file",
+  City city(booking_config(kHall, 4, 0.5, 0), {"--notify-url", city_sender.url(), "--notify-secret-file",
                                          (keys / "secret").string(), "--rebalance-every", "1"});
   const std::int64_t slot = next_slot();
-  auto booked = city.central->post("/api/v1/bookings", book_body(slot, "E10000001").dump(), kOperatorToken);
+  auto booked = city.central->post("/api/v1/bookings", zhang_booking(slot, "E10000001").dump(), kOperatorToken);
   REQUIRE(booked.status == 201);
   const std::string code = json::parse(booked.body)["code"];
   const std::string confirmed = R"("type":"booking.confirmed")";

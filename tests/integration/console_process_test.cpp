@@ -18,7 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 constexpr const char* kOtherManager = "other-manager-token-0123456789";
 
 struct Console {

@@ -22,7 +22,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 
 }  // namespace
 

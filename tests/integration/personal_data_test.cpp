@@ -16,6 +16,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/booking_support.h"
 #include "support/central_process.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
@@ -47,31 +48,6 @@ constexpr const char* kApplicantId = "370203197811110031";
 constexpr const char* kContactName = "吴经理";
 constexpr const char* kContactPhone = "13900139004";
 constexpr const char* kCaseNote = "申请人备用电话13900139005";
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Every day open around the clock in hourly slots at hall-a.
-std::string booking_config() {
-  json hours = json::object();
-  for (const char* d : {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}) hours[d] = {"00:00-24:00"};
-  return json{{"timezone", "Asia/Shanghai"},
-              {"horizon_days", 7},
-              {"rebalance_before_min", 0},
-              {"halls",
-               {{{"hall", "hall-a"},
-                 {"services",
-                  {{{"code", "A"}, {"slot_min", 60}, {"capacity", 4}, {"hall_share", 0.5}, {"hours", hours}}}}}}}}
-      .dump();
-}
-
-std::int64_t next_slot() {
-  std::int64_t s = (wall_ms() / 3600000 + 1) * 3600000;
-  if (s - wall_ms() < 10 * 60000) s += 3600000;
-  return s;
-}
 
 struct Hall {
   std::string id;
@@ -157,7 +133,7 @@ TEST_CASE("no citizen's name, phone or ID number reaches central; the handling h
                 {{{"code", "X01"}, {"name", "跨区户口迁移"}, {"region", "370212"}, {"hall", "hall-b"},
                   {"prereview_h", 24}, {"complete_days", 5}}}}};
   std::ofstream(dir / "catalog.json") << catalog.dump();
-  std::ofstream(dir / "booking.json") << booking_config();
+  std::ofstream(dir / "booking.json") << booking_config("hall-a", 4, 0.5, 0);
   std::ofstream(dir / "case.key") << "city-case-key-for-tests-0123456789abcdef\n";
   CentralProcess central(dir / "central", {"hall-a", "hall-b"});
   central.add_args({"--catalog", (dir / "catalog.json").string(), "--booking", (dir / "booking.json").string(),

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "support/booking_support.h"
 #include "support/central_process.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
@@ -26,38 +27,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 constexpr const char* kManager = "edge-manager-0123456789";
 
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Open around the clock in hourly slots; capacity 8: 2 hall seats, 6 central.
-std::string booking_config() {
-  json hours = json::object();
-  for (const char* d : {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}) hours[d] = {"00:00-24:00"};
-  return json{{"timezone", "Asia/Shanghai"},
-              {"horizon_days", 7},
-              {"rebalance_before_min", 180},
-              {"halls",
-               {{{"hall", kHall},
-                 {"services",
-                  {{{"code", "A"}, {"slot_min", 60}, {"capacity", 8}, {"hall_share", 0.25}, {"hours", hours}}}}}}}}
-      .dump();
-}
-
-// The next hour's slot at least 10 minutes away (inside the 180-minute rebalancing window).
-std::int64_t next_slot() {
-  std::int64_t s = (wall_ms() / 3600000 + 1) * 3600000;
-  if (s - wall_ms() < 10 * 60000) s += 3600000;
-  return s;
-}
-
-json book_body(std::int64_t slot, const std::string& id) {
-  return json{{"hall", kHall}, {"service", "A"}, {"slot_start", slot}, {"applicant_id", id},
-              {"applicant_name", "李小四"}, {"phone", "139 0013 9000"}};
+// A booking in the drill's city (booking_config(kHall, 8, 0.25, 180): open
+// around the clock in hourly slots, 2 hall seats and 6 central ones a slot).
+json drill_booking(std::int64_t slot, const std::string& id) {
+  return book_body(kHall, slot, id, "李小四", "139 0013 9000");
 }
 
 std::string sha256_of_file(const fs::path& p) {
@@ -163,7 +138,7 @@ TEST_CASE("restore drill: central destroyed and restored from a backup taken und
   TempDir dir;
   fs::create_directories(dir / "central");
   fs::create_directories(dir / "edge");
-  std::ofstream(dir / "booking.json") << booking_config();
+  std::ofstream(dir / "booking.json") << booking_config(kHall, 8, 0.25, 180);
   std::ofstream(dir / "case.key") << "city-case-key-for-tests-0123456789abcdef\n";
   CentralProcess central(dir / "central", {kHall});
   central.add_args({"--booking", (dir / "booking.json").string(), "--case-key-file", (dir / "case.key").string(),
@@ -172,7 +147,7 @@ TEST_CASE("restore drill: central destroyed and restored from a backup taken und
   const std::int64_t near = next_slot();  // inside the rebalancing window
   const std::int64_t later = near + 24 * 3600000LL;  // outside it
   auto book = [&](std::int64_t slot, const std::string& id) {
-    auto r = central.post("/api/v1/bookings", book_body(slot, id).dump(), kOperatorToken);
+    auto r = central.post("/api/v1/bookings", drill_booking(slot, id).dump(), kOperatorToken);
     INFO(r.body);
     REQUIRE(r.status == 201);
     return json::parse(r.body)["code"].get<std::string>();
@@ -293,9 +268,9 @@ TEST_CASE("restore drill: central destroyed and restored from a backup taken und
 
   // No seat sold twice. Near slot: central sells nothing (1 booked + 5 moved
   // of its 6); the hall takes exactly its 2 + 5 walk-ups; 8 in all.
-  CHECK(central.post("/api/v1/bookings", book_body(near, "E30000001").dump(), kOperatorToken).status == 409);
+  CHECK(central.post("/api/v1/bookings", drill_booking(near, "E30000001").dump(), kOperatorToken).status == 409);
   auto walk_up = [&](std::int64_t slot, const std::string& id) {
-    auto body = book_body(slot, id);
+    auto body = drill_booking(slot, id);
     body.erase("hall");
     return http_request(edge_port, "POST", "/api/v1/bookings", body.dump(), kManager).status;
   };
@@ -307,7 +282,7 @@ TEST_CASE("restore drill: central destroyed and restored from a backup taken und
   // back); it sells exactly 2 more, and the hall its own 2.
   int sold = 0;
   for (int i = 0; i < 4; ++i)
-    if (central.post("/api/v1/bookings", book_body(later, "E5000000" + std::to_string(i)).dump(), kOperatorToken)
+    if (central.post("/api/v1/bookings", drill_booking(later, "E5000000" + std::to_string(i)).dump(), kOperatorToken)
             .status == 201)
       ++sold;
   CHECK(sold == 2);

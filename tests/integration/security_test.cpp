@@ -21,7 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 constexpr int kNotAuthorized = 0x87;
 
 // A PUBACK reason code of success (0, or 0x10 "no matching subscribers").

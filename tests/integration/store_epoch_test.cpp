@@ -24,7 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 
 void exec_sql(const std::filesystem::path& db, const std::string& sql) {
   sqlite3* h = nullptr;

@@ -19,7 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 
 long long central_count(const CentralProcess& c, const std::string& hall) {
   return query_int(c.db(), "SELECT count(*) FROM events WHERE hall = '" + hall + "'");

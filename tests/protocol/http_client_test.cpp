@@ -42,7 +42,7 @@ using namespace std::chrono_literals;
 using yiban::db::HttpClient;
 using yiban::db::HttpMethod;
 
-constexpr auto kPatience = 10s;  // an awaited event that takes longer is a failure
+constexpr auto kClientPatience = 10s;  // an awaited event that takes longer is a failure
 
 // One accepted connection, on its own server thread.
 class Conn {
@@ -182,11 +182,11 @@ class TestServer {
   }
   bool wait_for_requests(std::size_t n) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, kPatience, [&] { return requests_.size() >= n; });
+    return changed_.wait_for(lock, kClientPatience, [&] { return requests_.size() >= n; });
   }
   bool wait_for_closed(int n) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, kPatience, [&] { return closed_ >= n; });
+    return changed_.wait_for(lock, kClientPatience, [&] { return closed_ >= n; });
   }
 
  private:
@@ -421,7 +421,7 @@ TEST_CASE("HttpClient::stream hands over a reply body as it arrives and stops wh
         conn.write_raw("c\r\nevent: one\n\n\r\n");
         {
           std::unique_lock lock(mutex);  // the second event only after the client saw the first
-          changed.wait_for(lock, kPatience, [&] { return first_seen; });
+          changed.wait_for(lock, kClientPatience, [&] { return first_seen; });
         }
         conn.write_raw("c\r\nevent: two\n\n\r\n");
         conn.wait_for_client_close();  // a stream does not end by itself

@@ -27,7 +27,7 @@ TimeZone load_or_fail(std::string_view name,
   return *zone;
 }
 
-void write_file(const std::filesystem::path& path, std::string_view bytes) {
+void write_zone_file(const std::filesystem::path& path, std::string_view bytes) {
   std::filesystem::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -210,12 +210,12 @@ TEST_CASE("Truncated or corrupted TZif files fail cleanly", "[protocol][time_zon
   const std::string good = read_bytes("/usr/share/zoneinfo/Europe/Berlin");
   REQUIRE(good.size() > 100);
   const std::filesystem::path path = dir / "Test/Zone";
-  write_file(path, good);
+  write_zone_file(path, good);
   REQUIRE(TimeZone::load("Test/Zone", dir.path()).has_value());
 
   SECTION("every truncation") {
     for (std::size_t size = 0; size < good.size(); ++size) {
-      write_file(path, std::string_view(good).substr(0, size));
+      write_zone_file(path, std::string_view(good).substr(0, size));
       const auto zone = TimeZone::load("Test/Zone", dir.path());
       INFO("size " << size);
       REQUIRE_FALSE(zone.has_value());
@@ -226,7 +226,7 @@ TEST_CASE("Truncated or corrupted TZif files fail cleanly", "[protocol][time_zon
   SECTION("bad magic") {
     std::string bad = good;
     bad[0] = 'X';
-    write_file(path, bad);
+    write_zone_file(path, bad);
     const auto zone = TimeZone::load("Test/Zone", dir.path());
     REQUIRE_FALSE(zone.has_value());
     CHECK_THAT(zone.error().message, Catch::Contains("Test/Zone"));
@@ -235,23 +235,23 @@ TEST_CASE("Truncated or corrupted TZif files fail cleanly", "[protocol][time_zon
   SECTION("a huge transition count") {
     std::string bad = good;
     for (std::size_t i = 32; i < 36; ++i) bad[i] = '\xff';  // v1 timecnt
-    write_file(path, bad);
+    write_zone_file(path, bad);
     REQUIRE_FALSE(TimeZone::load("Test/Zone", dir.path()).has_value());
   }
 
   SECTION("a transition naming a missing type") {
     const std::string bad = make_tzif('2', {{0, 3}}, {{3600, false}}, "ZZZ-1");
-    write_file(path, bad);
+    write_zone_file(path, bad);
     REQUIRE_FALSE(TimeZone::load("Test/Zone", dir.path()).has_value());
   }
 
   SECTION("a malformed footer") {
-    write_file(path, make_tzif('2', {}, {{3600, false}}, "!!"));
+    write_zone_file(path, make_tzif('2', {}, {{3600, false}}, "!!"));
     REQUIRE_FALSE(TimeZone::load("Test/Zone", dir.path()).has_value());
   }
 
   SECTION("a file over 1 MiB") {
-    write_file(path, good + std::string(std::size_t{1} << 20, '\0'));
+    write_zone_file(path, good + std::string(std::size_t{1} << 20, '\0'));
     REQUIRE_FALSE(TimeZone::load("Test/Zone", dir.path()).has_value());
   }
 }
@@ -261,10 +261,10 @@ TEST_CASE("The POSIX footer gives the offset after the last transition", "[proto
   // Type 0 is DST, so the initial offset is the first standard type's (type 1).
   const std::vector<FakeType> types = {{2 * kHour, true}, {1 * kHour, false}};
   // POSIX signs are inverted: "ZZZ-8" is UTC+8, "<-0330>3:30" is UTC-3:30.
-  write_file(dir / "Test/Fixed", make_tzif('2', {{1000, 0}}, types, "ZZZ-8"));
-  write_file(dir / "Test/West", make_tzif('3', {}, types, "<-0330>3:30"));
-  write_file(dir / "Test/Dst", make_tzif('2', {{1000, 0}}, types, "ZZZ-1YYY,M3.5.0,M10.5.0/3"));
-  write_file(dir / "Test/V1", make_tzif('\0', {{1000, 0}}, types, ""));
+  write_zone_file(dir / "Test/Fixed", make_tzif('2', {{1000, 0}}, types, "ZZZ-8"));
+  write_zone_file(dir / "Test/West", make_tzif('3', {}, types, "<-0330>3:30"));
+  write_zone_file(dir / "Test/Dst", make_tzif('2', {{1000, 0}}, types, "ZZZ-1YYY,M3.5.0,M10.5.0/3"));
+  write_zone_file(dir / "Test/V1", make_tzif('\0', {{1000, 0}}, types, ""));
 
   const TimeZone fixed = load_or_fail("Test/Fixed", dir.path());
   CHECK(fixed.offset_s(ms(999)) == 1 * kHour);
@@ -283,10 +283,10 @@ TEST_CASE("next_midnight_ms handles transitions across local midnight", "[protoc
   // Day boundary: 1970-01-02T00:00Z = 86400 s. Both transitions at 23:30Z on 1970-01-01.
   const std::int64_t transition_s = 86'400 - 1800;
   // Back: +1h -> 0h, so 1970-01-02 00:30 local becomes 1970-01-01 23:30 again.
-  write_file(dir / "Test/Back",
+  write_zone_file(dir / "Test/Back",
              make_tzif('2', {{transition_s, 1}}, {{kHour, false}, {0, false}}, "ZZZ0"));
   // Forward: 0h -> +1h, so 23:30 local jumps to 00:30 and local midnight never happens.
-  write_file(dir / "Test/Forward",
+  write_zone_file(dir / "Test/Forward",
              make_tzif('2', {{transition_s, 1}}, {{0, false}, {kHour, false}}, "ZZZ-1"));
 
   const TimeZone back = load_or_fail("Test/Back", dir.path());

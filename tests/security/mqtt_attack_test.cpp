@@ -38,7 +38,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 // The edge's resident memory may not pass this during or after any attack
 // (it idles at about 15 MB; the 256 MB payload copied once would be 256 MB).
 constexpr long kEdgeRssBoundKb = 150 * 1024;

@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/booking_support.h"
 #include "support/central_process.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
@@ -38,15 +39,9 @@ namespace ps = yiban::protocol::sync;
 
 namespace {
 
-constexpr const char* kHall = "test-hall";
 constexpr const char* kRogue = "rogue-hall";
 constexpr long kRssBoundMb = 300;
 constexpr double kLagP99BoundMs = 100;
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A field of /proc/PID/status in kB (VmRSS, VmHWM), -1 when unreadable.
 long proc_status_kb(pid_t pid, const std::string& field) {

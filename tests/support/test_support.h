@@ -13,6 +13,9 @@
 
 namespace yiban::test {
 
+// The hall of write_test_hall_config (and of the process tests' cities).
+inline constexpr const char* kHall = "test-hall";
+
 // A clock the test moves by hand. Thread-safe reads.
 class FakeClock {
  public:

@@ -15,10 +15,6 @@ using nlohmann::json;
 using protocol::Role;
 namespace pc = protocol::cases;
 
-void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
-  db::send_json_error(res, status, code, message);
-}
-
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -34,7 +30,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
     auto g = ctx->authenticate(req, res);
     if (!g) return std::nullopt;
     if (g->role == Role::kViewer) {
-      send_error(res, 403, "forbidden", "cases hold personal data; a viewer token cannot see them");
+      db::send_json_error(res, 403, "forbidden", "cases hold personal data; a viewer token cannot see them");
       return std::nullopt;
     }
     return g;
@@ -44,7 +40,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
   auto visible = [ctx](const protocol::TokenGrant& g, const std::string& id,
                        db::HttpResponse& res) -> bool {
     if (!pc::valid_case_id(id)) {
-      send_error(res, 400, "bad_request", "not a case id: " + id);
+      db::send_json_error(res, 400, "bad_request", "not a case id: " + id);
       return false;
     }
     protocol::Expected<std::optional<CaseParties>> parties;
@@ -53,14 +49,14 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
       parties = ctx->reader->case_parties(id);
     }
     if (!parties) {
-      send_error(res, 500, "internal", parties.error().message);
+      db::send_json_error(res, 500, "internal", parties.error().message);
       return false;
     }
     const bool party = *parties && (g.role != Role::kHallManager || (*parties)->origin == g.hall ||
                                     (*parties)->handler == g.hall);
     if (!party) {
       if (*parties) spdlog::warn("http: a hall-manager token of hall {} asked for case {}: refused", g.hall, id);
-      send_error(res, 404, "not_found", "no case " + id);
+      db::send_json_error(res, 404, "not_found", "no case " + id);
       return false;
     }
     return true;
@@ -69,7 +65,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
                       db::HttpResponse& res) {
     auto recorded = ctx->sync->record_case_access(id, holder(g), std::move(what), std::move(sha)).get();
     if (recorded) return true;
-    send_error(res, 503, "unavailable", "the view could not be recorded, so it is not shown: " + recorded.error().message);
+    db::send_json_error(res, 503, "unavailable", "the view could not be recorded, so it is not shown: " + recorded.error().message);
     return false;
   };
 
@@ -80,22 +76,22 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
     q.now = now_ms();
     if (req.has_param("hall")) {
       auto hall = req.get_param_value("hall");
-      if (!protocol::is_valid_hall_id(hall)) return send_error(res, 400, "bad_request", "hall: not a hall id");
+      if (!protocol::is_valid_hall_id(hall)) return db::send_json_error(res, 400, "bad_request", "hall: not a hall id");
       q.hall = hall;
     }
     if (g->role == Role::kHallManager) {
       if (q.hall && *q.hall != g->hall)
-        return send_error(res, 403, "forbidden", "this token covers hall " + g->hall + " only");
+        return db::send_json_error(res, 403, "forbidden", "this token covers hall " + g->hall + " only");
       q.hall = g->hall;
     }
     if (req.has_param("state")) {
       auto state = req.get_param_value("state");
-      if (!pc::state_from_string(state)) return send_error(res, 400, "bad_request", "state: unknown state " + state);
+      if (!pc::state_from_string(state)) return db::send_json_error(res, 400, "bad_request", "state: unknown state " + state);
       q.state = state;
     }
     if (req.has_param("late")) q.late_only = req.get_param_value("late") == "1" || req.get_param_value("late") == "true";
     db::Page page;
-    if (auto bad = db::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
+    if (auto bad = db::parse_page(req, page, 500)) return db::send_json_error(res, 400, "bad_request", *bad);
     q.limit = page.limit;
     q.offset = page.offset;
     protocol::Expected<std::string> body;
@@ -103,7 +99,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
       std::lock_guard lock(*ctx->reader_mutex);
       body = ctx->reader->cases_json(q);
     }
-    if (!body) return send_error(res, 500, "internal", body.error().message);
+    if (!body) return db::send_json_error(res, 500, "internal", body.error().message);
     res.set_content(*body, "application/json");
   });
 
@@ -119,8 +115,8 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
       std::lock_guard lock(*ctx->reader_mutex);
       body = ctx->reader->case_json(id, now_ms());
     }
-    if (!body) return send_error(res, 500, "internal", body.error().message);
-    if (!*body) return send_error(res, 404, "not_found", "no case " + id);
+    if (!body) return db::send_json_error(res, 500, "internal", body.error().message);
+    if (!*body) return db::send_json_error(res, 404, "not_found", "no case " + id);
     res.set_content(**body, "application/json");
   });
 
@@ -136,13 +132,13 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
                  std::lock_guard lock(*ctx->reader_mutex);
                  info = ctx->reader->case_material(id, sha);
                }
-               if (!info) return send_error(res, 500, "internal", info.error().message);
-               if (!*info) return send_error(res, 404, "not_found", "case " + id + " has no file " + sha.substr(0, 12) + "…");
+               if (!info) return db::send_json_error(res, 500, "internal", info.error().message);
+               if (!*info) return db::send_json_error(res, 404, "not_found", "case " + id + " has no file " + sha.substr(0, 12) + "…");
                if (!ctx->blobs || !ctx->blobs->has(sha))
-                 return send_error(res, 409, "not_here_yet", "central is still fetching this file from its hall");
+                 return db::send_json_error(res, 409, "not_here_yet", "central is still fetching this file from its hall");
                auto size = ctx->blobs->size_of(sha);
                auto bytes = size ? ctx->blobs->read(sha, 0, *size) : std::unexpected(size.error());
-               if (!bytes) return send_error(res, 500, "internal", bytes.error().message);
+               if (!bytes) return db::send_json_error(res, 500, "internal", bytes.error().message);
                if (!record(id, *g, "material", sha, res)) return;
                res.set_header("Content-Disposition", db::attachment_disposition((*info)->first));
                res.set_content(std::move(*bytes), (*info)->second);

@@ -13,7 +13,7 @@ using nlohmann::json;
 using protocol::Expected;
 namespace pc = protocol::cases;
 
-void skip(std::string_view hall, std::int64_t seq, std::string_view type, const std::string& why) {
+void skip_case_event(std::string_view hall, std::int64_t seq, std::string_view type, const std::string& why) {
   spdlog::warn("hall {} event {} ({}): case not projected: {}", hall, seq, type, why);
 }
 
@@ -109,7 +109,7 @@ Expected<void> CaseTables::apply(std::string_view hall, std::int64_t seq, std::i
   try {
     return apply_checked(hall, seq, ts, type, data);
   } catch (const json::exception& e) {
-    skip(hall, seq, type, std::string("malformed data: ") + e.what());
+    skip_case_event(hall, seq, type, std::string("malformed data: ") + e.what());
     return {};
   }
 }
@@ -119,8 +119,8 @@ Expected<void> CaseTables::apply_checked(std::string_view hall, std::int64_t seq
   const std::string text = data.dump();
   if (type == pc::event::kSubmitted) {
     auto f = pc::decode_case_file(text);
-    if (!f) return skip(hall, seq, type, f.error().message), Expected<void>{};
-    if (f->origin != hall) return skip(hall, seq, type, "submitted by a hall that is not its origin"), Expected<void>{};
+    if (!f) return skip_case_event(hall, seq, type, f.error().message), Expected<void>{};
+    if (f->origin != hall) return skip_case_event(hall, seq, type, "submitted by a hall that is not its origin"), Expected<void>{};
     auto s = db_.prepare(
         "INSERT INTO cases(id, origin, handler, service, state, attempt, file, submitted_ts, updated_ts, prereview_due) "
         "VALUES(?1, ?2, ?3, ?4, 'submitted', ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO NOTHING");
@@ -128,7 +128,7 @@ Expected<void> CaseTables::apply_checked(std::string_view hall, std::int64_t seq
     s->bind(1, f->id).bind(2, f->origin).bind(3, f->handler).bind(4, f->service).bind(5, f->attempt).bind(6, text);
     s->bind(7, f->submitted_ts).bind(8, ts).bind(9, f->prereview_due);
     if (auto ok = s->run(); !ok) return ok;
-    if (db_.changes() == 0) return skip(hall, seq, type, "case " + f->id + " exists already"), Expected<void>{};
+    if (db_.changes() == 0) return skip_case_event(hall, seq, type, "case " + f->id + " exists already"), Expected<void>{};
     std::vector<std::string> needs;
     for (const auto& m : data["materials"]) {
       if (auto ok = add_material(f->id, m, hall); !ok) return ok;
@@ -139,16 +139,16 @@ Expected<void> CaseTables::apply_checked(std::string_view hall, std::int64_t seq
   }
   if (type == pc::event::kResubmitted) {
     auto r = pc::decode_resubmitted(text);
-    if (!r) return skip(hall, seq, type, r.error().message), Expected<void>{};
+    if (!r) return skip_case_event(hall, seq, type, r.error().message), Expected<void>{};
     auto s = db_.prepare("SELECT origin, file FROM cases WHERE id = ?1");
     if (!s) return std::unexpected(s.error());
     s->bind(1, r->id);
     auto row = s->step();
     if (!row) return std::unexpected(row.error());
-    if (!*row || s->column_text(0) != hall) return skip(hall, seq, type, "not a case of this hall"), Expected<void>{};
+    if (!*row || s->column_text(0) != hall) return skip_case_event(hall, seq, type, "not a case of this hall"), Expected<void>{};
     json file = json::parse(s->column_text(1), nullptr, false);
     s->reset();
-    if (!file.is_object()) return skip(hall, seq, type, "stored case file unreadable"), Expected<void>{};
+    if (!file.is_object()) return skip_case_event(hall, seq, type, "stored case file unreadable"), Expected<void>{};
     for (const auto& m : data["materials"]) file["materials"].push_back(m);
     file["attempt"] = r->attempt;
     file["prereview_due"] = r->prereview_due;
@@ -185,12 +185,12 @@ Expected<void> CaseTables::apply_checked(std::string_view hall, std::int64_t seq
   s->bind(1, id);
   auto row = s->step();
   if (!row) return std::unexpected(row.error());
-  if (!*row) return skip(hall, seq, type, "no case " + id), Expected<void>{};
+  if (!*row) return skip_case_event(hall, seq, type, "no case " + id), Expected<void>{};
   const std::string handler = s->column_text(0);
   const std::string origin = s->column_text(1);
   const std::int64_t attempt = s->column_int(2);
   s->reset();
-  if (handler != hall) return skip(hall, seq, type, "hall does not handle case " + id), Expected<void>{};
+  if (handler != hall) return skip_case_event(hall, seq, type, "hall does not handle case " + id), Expected<void>{};
   pc::Step step;
   if (type == pc::event::kReceived) {
     step.id = id;
@@ -200,10 +200,10 @@ Expected<void> CaseTables::apply_checked(std::string_view hall, std::int64_t seq
     step.attempt = static_cast<int>(data.value("attempt", std::int64_t{1}));
   } else {
     auto decoded = pc::decode_step(text);
-    if (!decoded) return skip(hall, seq, type, decoded.error().message), Expected<void>{};
+    if (!decoded) return skip_case_event(hall, seq, type, decoded.error().message), Expected<void>{};
     step = std::move(*decoded);
     if (step.hall != hall || "case." + std::string(pc::to_string(step.state)) != type)
-      return skip(hall, seq, type, "step does not match its event"), Expected<void>{};
+      return skip_case_event(hall, seq, type, "step does not match its event"), Expected<void>{};
   }
   std::vector<std::string> needs;
   if (step.attempt == attempt) {

@@ -38,7 +38,7 @@ Expected<int> run_counted(Database& db, std::string_view sql, std::int64_t a, in
   return db.changes();
 }
 
-std::string errno_text() { return std::strerror(errno); }
+using protocol::errno_text;
 
 // Appends lines to an archive file after cutting it back to keep_bytes (what
 // the store says was archived: a run that crashed before its commit left

@@ -14,7 +14,7 @@ namespace yiban::db {
 namespace fs = std::filesystem;
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+using protocol::errno_text;
 
 protocol::Expected<void> write_all(int fd, std::string_view bytes, std::int64_t offset) {
   std::size_t done = 0;

@@ -51,7 +51,7 @@ std::string compact_utc(std::int64_t ms) {
   return b;
 }
 
-std::string errno_text() { return std::strerror(errno); }
+using protocol::errno_text;
 
 Expected<void> fsync_path(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "store/event_archive.h"
 #include "support/test_support.h"
 #include "yiban/db/blob_store.h"
 #include "yiban/protocol/cases.h"
@@ -324,6 +325,76 @@ TEST_CASE("retention archives acknowledged old events only, and the chain still 
   REQUIRE(tampered);
   CHECK_FALSE(tampered->ok);
   CHECK(tampered->problem.find("anchor") != std::string::npos);
+}
+
+TEST_CASE("the archive reader serves archived events in order across month files with their chain",
+          "[edge][store][retention]") {
+  Fixture fx;
+  fx.config.retention.events_days = 30;
+  REQUIRE(fx.store->begin());
+  for (int i = 0; i < 250; ++i)
+    REQUIRE(fx.store->append_event(kNow - 70 * kDay + i * (kDay / 10), "ticket.issued", R"({"n":)" + std::to_string(i) + "}"));
+  REQUIRE(fx.store->append_event(kNow, "ticket.called", "{}"));
+  REQUIRE(fx.store->commit());
+  // The texts and chains as the table held them, before they leave it.
+  auto before = fx.store->read_events(0, 250);
+  REQUIRE(before);
+  REQUIRE(before->size() == 250);
+  std::vector<yiban::protocol::ChainHash> chains{yiban::protocol::kChainZero};
+  for (const auto& e : *before) chains.push_back(yiban::protocol::chain_next(chains.back(), e.text));
+  auto run = fx.retention->run_all(kNow, 250);
+  REQUIRE(run);
+  REQUIRE(run->events_archived == 250);
+  const auto dir = fx.dir / "edge.archive";
+  auto files = yiban::edge::store::EventArchiveReader::files_of(dir);
+  REQUIRE(files);
+  CHECK(files->size() == 2);  // the events cross a month's end
+
+  // From the middle: positioned at 101 with chain(100), then batches bounded
+  // by items, bytes and the caller's bound, across the file boundary.
+  auto reader = yiban::edge::store::EventArchiveReader::open(dir, 101);
+  INFO((reader ? std::string() : reader.error().message));
+  REQUIRE(reader);
+  CHECK(reader->next_seq() == 101);
+  CHECK(reader->chain() == chains[100]);
+  auto batch = reader->read(250, 60, SIZE_MAX);
+  REQUIRE(batch);
+  REQUIRE(batch->size() == 60);
+  CHECK(batch->front() == (*before)[100].text);
+  CHECK(reader->chain() == chains[160]);
+  auto small = reader->read(250, 1000, 1);  // one event at least, however small the byte budget
+  REQUIRE(small);
+  CHECK(small->size() == 1);
+  auto rest = reader->read(240, 1000, SIZE_MAX);
+  REQUIRE(rest);
+  CHECK(rest->size() == 79);  // 162..240: never past the bound
+  CHECK(rest->back() == (*before)[239].text);
+  CHECK(reader->chain() == chains[240]);
+  auto none = reader->read(240, 1000, SIZE_MAX);
+  REQUIRE(none);
+  CHECK(none->empty());
+  // Past the archive's end: an error naming where it ends.
+  auto beyond = reader->read(300, 1000, SIZE_MAX);
+  REQUIRE_FALSE(beyond);
+  CHECK_THAT(beyond.error().message, Catch::Contains("ends at event 250"));
+  CHECK_FALSE(yiban::edge::store::EventArchiveReader::open(dir, 252));
+
+  // A missing line (a gap) and a line that is not an event are named.
+  std::string text;
+  {
+    std::ifstream in(files->front());
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto second = text.find('\n') + 1;
+  const auto third = text.find('\n', second) + 1;
+  std::ofstream(files->front(), std::ios::trunc) << text.substr(0, second) + text.substr(third);
+  auto gap = yiban::edge::store::EventArchiveReader::open(dir, 10);
+  REQUIRE_FALSE(gap);
+  CHECK_THAT(gap.error().message, Catch::Contains("event 3 follows 1"));
+  std::ofstream(files->front(), std::ios::trunc) << "not json\n" + text.substr(second);
+  auto junk = yiban::edge::store::EventArchiveReader::open(dir, 10);
+  REQUIRE_FALSE(junk);
+  CHECK_THAT(junk.error().message, Catch::Contains("is not an event"));
 }
 
 TEST_CASE("an archive run that crashed before its commit is cut back, not duplicated", "[edge][store][retention]") {

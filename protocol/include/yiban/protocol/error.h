@@ -49,6 +49,9 @@ struct Error {
 template <class T>
 using Expected = std::expected<T, Error>;
 
+// strerror(errno), for messages about a failed system call.
+std::string errno_text();
+
 inline std::unexpected<Error> error(std::string message) {
   return std::unexpected(Error{std::move(message)});
 }
