@@ -14,6 +14,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "yiban/db/logging.h"
 #include "yiban/central/central_backup.h"
 #include "yiban/central/central_server.h"
 
@@ -153,10 +154,10 @@ int main(int argc, char** argv) {
               << options << "\n";
     return 0;
   }
-  auto logger = spdlog::stderr_color_mt("central");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ central: %v");
-  spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+  if (auto logging = yiban::db::start_logging("central", vm["log-level"].as<std::string>()); !logging) {
+    spdlog::critical("cannot start: {}", logging.error().message);
+    return 2;
+  }
 
   yiban::central::CentralOptions o;
   o.db = vm["db"].as<std::string>();

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "yiban/db/logging.h"
 #include "yiban/devices/announcer.h"
 #include "yiban/devices/counter_agent.h"
 #include "yiban/devices/device_agent.h"
@@ -109,16 +110,18 @@ void install_signal_handlers() {
   ::sigaction(SIGINT, &action, nullptr);
 }
 
-void setup_logging(const po::variables_map& vm) {
-  auto logger = spdlog::stderr_color_mt("devices");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ devices: %v");
-  spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+// false: the level is unknown (said on the log).
+bool setup_logging(const po::variables_map& vm) {
+  if (auto logging = yiban::db::start_logging("devices", vm["log-level"].as<std::string>()); !logging) {
+    spdlog::critical("cannot start: {}", logging.error().message);
+    return false;
+  }
+  return true;
 }
 
 // yiban-devices simulate: a whole hall (HallSimulator); prints the summary.
 int run_simulation(const po::variables_map& vm) {
-  setup_logging(vm);
+  if (!setup_logging(vm)) return 2;
   if (!vm.count("hall-config")) {
     spdlog::critical("--hall-config is required");
     return 2;
@@ -254,7 +257,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  setup_logging(vm);
+  if (!setup_logging(vm)) return 2;
 
   if (!vm.count("hall-config") || !vm.count("device")) {
     spdlog::critical("--hall-config and --device are required");

@@ -10,6 +10,7 @@
 
 #include <sstream>
 
+#include "yiban/db/logging.h"
 #include "yiban/edge/broker_provision.h"
 #include "yiban/edge/edge_backup.h"
 #include "yiban/edge/edge_daemon.h"
@@ -106,10 +107,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto logger = spdlog::stderr_color_mt("edge");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ edge: %v");
-  spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
+  if (auto logging = yiban::db::start_logging("edge", vm["log-level"].as<std::string>()); !logging) {
+    spdlog::critical("cannot start: {}", logging.error().message);
+    return 2;
+  }
 
   if (!vm.count("hall-config")) {
     spdlog::critical("--hall-config is required");

@@ -279,6 +279,14 @@ TEST_CASE("yiban-central refuses to start with a message naming the problem", "[
   CHECK(rc4 == 1);
   CHECK_THAT(log4, Catch::Contains("line 1: token shorter than 16"));
   CHECK(log4.find("abc") == std::string::npos);
+  // An unknown log level is refused out loud (spdlog alone would turn the log off).
+  auto [rc5, log5] = run({"--db", (dir / "c.db").string(), "--cert", cert, "--halls-dir", halls, "--log-level", "loud"});
+  CHECK(rc5 == 2);
+  CHECK_THAT(log5, Catch::Contains("critical central: cannot start: --log-level loud: not a level"));
+  ChildProcess edge(YIBAN_EDGE_BINARY, {"--hall-config", write_test_hall_config(dir.path()).string(), "--log-level", "Info"},
+                    dir / "edge-refused.log");
+  CHECK(edge.wait_exit(15s) == 2);
+  CHECK_THAT(read_file(dir / "edge-refused.log"), Catch::Contains("--log-level Info: not a level"));
   ChildProcess keygen(YIBAN_CENTRAL_BINARY, {"keygen", "--out", (dir / "keys").string(), "--name", "central"},
                       dir / "keygen.log");
   CHECK(keygen.wait_exit(15s) == 1);
