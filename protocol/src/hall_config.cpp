@@ -583,6 +583,7 @@ Expected<HallConfig> read_hall_config(const Json& root) {
                            {"personal_days", 1, 3650, &re.personal_days},
                            {"case_files_days", 1, 36500, &re.case_files_days},
                            {"events_days", 0, 36500, &re.events_days},
+                           {"tickets_days", 0, 36500, &re.tickets_days},
                            {"period_s", 10, 86400, &re.period_s},
                            {"batch_rows", 100, 1000000, &re.batch_rows}});
       !ok)

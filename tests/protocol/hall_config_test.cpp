@@ -597,6 +597,7 @@ TEST_CASE("the retention section takes its defaults, its values, and refuses bad
   CHECK(defaults->retention.personal_days == 30);
   CHECK(defaults->retention.case_files_days == 365);
   CHECK(defaults->retention.events_days == 30);
+  CHECK(defaults->retention.tickets_days == 400);
   CHECK(defaults->retention.period_s == 300);
   CHECK(defaults->retention.batch_rows == 5000);
 
@@ -626,6 +627,7 @@ TEST_CASE("the retention section takes its defaults, its values, and refuses bad
         std::tuple{"batch_rows", Json(10), "retention.batch_rows: must be between 100 and 1000000"},
         std::tuple{"personal_days", Json("30"), "retention.personal_days: must be an integer"},
         std::tuple{"events_days", Json(-1), "retention.events_days: must be between 0 and 36500"},
+        std::tuple{"tickets_days", Json(36501), "retention.tickets_days: must be between 0 and 36500"},
         std::tuple{"forever", Json(1), "retention.forever: unknown key"}}) {
     Json bad = example();
     bad["retention"] = {{key, value}};

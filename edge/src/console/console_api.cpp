@@ -456,7 +456,8 @@ void Api::Impl::routes() {
                            {"booking_contacts", s.retention.bookings_cleared},
                            {"case_contacts", s.retention.cases_cleared},
                            {"case_files", s.retention.case_files},
-                           {"events_archived", s.retention.events_archived}})
+                           {"events_archived", s.retention.events_archived},
+                           {"ticket_rows", s.retention.ticket_rows}})
       out += fmt::format("yiban_edge_retention_removed_total{{kind=\"{}\"}} {}\n", kind, n);
     out += db::http_metrics_text(server.stats(), "yiban_edge_http");
     res.set_content(out, "text/plain; version=0.0.4");

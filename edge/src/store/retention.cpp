@@ -94,12 +94,13 @@ RetentionCounts& RetentionCounts::operator+=(const RetentionCounts& o) {
   cases_cleared += o.cases_cleared;
   case_files += o.case_files;
   events_archived += o.events_archived;
+  ticket_rows += o.ticket_rows;
   return *this;
 }
 
 std::uint64_t RetentionCounts::total() const {
   return telemetry + replies + outbox + turn_near + tickets_cleared + bookings_cleared + cases_cleared + case_files +
-         events_archived;
+         events_archived + ticket_rows;
 }
 
 std::string RetentionCounts::summary() const {
@@ -118,6 +119,7 @@ std::string RetentionCounts::summary() const {
   add("case contacts", cases_cleared);
   add("case files", case_files);
   add("events archived", events_archived);
+  add("old ticket rows", ticket_rows);
   return out.empty() ? "nothing" : out;
 }
 
@@ -231,6 +233,24 @@ Expected<int> Retention::run_stage(Stage stage, std::int64_t now, std::int64_t a
                            personal_before, batch);
       if (n) current_.tickets_cleared += static_cast<std::uint64_t>(*n);
       return n;
+    }
+    case Stage::kTicketRows: {
+      if (r.tickets_days == 0) return 0;
+      const std::int64_t cutoff = now - static_cast<std::int64_t>(r.tickets_days) * kDayMs;
+      const int before_day = zone_.local_day(cutoff);
+      int most = 0;
+      for (auto [sql, value] : std::initializer_list<std::pair<std::string_view, std::int64_t>>{
+               {"DELETE FROM tickets WHERE rowid IN (SELECT rowid FROM tickets WHERE day < ?1 LIMIT ?2)", before_day},
+               {"DELETE FROM ratings WHERE id IN (SELECT id FROM ratings WHERE ts < ?1 LIMIT ?2)", cutoff},
+               {"DELETE FROM day_numbers WHERE (day, series) IN (SELECT day, series FROM day_numbers WHERE day < ?1 "
+                "LIMIT ?2)",
+                before_day}}) {
+        auto n = run_counted(db, sql, value, batch);
+        if (!n) return n;
+        current_.ticket_rows += static_cast<std::uint64_t>(*n);
+        most = std::max(most, *n);
+      }
+      return most;
     }
     case Stage::kBookings: return clear_bookings(personal_before, batch);
     case Stage::kCases:

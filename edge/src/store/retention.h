@@ -13,6 +13,8 @@
 //   outbox      delivered and dead notifications older than outbox_days
 //   turn_near   "turn near" marks older than personal_days
 //   tickets     phone numbers of tickets of business days before today - personal_days
+//   ticket_rows the rows of tickets, ratings and per-day number series of business
+//               days before today - tickets_days (their events stay in the log)
 //   bookings    phone and special need of bookings of such days (the name is masked)
 //   cases       contact and note of cases completed or rejected personal_days ago (masked)
 //   case_files  material files of cases completed or rejected case_files_days ago
@@ -50,6 +52,7 @@ struct RetentionCounts {
   std::uint64_t cases_cleared = 0;
   std::uint64_t case_files = 0;  // files removed from the blob folder
   std::uint64_t events_archived = 0;
+  std::uint64_t ticket_rows = 0;  // tickets, ratings and number series of old business days
 
   RetentionCounts& operator+=(const RetentionCounts& o);
   std::uint64_t total() const;
@@ -85,7 +88,7 @@ class Retention {
   const std::filesystem::path& archive_dir() const { return archive_dir_; }
 
  private:
-  enum class Stage { kTelemetry, kReplies, kOutbox, kTurnNear, kTickets, kBookings, kCases, kCaseFiles, kEvents, kDone };
+  enum class Stage { kTelemetry, kReplies, kOutbox, kTurnNear, kTickets, kTicketRows, kBookings, kCases, kCaseFiles, kEvents, kDone };
   // Runs one batch of the stage inside the open transaction; returns rows done.
   Expected<int> run_stage(Stage stage, std::int64_t now, std::int64_t acked, int batch);
   Expected<int> archive_events(std::int64_t now, std::int64_t acked, int batch);

@@ -223,6 +223,50 @@ TEST_CASE("retention clears phone numbers and clear applicant data after the bus
   CHECK(again->total() == 0);
 }
 
+TEST_CASE("retention removes old business days' ticket rows, ratings and number series, never the events",
+          "[edge][store][retention]") {
+  Fixture fx;
+  fx.config.retention.tickets_days = 400;
+  fx.config.retention.batch_rows = 100;
+  // 150 tickets (and ratings, and a number series) on a day 450 days back, 3 on one 10 days back.
+  const int old_day = fx.zone.local_day(kNow - 450 * kDay);
+  const int recent_day = fx.zone.local_day(kNow - 10 * kDay);
+  REQUIRE(fx.store->begin());
+  for (auto [day, n, ts] : {std::tuple{old_day, 150, kNow - 450 * kDay}, std::tuple{recent_day, 3, kNow - 10 * kDay}}) {
+    for (int i = 0; i < n; ++i) {
+      yiban::edge::store::TicketRow t;
+      t.id = "test-hall:" + std::to_string(day) + ":A" + std::to_string(100 + i);
+      t.day = day;
+      t.number = "A" + std::to_string(100 + i);
+      t.service = "A";
+      t.state = yiban::edge::store::TicketState::kCompleted;
+      REQUIRE(fx.store->insert_ticket(t));
+      fx.exec("INSERT INTO ratings(ts, counter, ticket, score, device) VALUES(" + std::to_string(ts + i) + ", '1', '" +
+              t.id + "', 5, 'rating-1')");
+    }
+    fx.exec("INSERT INTO day_numbers(day, series, last) VALUES(" + std::to_string(day) + ", 'A', " + std::to_string(n) +
+            ")");
+    REQUIRE(fx.store->append_event(ts, "ticket.issued", "{}"));
+  }
+  REQUIRE(fx.store->commit());
+  auto run = fx.retention->run_all(kNow, 0);
+  REQUIRE(run);
+  CHECK(run->ticket_rows == 150 + 150 + 1);  // in batches of 100: two steps for the tickets and ratings
+  CHECK(fx.count("SELECT count(*) FROM tickets") == 3);
+  CHECK(fx.count("SELECT count(*) FROM tickets WHERE day = " + std::to_string(recent_day)) == 3);
+  CHECK(fx.count("SELECT count(*) FROM ratings") == 3);
+  CHECK(fx.count("SELECT count(*) FROM day_numbers") == 1);
+  CHECK(fx.count("SELECT count(*) FROM events") == 2);  // the log keeps every day
+  CHECK_THAT(run->summary(), Catch::Contains("old ticket rows 301"));
+  // 0 keeps them for good.
+  fx.config.retention.tickets_days = 0;
+  fx.exec("UPDATE tickets SET day = " + std::to_string(old_day));
+  auto kept = fx.retention->run_all(kNow + 1, 0);
+  REQUIRE(kept);
+  CHECK(kept->ticket_rows == 0);
+  CHECK(fx.count("SELECT count(*) FROM tickets") == 3);
+}
+
 TEST_CASE("retention removes a completed case's files after their window, with an audit event",
           "[edge][store][retention]") {
   Fixture fx;

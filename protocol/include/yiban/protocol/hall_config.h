@@ -91,6 +91,7 @@ struct RetentionConfig {
   int personal_days = 30;  // phone numbers, booking names/needs, case contacts: days after the business day
   int case_files_days = 365;  // a completed case's material files (an audit event records the purge)
   int events_days = 30;  // events central acknowledged, older than this, move to the archive; 0 = never
+  int tickets_days = 400;  // ticket rows, ratings and number series of older business days (the events stay); 0 = never
   int period_s = 300;  // how often the retention job runs
   int batch_rows = 5000;  // rows per transaction
 };
