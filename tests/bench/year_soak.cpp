@@ -367,7 +367,17 @@ TEST_CASE("year soak: a busy hall's database stays bounded and /api/v1/stats sta
     std::printf("edge clock set %lld s back (libfaketime), to 30 s after the log's last event\n",
                 static_cast<long long>(-offset_s));
   }
+  const auto start_began = std::chrono::steady_clock::now();
   edge.start();
+  const double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_began).count();
+  long rss_kb = -1;
+  {
+    std::ifstream status("/proc/" + std::to_string(edge.pid()) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stol(line.substr(6));
+  }
+  std::printf("yiban-edge on the soaked database: ready (catalog published) %.1f s after its start, RSS %.1f MB\n",
+              start_s, static_cast<double>(rss_kb) / 1024.0);
   auto client = http_client(port, std::chrono::seconds(10));
   yiban::db::HttpHeaders headers{{"Authorization", std::string("Bearer ") + kViewerToken}};
   std::vector<double> ms;

@@ -34,12 +34,23 @@ protocol::Expected<void> Sensing::load(std::int64_t now) {
   for (const auto& d : config_.devices) devices_[d.id].last_heard = now;
   auto marks = store_.summary_marks();
   if (!marks) return std::unexpected(marks.error());
-  std::int64_t earliest = now;
+  // The samples to summarize again are those after each sensor's mark, from
+  // the last minutes the daemon ran before it stopped. Devices without a mark
+  // (kiosks, counters: they send no telemetry) and sensors silent for days
+  // must not pull the whole raw window (a year-old hall: 12 M rows, 1 GB and
+  // 10 s at start): the read goes back at most kReloadWindowMs before the
+  // newest mark. Older unsummarized samples (summaries failing for an hour)
+  // stay raw only.
+  constexpr std::int64_t kReloadWindowMs = 3600 * 1000;
+  std::int64_t oldest_mark = 0, newest_mark = 0;
   for (const auto& [device, until] : *marks) {
     auto it = devices_.find(device);
-    if (it != devices_.end()) it->second.summarized_until = until;
+    if (it == devices_.end()) continue;
+    it->second.summarized_until = until;
+    oldest_mark = oldest_mark == 0 ? until : std::min(oldest_mark, until);
+    newest_mark = std::max(newest_mark, until);
   }
-  for (const auto& [id, state] : devices_) earliest = std::min(earliest, state.summarized_until);
+  const std::int64_t earliest = newest_mark == 0 ? 0 : std::max(oldest_mark, newest_mark - kReloadWindowMs);
   auto samples = store_.samples_since(earliest);
   if (!samples) return std::unexpected(samples.error());
   for (const auto& s : *samples) {
