@@ -60,6 +60,7 @@ struct EdgeDaemon::Impl {
   std::unique_ptr<gateway::BoardPublisher> boards;
   std::unique_ptr<store::Retention> retention;  // engine thread
   std::uint64_t retention_failures = 0;
+  bool clock_behind_said = false;  // engine thread: the clock-behind warning was logged
   std::int64_t next_sensing_ms = 0;
   // Requests answered, and their time from arrival to reply (engine thread).
   std::uint64_t requests_answered = 0;
@@ -566,7 +567,17 @@ void EdgeDaemon::Impl::on_connected(std::int64_t now) {
 void EdgeDaemon::Impl::tick() {
   const std::int64_t now = clock->now_ms();
   bus->poll(now);
-  if (engine->zone().local_day(now) != engine->business_day()) {
+  const int today = engine->zone().local_day(now);
+  if (today < engine->business_day()) {
+    // The clock went back across midnight: the business day never goes back
+    // (QueueEngine::roll_day), so there is nothing to commit; said once.
+    if (!clock_behind_said) {
+      spdlog::warn("clock: the hall's date {} is before business day {} (the clock went back); the day stays until "
+                   "the clock reaches it", today, engine->business_day());
+      clock_behind_said = true;
+    }
+  } else if (today > engine->business_day()) {
+    clock_behind_said = false;
     bool ok = static_cast<bool>(store->begin());
     auto cancelled = ok ? engine->roll_day(now) : protocol::Result<int>(0);
     if (ok && cancelled && store->commit()) {

@@ -12,6 +12,7 @@
 // of all scenarios add up in one place.
 
 #include <catch2/catch.hpp>
+#include <sstream>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -340,6 +341,17 @@ TEST_CASE("the edge's clock jumps forward and back under load", "[fault]") {
   CHECK(query_int(hall.edge->db(),
                   "SELECT count(*) FROM tickets WHERE day = (SELECT min(day) FROM tickets) AND "
                   "rowid > (SELECT min(rowid) FROM tickets WHERE day = (SELECT max(day) FROM tickets))") == 0);
+  // Each business day began once: a clock behind the business day commits
+  // nothing and says so once per jump back across midnight (before, it
+  // committed an empty day roll and logged "begins" on every tick).
+  std::size_t begins = 0;
+  {
+    std::istringstream log(hall.edge->log_text());
+    for (std::string l; std::getline(log, l);) begins += l.find("business day") != std::string::npos &&
+                                                         l.find(" begins; ") != std::string::npos;
+  }
+  CHECK(begins <= expected_days.size());
+  CHECK_THAT(hall.edge->log_text(), Catch::Contains("the clock went back"));
   auto line = hall.settle_and_verify("clock jumps +2h, -3h, back, +26h (a day ahead), back", 0);
   WARN(line);
 }
