@@ -5,6 +5,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <utility>
+#include <zlib.h>
 
 namespace yiban::edge::store {
 
@@ -36,11 +38,57 @@ protocol::Expected<std::vector<std::filesystem::path>> EventArchiveReader::files
   std::error_code ec;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const auto name = it->path().filename().string();
-    if (name.starts_with("events-") && name.ends_with(".jsonl")) files.push_back(it->path());
+    if (name.starts_with("events-") && (name.ends_with(".jsonl") || name.ends_with(".jsonl.gz")))
+      files.push_back(it->path());
   }
   if (ec) return protocol::error("archive folder " + dir.string() + ": " + ec.message());
   std::sort(files.begin(), files.end());
   return files;
+}
+
+EventArchiveReader::EventArchiveReader(EventArchiveReader&& other) noexcept
+    : dir_(std::move(other.dir_)),
+      files_(std::move(other.files_)),
+      file_(other.file_),
+      in_(std::exchange(other.in_, nullptr)),
+      next_(other.next_),
+      chain_(other.chain_) {}
+
+EventArchiveReader& EventArchiveReader::operator=(EventArchiveReader&& other) noexcept {
+  if (this != &other) {
+    if (in_) gzclose(static_cast<gzFile>(in_));
+    dir_ = std::move(other.dir_);
+    files_ = std::move(other.files_);
+    file_ = other.file_;
+    in_ = std::exchange(other.in_, nullptr);
+    next_ = other.next_;
+    chain_ = other.chain_;
+  }
+  return *this;
+}
+
+EventArchiveReader::~EventArchiveReader() {
+  if (in_) gzclose(static_cast<gzFile>(in_));
+}
+
+bool EventArchiveReader::open_file() {
+  if (in_) gzclose(static_cast<gzFile>(in_));
+  in_ = gzopen(files_[file_].c_str(), "rb");
+  if (in_) gzbuffer(static_cast<gzFile>(in_), 256 * 1024);
+  return in_ != nullptr;
+}
+
+bool EventArchiveReader::next_line(std::string& line) {
+  line.clear();
+  char buf[64 * 1024];
+  while (gzgets(static_cast<gzFile>(in_), buf, sizeof buf) != nullptr) {
+    line += buf;
+    if (!line.empty() && line.back() == '\n') {
+      line.pop_back();
+      return true;
+    }
+  }
+  return !line.empty();  // a last line without its newline
 }
 
 protocol::Expected<EventArchiveReader> EventArchiveReader::open(const std::filesystem::path& dir, std::int64_t from) {
@@ -50,10 +98,8 @@ protocol::Expected<EventArchiveReader> EventArchiveReader::open(const std::files
   EventArchiveReader r;
   r.dir_ = dir;
   r.files_ = std::move(*files);
-  if (!r.files_.empty()) {
-    r.in_.open(r.files_[0], std::ios::binary);
-    if (!r.in_) return protocol::error("archive " + r.files_[0].string() + ": cannot be read");
-  }
+  if (!r.files_.empty() && !r.open_file())
+    return protocol::error("archive " + r.files_[0].string() + ": cannot be read");
   if (auto ok = r.advance(from - 1, std::numeric_limits<std::size_t>::max(),
                           std::numeric_limits<std::size_t>::max(), nullptr);
       !ok)
@@ -77,13 +123,11 @@ protocol::Expected<void> EventArchiveReader::advance(std::int64_t upto, std::siz
     if (file_ >= files_.size())
       return protocol::error("archive " + dir_.string() + " ends at event " + std::to_string(next_ - 1) +
                              ", before event " + std::to_string(upto));
-    if (!std::getline(in_, line)) {
-      in_.close();
-      if (++file_ < files_.size()) {
-        in_.clear();
-        in_.open(files_[file_], std::ios::binary);
-        if (!in_) return protocol::error("archive " + files_[file_].string() + ": cannot be read");
-      }
+    if (!next_line(line)) {
+      gzclose(static_cast<gzFile>(in_));
+      in_ = nullptr;
+      if (++file_ < files_.size() && !open_file())
+        return protocol::error("archive " + files_[file_].string() + ": cannot be read");
       continue;
     }
     const std::int64_t seq = archived_event_seq(line);

@@ -1,8 +1,11 @@
 #pragma once
 // Reading the hall's event archive back (store/retention.h, stage "events"):
-// the monthly files <archive_dir>/events-YYYYMM.jsonl hold, in name order,
-// events 1..archive_seq exactly as they were stored, one per line; the meta
-// rows archive_seq/archive_chain anchor the chain of what stays in `events`.
+// the monthly files <archive_dir>/events-YYYYMM.jsonl.gz hold, in name order,
+// events 1..archive_seq exactly as they were stored, one per line, gzip
+// compressed (one gzip member per retention step; files from before the
+// compression, events-YYYYMM.jsonl, are plain text and read the same way).
+// The meta rows archive_seq/archive_chain anchor the chain of what stays in
+// `events`.
 //
 // Two readers: verify_event_log (the whole log's chain) and the sync client,
 // which resends archived events when central holds less of the log than the
@@ -17,7 +20,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,12 @@ namespace yiban::edge::store {
 
 class EventArchiveReader {
  public:
+  EventArchiveReader(EventArchiveReader&& other) noexcept;
+  EventArchiveReader& operator=(EventArchiveReader&& other) noexcept;
+  EventArchiveReader(const EventArchiveReader&) = delete;
+  EventArchiveReader& operator=(const EventArchiveReader&) = delete;
+  ~EventArchiveReader();
+
   // Opens the archive in `dir` and reads forward to event `from` (>= 1),
   // chaining every event before it from chain(0). Fails, naming the file and
   // the event, when the folder cannot be read, a line is not an event, the
@@ -43,11 +51,16 @@ class EventArchiveReader {
   // `upto`; fails (as open does) when the archive ends before `upto`.
   protocol::Expected<std::vector<std::string>> read(std::int64_t upto, std::size_t max_items, std::size_t max_bytes);
 
-  // The files in read order (events-*.jsonl in `dir`, sorted by name).
+  // The files in read order (events-*.jsonl and events-*.jsonl.gz in `dir`,
+  // sorted by name: a month's plain file before its compressed one).
   static protocol::Expected<std::vector<std::filesystem::path>> files_of(const std::filesystem::path& dir);
 
  private:
   EventArchiveReader() = default;
+  // Opens files_[file_] (false: it cannot be read); reads the next line of
+  // the open file into line (false: at its end).
+  bool open_file();
+  bool next_line(std::string& line);
   // Reads up to `upto` (at most max_items, stopping after max_bytes), chaining
   // each line; appends the texts to out when it is not null.
   protocol::Expected<void> advance(std::int64_t upto, std::size_t max_items, std::size_t max_bytes,
@@ -56,7 +69,7 @@ class EventArchiveReader {
   std::filesystem::path dir_;
   std::vector<std::filesystem::path> files_;
   std::size_t file_ = 0;  // index of the open file in files_
-  std::ifstream in_;
+  void* in_ = nullptr;  // zlib's gzFile of files_[file_] (it reads plain files as they are)
   std::int64_t next_ = 1;
   protocol::ChainHash chain_ = protocol::kChainZero;
 };

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
+#include <zlib.h>
 
 #include "store/event_archive.h"
 #include "yiban/db/blob_store.h"
@@ -80,6 +81,25 @@ Expected<std::int64_t> append_durably(const std::filesystem::path& file, std::in
     }
   }
   return keep_bytes + static_cast<std::int64_t>(lines.size());
+}
+
+// One gzip member of text (members concatenate into one valid .gz file, and
+// zlib reads them back as one stream).
+Expected<std::string> gzip_member(const std::string& text) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return protocol::error("archive: zlib cannot start a gzip stream");
+  std::string out(deflateBound(&z, static_cast<uLong>(text.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(text.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) return protocol::error("archive: zlib could not compress " + std::to_string(text.size()) +
+                                                 " bytes");
+  return out;
 }
 
 }  // namespace
@@ -391,7 +411,7 @@ Expected<int> Retention::archive_events(std::int64_t now, std::int64_t acked, in
       return protocol::error("retention: event " + std::to_string(last + 1) + " is missing from the log");
     }
     if (ts >= cutoff) break;  // the log is in seq order; the rest is younger or as young
-    std::string name = "events-" + month_of(ts) + ".jsonl";
+    std::string name = "events-" + month_of(ts) + ".jsonl.gz";
     if (name < current_file) name = current_file;  // a clock that went back stays in the newer file
     if (month.empty()) month = name;
     else if (name != month) {  // one file per transaction
@@ -407,7 +427,13 @@ Expected<int> Retention::archive_events(std::int64_t now, std::int64_t acked, in
   s->reset();
   if (rows == 0) return 0;
   const std::int64_t keep = month == current_file && *bytes_meta ? std::stoll(**bytes_meta) : 0;
-  auto size = append_durably(archive_dir_ / month, keep, lines);
+  // A plain file of this month (written before the archive was compressed)
+  // is never appended to: the month goes on in its .gz file, read after it.
+  if (!month.ends_with(".gz")) month += ".gz";
+  const std::int64_t keep_bytes = month == current_file ? keep : 0;
+  auto member = gzip_member(lines);
+  if (!member) return std::unexpected(member.error());
+  auto size = append_durably(archive_dir_ / month, keep_bytes, *member);
   if (!size) return std::unexpected(size.error());
   protocol::ChainHash chain{};
   if (last_chain.size() != chain.size()) return protocol::error("retention: event " + std::to_string(last) +

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "store/event_archive.h"
 #include "support/test_support.h"
@@ -53,6 +54,17 @@ struct Fixture {
   }
   void exec(const std::string& sql) { REQUIRE(db().exec(sql)); }
 };
+
+// The text of an archive file (gzip members, or plain text), as zlib reads it.
+std::string archive_text(const std::filesystem::path& file) {
+  gzFile in = gzopen(file.c_str(), "rb");
+  REQUIRE(in != nullptr);
+  std::string text;
+  char buf[65536];
+  for (int n; (n = gzread(in, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  gzclose(in);
+  return text;
+}
 
 pc::CaseFile case_file(int n) {
   pc::CaseFile f;
@@ -356,11 +368,8 @@ TEST_CASE("retention archives acknowledged old events only, and the chain still 
   std::filesystem::path first;
   for (const auto& entry : std::filesystem::directory_iterator(file))
     if (first.empty() || entry.path() < first) first = entry.path();
-  std::string text;
-  {
-    std::ifstream in(first);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  std::string text = archive_text(first);
+  CHECK(std::filesystem::file_size(first) * 3 < text.size());  // compressed
   auto at = text.find(R"({"n":7})");
   REQUIRE(at != std::string::npos);
   text.replace(at, 7, R"({"n":8})");
@@ -424,11 +433,7 @@ TEST_CASE("the archive reader serves archived events in order across month files
   CHECK_FALSE(yiban::edge::store::EventArchiveReader::open(dir, 252));
 
   // A missing line (a gap) and a line that is not an event are named.
-  std::string text;
-  {
-    std::ifstream in(files->front());
-    text.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  std::string text = archive_text(files->front());
   const auto second = text.find('\n') + 1;
   const auto third = text.find('\n', second) + 1;
   std::ofstream(files->front(), std::ios::trunc) << text.substr(0, second) + text.substr(third);
