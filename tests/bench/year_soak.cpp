@@ -51,6 +51,7 @@
 #include "support/central_process.h"
 #include "support/edge_process.h"
 #include "support/mosquitto_broker.h"
+#include "support/raw_http.h"
 #include "support/test_support.h"
 #include "yiban/db/notifier.h"
 #include "yiban/protocol/hall_config.h"
@@ -370,12 +371,7 @@ TEST_CASE("year soak: a busy hall's database stays bounded and /api/v1/stats sta
   const auto start_began = std::chrono::steady_clock::now();
   edge.start();
   const double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_began).count();
-  long rss_kb = -1;
-  {
-    std::ifstream status("/proc/" + std::to_string(edge.pid()) + "/status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stol(line.substr(6));
-  }
+  const long rss_kb = rss_kib(edge.pid());
   std::printf("yiban-edge on the soaked database: ready (catalog published) %.1f s after its start, RSS %.1f MB\n",
               start_s, static_cast<double>(rss_kb) / 1024.0);
   auto client = http_client(port, std::chrono::seconds(10));

@@ -110,14 +110,22 @@ struct City {
   std::unique_ptr<CentralProcess> central;
   std::filesystem::path config;
   std::unique_ptr<EdgeProcess> edge;
-  City() {
+  // retention: the hall config's "retention" section (none when null);
+  // edge_env: the edge's environment for its first start.
+  explicit City(const json& retention = nullptr, std::vector<std::string> edge_env = {}) {
     std::filesystem::create_directories(dir / "edge");
     std::filesystem::create_directories(dir / "central");
     broker = std::make_unique<MosquittoBroker>(dir.path());
     central = std::make_unique<CentralProcess>(dir / "central", std::vector<std::string>{kHall});
     central->start();
     config = write_test_hall_config(dir.path());
+    if (!retention.is_null()) {
+      auto j = json::parse(read_file(config));
+      j["retention"] = retention;
+      std::ofstream(config) << j.dump();
+    }
     edge = std::make_unique<EdgeProcess>(dir / "edge", config, broker->uri(), central->edge_args(kHall));
+    edge->set_env(std::move(edge_env));
     edge->start();
   }
 };
@@ -269,24 +277,15 @@ TEST_CASE("a re-installed hall is refused with store_changed until an admin acce
 
 TEST_CASE("central restored from a copy older than the hall's event archive: the hall resends from the archive",
           "[integration][sync][epoch][retention]") {
-  TempDir dir;
-  std::filesystem::create_directories(dir / "edge");
-  std::filesystem::create_directories(dir / "central");
-  MosquittoBroker broker(dir.path());
-  CentralProcess central(dir / "central", {kHall});
-  central.start();
-  // Events archived after one day; the job runs every 10 s (the least).
-  const auto config = dir / "hall.json";
-  {
-    auto j = json::parse(read_file(write_test_hall_config(dir.path())));
-    j["retention"] = {{"events_days", 1}, {"period_s", 10}};
-    std::ofstream(config) << j.dump();
-  }
-  EdgeProcess edge(dir / "edge", config, broker.uri(), central.edge_args(kHall));
-  // Three days ago (libfaketime): the hall's first events, all at central.
-  edge.set_env({"LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "FAKETIME=-3d",
-                "DONT_FAKE_MONOTONIC=1"});
-  edge.start();
+  // Events archived after one day; the job runs every 10 s (the least). The
+  // hall's first events are made three days ago (libfaketime), all at central.
+  City city({{"events_days", 1}, {"period_s", 10}},
+            {"LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "FAKETIME=-3d",
+             "DONT_FAKE_MONOTONIC=1"});
+  auto& central = *city.central;
+  auto& edge = *city.edge;
+  auto& broker = *city.broker;
+  auto& dir = city.dir;
   take_tickets(broker.uri(), 4);
   auto all_at_central = [&] {
     return eventually([&] {

@@ -426,14 +426,13 @@ Expected<int> Retention::archive_events(std::int64_t now, std::int64_t acked, in
   }
   s->reset();
   if (rows == 0) return 0;
-  const std::int64_t keep = month == current_file && *bytes_meta ? std::stoll(**bytes_meta) : 0;
   // A plain file of this month (written before the archive was compressed)
   // is never appended to: the month goes on in its .gz file, read after it.
   if (!month.ends_with(".gz")) month += ".gz";
-  const std::int64_t keep_bytes = month == current_file ? keep : 0;
+  const std::int64_t keep = month == current_file && *bytes_meta ? std::stoll(**bytes_meta) : 0;
   auto member = gzip_member(lines);
   if (!member) return std::unexpected(member.error());
-  auto size = append_durably(archive_dir_ / month, keep_bytes, *member);
+  auto size = append_durably(archive_dir_ / month, keep, *member);
   if (!size) return std::unexpected(size.error());
   protocol::ChainHash chain{};
   if (last_chain.size() != chain.size()) return protocol::error("retention: event " + std::to_string(last) +

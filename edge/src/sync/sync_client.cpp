@@ -62,6 +62,10 @@ struct SyncClient::Impl {
   std::optional<db::Statement> read_last;
   std::optional<db::Statement> read_anchor;  // meta archive_seq: events up to it are in the archive
   std::optional<store::EventArchiveReader> archive;  // positioned at the next archived event to send
+  // The archive anchor, read when next_send is set from central's acked
+  // (retention archives only what central acknowledged, so it stays below
+  // next_send) and again when the table lacks next_send.
+  std::int64_t archived_upto = 0;
   std::optional<db::Statement> read_wants;  // files the hall's cases name
   std::optional<db::Statement> names_file;  // does a case name this file?
   std::unique_ptr<db::BlobStore> blobs;
@@ -616,6 +620,7 @@ void SyncClient::Impl::handle(std::vector<zmq::message_t>& message) {
       }
       acked = w->acked;
       next_send = acked + 1;
+      archived_upto = archive_anchor();
       in_flight.clear();
       backoff_ms = 0;
       down_acked_sent = w->down_next - 1;
@@ -783,6 +788,7 @@ void SyncClient::Impl::on_welcome(const ps::Welcome& w) {
                w.store.substr(0, 8), w.acked, local, applied_down.load());
   acked = w.acked;
   next_send = acked + 1;
+  archived_upto = archive_anchor();
   in_flight.clear();
   backoff_ms = 0;
   set_state(State::kStreaming, "");
@@ -821,8 +827,8 @@ void SyncClient::Impl::fill_window() {
   if (state != State::kStreaming) return;
   std::int64_t last = committed_seq.load();
   while (static_cast<int>(in_flight.size()) < options.window && next_send <= last) {
-    if (const std::int64_t anchor = archive_anchor(); next_send <= anchor) {
-      if (!send_archived(anchor)) return;
+    if (next_send <= archived_upto) {
+      if (!send_archived(archived_upto)) return;
       continue;
     }
     archive.reset();
@@ -844,7 +850,13 @@ void SyncClient::Impl::fill_window() {
     }
     s.reset();
     if (texts.empty() || chain.size() != 32) {
-      // Committed but not yet visible to this reader; the next wake retries.
+      // Archived meanwhile (a retention step that still saw the last link's
+      // acked): the archive serves them. Otherwise committed but not yet
+      // visible to this reader; the next wake retries.
+      if (const std::int64_t anchor = archive_anchor(); anchor >= next_send) {
+        archived_upto = anchor;
+        continue;
+      }
       return;
     }
     ps::EventsHeader header{from, to, {}};

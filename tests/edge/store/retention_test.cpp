@@ -53,6 +53,18 @@ struct Fixture {
     return s->column_int(0);
   }
   void exec(const std::string& sql) { REQUIRE(db().exec(sql)); }
+  // 250 events two months back, crossing a month's end ({"n":0} .. {"n":249}),
+  // then `recent` events (at now - a day, or one at now when recent is 1).
+  void old_events_then(int recent) {
+    config.retention.events_days = 30;
+    REQUIRE(store->begin());
+    for (int i = 0; i < 250; ++i)
+      REQUIRE(store->append_event(kNow - 70 * kDay + i * (kDay / 10), "ticket.issued", R"({"n":)" + std::to_string(i) + "}"));
+    if (recent == 1) REQUIRE(store->append_event(kNow, "ticket.called", "{}"));
+    else
+      for (int i = 0; i < recent; ++i) REQUIRE(store->append_event(kNow - kDay + i, "ticket.called", "{}"));
+    REQUIRE(store->commit());
+  }
 };
 
 // The text of an archive file (gzip members, or plain text), as zlib reads it.
@@ -309,13 +321,7 @@ TEST_CASE("retention removes a completed case's files after their window, with a
 TEST_CASE("retention archives acknowledged old events only, and the chain still verifies from the archive",
           "[edge][store][retention]") {
   Fixture fx;
-  fx.config.retention.events_days = 30;
-  REQUIRE(fx.store->begin());
-  // 250 events two months back (crossing a month's end), 20 recent ones.
-  for (int i = 0; i < 250; ++i)
-    REQUIRE(fx.store->append_event(kNow - 70 * kDay + i * (kDay / 10), "ticket.issued", R"({"n":)" + std::to_string(i) + "}"));
-  for (int i = 0; i < 20; ++i) REQUIRE(fx.store->append_event(kNow - kDay + i, "ticket.called", "{}"));
-  REQUIRE(fx.store->commit());
+  fx.old_events_then(20);  // 250 events two months back (crossing a month's end), 20 recent ones
   const auto head = fx.store->last_chain();
 
   // Nothing is archived that central has not acknowledged.
@@ -383,12 +389,7 @@ TEST_CASE("retention archives acknowledged old events only, and the chain still 
 TEST_CASE("the archive reader serves archived events in order across month files with their chain",
           "[edge][store][retention]") {
   Fixture fx;
-  fx.config.retention.events_days = 30;
-  REQUIRE(fx.store->begin());
-  for (int i = 0; i < 250; ++i)
-    REQUIRE(fx.store->append_event(kNow - 70 * kDay + i * (kDay / 10), "ticket.issued", R"({"n":)" + std::to_string(i) + "}"));
-  REQUIRE(fx.store->append_event(kNow, "ticket.called", "{}"));
-  REQUIRE(fx.store->commit());
+  fx.old_events_then(1);
   // The texts and chains as the table held them, before they leave it.
   auto before = fx.store->read_events(0, 250);
   REQUIRE(before);
