@@ -852,10 +852,10 @@ int run_command(const Command& c, const std::vector<std::string>& args, Globals 
   const bool edge = c.edge_for ? c.edge_for(vm) : c.edge;
   if (globals.server.empty()) globals.server = edge ? kDefaultEdgeServer : kDefaultServer;
 
-  db::HttpClient::Options http;
+  runtime::HttpClient::Options http;
   http.timeout = std::chrono::seconds(globals.timeout_s);
   http.ca_file = globals.ca_file;
-  auto client = db::HttpClient::create(globals.server, http);
+  auto client = runtime::HttpClient::create(globals.server, http);
   if (!client) {
     // "url: …" and "ca_file: …" name the options they came from.
     std::string_view why = client.error().message;

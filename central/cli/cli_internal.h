@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "cli.h"
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 
 namespace yiban::cli::internal {
 
@@ -40,10 +40,10 @@ struct Reply {
   json body;
 };
 
-// Central's or an edge's API over one kept-alive connection (db::HttpClient).
+// Central's or an edge's API over one kept-alive connection (runtime::HttpClient).
 class Api {
  public:
-  Api(const Globals& g, db::HttpClient client, std::ostream& err)
+  Api(const Globals& g, runtime::HttpClient client, std::ostream& err)
       : globals_(g), err_(err), client_(std::move(client)) {}
 
   Reply get(const std::string& path) { return finish(client_.get(path, headers())); }
@@ -83,13 +83,13 @@ class Api {
   }
 
  private:
-  db::HttpHeaders headers(const char* accept = "application/json") const {
-    db::HttpHeaders h{{"Accept", accept}};
+  runtime::HttpHeaders headers(const char* accept = "application/json") const {
+    runtime::HttpHeaders h{{"Accept", accept}};
     if (!globals_.token.empty()) h.emplace_back("Authorization", "Bearer " + globals_.token);
     return h;
   }
 
-  Reply finish(const protocol::Expected<db::HttpReply>& res) {
+  Reply finish(const protocol::Expected<runtime::HttpReply>& res) {
     Reply r;
     if (!res) {
       err_ << fmt::format("yiban: cannot reach the server at {}: {}\n", globals_.server,
@@ -126,7 +126,7 @@ class Api {
 
   const Globals& globals_;
   std::ostream& err_;
-  db::HttpClient client_;
+  runtime::HttpClient client_;
 };
 
 // JSON field helpers for table cells (all accept a non-object and answer

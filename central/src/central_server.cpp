@@ -15,7 +15,7 @@
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
 #include "booking/booking_service.h"
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/notifier.h"
 #include "yiban/protocol/bookings.h"
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/curve_cert.h"
@@ -54,7 +54,7 @@ struct CentralServer::Impl {
   std::string catalog_text;
   std::string catalog_version;
   std::unique_ptr<sync::SyncServer> sync;
-  std::unique_ptr<db::Notifier> notifier;
+  std::unique_ptr<runtime::Notifier> notifier;
   std::unique_ptr<booking::BookingService> bookings;
   std::unique_ptr<api::HttpApi> http;
 };
@@ -135,11 +135,11 @@ protocol::Expected<std::unique_ptr<CentralServer>> CentralServer::create(Central
       if (!secret) return std::unexpected(secret.error());
       std::string sk = *secret;
       while (!sk.empty() && (sk.back() == '\n' || sk.back() == '\r' || sk.back() == ' ')) sk.pop_back();
-      db::Notifier::Options no;
+      runtime::Notifier::Options no;
       no.db_path = o.db.string();
       no.url = o.notify_url;
       no.secret = sk;
-      auto notifier = db::Notifier::create(std::move(no));
+      auto notifier = runtime::Notifier::create(std::move(no));
       if (!notifier) return protocol::error("--notify-url: " + notifier.error().message);
       impl->notifier = std::move(*notifier);
     }

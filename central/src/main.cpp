@@ -14,7 +14,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "yiban/db/logging.h"
+#include "yiban/runtime/logging.h"
 #include "yiban/central/central_backup.h"
 #include "yiban/central/central_server.h"
 
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
               << options << "\n";
     return 0;
   }
-  if (auto logging = yiban::db::start_logging("central", vm["log-level"].as<std::string>()); !logging) {
+  if (auto logging = yiban::runtime::start_logging("central", vm["log-level"].as<std::string>()); !logging) {
     spdlog::critical("cannot start: {}", logging.error().message);
     return 2;
   }

@@ -7,7 +7,7 @@
 #include <random>
 
 #include "yiban/protocol/mqtt_tls.h"
-#include "yiban/protocol/socket_tuning.h"
+#include "yiban/runtime/socket_tuning.h"
 
 namespace mqtt {
 // paho.mqtt.cpp 1.2 fills disconnect options from the MQTT 3 C initializer
@@ -106,7 +106,7 @@ DeviceAgent::DeviceAgent(AgentOptions options)
     throw std::runtime_error(tls.error().message);
 
   client_->set_connected_handler([this](const std::string&) {
-    protocol::set_nodelay_towards(options_.uri);
+    runtime::set_nodelay_towards(options_.uri);
     push_job(Job::control(Job::Type::kConnected));
   });
   client_->set_connection_lost_handler([this](const std::string& cause) {

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "yiban/db/logging.h"
+#include "yiban/runtime/logging.h"
 #include "yiban/devices/announcer.h"
 #include "yiban/devices/counter_agent.h"
 #include "yiban/devices/device_agent.h"
@@ -112,7 +112,7 @@ void install_signal_handlers() {
 
 // false: the level is unknown (said on the log).
 bool setup_logging(const po::variables_map& vm) {
-  if (auto logging = yiban::db::start_logging("devices", vm["log-level"].as<std::string>()); !logging) {
+  if (auto logging = yiban::runtime::start_logging("devices", vm["log-level"].as<std::string>()); !logging) {
     spdlog::critical("cannot start: {}", logging.error().message);
     return false;
   }

@@ -12,7 +12,7 @@
 #include "alerts/alert_rules.h"
 #include "queue/queue_engine.h"
 #include "sensing/sensing.h"
-#include "yiban/db/checkpointer.h"
+#include "yiban/runtime/checkpointer.h"
 #include "store/edge_store.h"
 #include "store/retention.h"
 #include "console/console_actions.h"
@@ -20,8 +20,8 @@
 #include "bookings/booking_desk.h"
 #include "cases/case_desk.h"
 #include "yiban/protocol/bookings.h"
-#include "yiban/db/blob_store.h"
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/blob_store.h"
+#include "yiban/runtime/notifier.h"
 #include "yiban/protocol/cases.h"
 #include "sync/sync_client.h"
 #include "yiban/protocol/city_catalog.h"
@@ -66,7 +66,7 @@ struct EdgeDaemon::Impl {
   std::uint64_t requests_answered = 0;
   std::int64_t request_ns_total = 0;
   std::int64_t request_ns_max = 0;
-  std::unique_ptr<db::Checkpointer> checkpointer;
+  std::unique_ptr<runtime::Checkpointer> checkpointer;
   std::uint64_t ignored_messages = 0;
   std::uint64_t slow_batches = 0;
   std::string config_text;  // hall.json with central's config.set sections applied
@@ -76,10 +76,10 @@ struct EdgeDaemon::Impl {
   std::optional<std::string> notice_board;  // retained board/notice payload
   std::optional<std::string> config_text_before;  // within process(): to undo a failed commit
   console::Link console_link;
-  std::unique_ptr<db::BlobStore> blobs;
+  std::unique_ptr<runtime::BlobStore> blobs;
   std::unique_ptr<cases::CaseDesk> cases;
   std::unique_ptr<bookings::BookingDesk> bookings;
-  std::unique_ptr<db::Notifier> notifier;
+  std::unique_ptr<runtime::Notifier> notifier;
   // Queues "your turn is near" for tickets with a phone number that reached
   // the front (inside the open transaction); returns how many.
   protocol::Expected<int> queue_turn_near(std::int64_t now);
@@ -184,7 +184,7 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   auto notice = impl->store->get_meta("notice");
   if (!notice) return std::unexpected(notice.error());
   impl->notice_board = *notice;
-  impl->checkpointer = std::make_unique<db::Checkpointer>(impl->options.db.string());
+  impl->checkpointer = std::make_unique<runtime::Checkpointer>(impl->options.db.string());
   impl->engine = std::make_unique<queue::QueueEngine>(impl->config, std::move(*zone), *impl->store);
   if (auto ok = impl->engine->load(); !ok) return protocol::error("loading the queue: " + ok.error().message);
   impl->sensing = std::make_unique<sensing::Sensing>(impl->engine->config(), impl->engine->zone(), *impl->store,
@@ -195,9 +195,9 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
     const auto& db_path = impl->options.db;
     impl->options.blob_dir = db_path.parent_path() / (db_path.stem().string() + ".blobs");
   }
-  auto blobs = db::BlobStore::open(impl->options.blob_dir);
+  auto blobs = runtime::BlobStore::open(impl->options.blob_dir);
   if (!blobs) return std::unexpected(blobs.error());
-  impl->blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
+  impl->blobs = std::make_unique<runtime::BlobStore>(std::move(*blobs));
   impl->cases = std::make_unique<cases::CaseDesk>(*impl->store, *impl->blobs, impl->options.case_key,
                                                   impl->engine->config(), impl->engine->zone(),
                                                   impl->options.hall_public_key, impl->options.hall_secret_key);
@@ -206,11 +206,11 @@ protocol::Expected<std::unique_ptr<EdgeDaemon>> EdgeDaemon::create(EdgeOptions o
   impl->alerts = std::make_unique<alerts::AlertEngine>(impl->engine->config(), *impl->store);
   if (auto ok = impl->alerts->load(); !ok) return protocol::error("loading alerts: " + ok.error().message);
   if (!impl->options.notify_url.empty()) {
-    db::Notifier::Options no;
+    runtime::Notifier::Options no;
     no.db_path = impl->options.db.string();
     no.url = impl->options.notify_url;
     no.secret = impl->options.notify_secret;
-    auto notifier = db::Notifier::create(std::move(no));
+    auto notifier = runtime::Notifier::create(std::move(no));
     if (!notifier) return protocol::error("--notify-url: " + notifier.error().message);
     impl->notifier = std::move(*notifier);
   }
@@ -964,7 +964,7 @@ protocol::Expected<int> EdgeDaemon::Impl::queue_turn_near(std::int64_t now) {
     nlohmann::json body{{"hall", config.hall}, {"hall_name", config.name}, {"ticket", t.id}, {"number", t.number},
                         {"service", t.service}, {"waiting_ahead", ahead}, {"phone", *t.phone},
                         {"text", "【一办】您的号码 " + t.number + " 前面还有 " + std::to_string(ahead) + " 人，请留意叫号。"}};
-    auto id = db::enqueue_notification(store->database(), "ticket.turn_near", body.dump(), now);
+    auto id = runtime::enqueue_notification(store->database(), "ticket.turn_near", body.dump(), now);
     if (!id) return std::unexpected(id.error());
     ++queued;
   }

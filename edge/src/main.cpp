@@ -10,7 +10,7 @@
 
 #include <sstream>
 
-#include "yiban/db/logging.h"
+#include "yiban/runtime/logging.h"
 #include "yiban/edge/broker_provision.h"
 #include "yiban/edge/edge_backup.h"
 #include "yiban/edge/edge_daemon.h"
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (auto logging = yiban::db::start_logging("edge", vm["log-level"].as<std::string>()); !logging) {
+  if (auto logging = yiban::runtime::start_logging("edge", vm["log-level"].as<std::string>()); !logging) {
     spdlog::critical("cannot start: {}", logging.error().message);
     return 2;
   }

@@ -68,7 +68,7 @@ TEST_CASE("booking requests per second at central and their latency", "[bookings
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       auto client = http_client(central.http_port(), 10s);  // kept alive, TCP_NODELAY
-      const yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kOperatorToken}};
+      const yiban::runtime::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kOperatorToken}};
       std::vector<double> mine;
       for (long n = 0; !stop; ++n) {
         // A distinct person per request; halls, services and slots spread over the day.

@@ -31,7 +31,7 @@
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
 #include "support/test_support.h"
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_store.h"
 
 using namespace yiban::test;
 using namespace std::chrono_literals;
@@ -171,7 +171,7 @@ TEST_CASE("a 10 MB material from hall A to hall B through central, while A's tic
   // Five cases, one 10 MB file each, one after the other.
   constexpr int kFiles = 5;
   auto client = http_client(a.port, 30s);
-  const yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kManager}};
+  const yiban::runtime::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kManager}};
   std::mt19937 rng(42);
   std::vector<double> to_central, to_b;
   std::vector<std::pair<std::string, std::string>> files;  // sha, bytes

@@ -71,7 +71,7 @@
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
 #include "support/test_support.h"
-#include "yiban/protocol/socket_tuning.h"
+#include "yiban/runtime/socket_tuning.h"
 #include "store/edge_store.h"
 
 namespace yiban::test {
@@ -519,7 +519,7 @@ class BenchHall {
     // them by the files on their command lines.
     edge_pid_ = find_process(YIBAN_EDGE_BINARY, edge_.db().string());
     broker_pid_ = find_process("/usr/sbin/mosquitto", (dir_.path() / "mosquitto.conf").string());
-    int nodelay = yiban::protocol::set_nodelay_towards(broker_.uri());
+    int nodelay = yiban::runtime::set_nodelay_towards(broker_.uri());
     say(printf_to_string(
         "edge pid %d ready and %zu clients connected in %.1f s (TCP_NODELAY set on %d client "
         "sockets)",

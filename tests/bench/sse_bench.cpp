@@ -27,7 +27,7 @@
 #include "support/mqtt_test_client.h"
 #include "support/raw_http.h"
 #include "support/test_support.h"
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 
 using namespace yiban::test;
 using namespace std::chrono_literals;
@@ -86,12 +86,12 @@ TEST_CASE("event streams held by central while its API answers", "[sse]") {
   std::vector<std::thread> clients;
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&, c] {
-      auto client = yiban::db::HttpClient::create(central.http_url());
+      auto client = yiban::runtime::HttpClient::create(central.http_url());
       if (!client) {
         failures += 2000;
         return;
       }
-      const yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kViewerToken}};
+      const yiban::runtime::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kViewerToken}};
       std::vector<double> mine;
       for (int i = 0; i < 2000; ++i) {
         auto start = Clock::now();

@@ -53,7 +53,7 @@
 #include "support/mosquitto_broker.h"
 #include "support/raw_http.h"
 #include "support/test_support.h"
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/notifier.h"
 #include "yiban/protocol/hall_config.h"
 #include "yiban/protocol/payloads.h"
 #include "yiban/protocol/time_zone.h"
@@ -106,7 +106,7 @@ std::int64_t bytes_of(const fs::path& p) {
 
 double mb(std::int64_t bytes) { return static_cast<double>(bytes) / 1e6; }
 
-std::int64_t pragma(yiban::db::Database& db, const char* name) {
+std::int64_t pragma(yiban::runtime::Database& db, const char* name) {
   auto s = db.prepare(std::string("PRAGMA ") + name);
   if (!s) return -1;
   auto row = s->step();
@@ -375,12 +375,12 @@ TEST_CASE("year soak: a busy hall's database stays bounded and /api/v1/stats sta
   std::printf("yiban-edge on the soaked database: ready (catalog published) %.1f s after its start, RSS %.1f MB\n",
               start_s, static_cast<double>(rss_kb) / 1024.0);
   auto client = http_client(port, std::chrono::seconds(10));
-  yiban::db::HttpHeaders headers{{"Authorization", std::string("Bearer ") + kViewerToken}};
+  yiban::runtime::HttpHeaders headers{{"Authorization", std::string("Bearer ") + kViewerToken}};
   std::vector<double> ms;
   std::string body;
   for (int i = 0; i < 1050; ++i) {
     const auto began = std::chrono::steady_clock::now();
-    auto r = client.request(yiban::db::HttpMethod::kGet, "/api/v1/stats", headers, "", "");
+    auto r = client.request(yiban::runtime::HttpMethod::kGet, "/api/v1/stats", headers, "", "");
     const double took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count();
     REQUIRE(r);
     REQUIRE(r->status == 200);

@@ -17,9 +17,9 @@
 #include "support/mosquitto_broker.h"
 #include "support/mqtt_test_client.h"
 #include "support/test_support.h"
-#include "yiban/db/http_client.h"
-#include "yiban/db/httplib.h"  // the SMS receiver (httplib::Server) until the new server lands
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/http_client.h"
+#include "yiban/runtime/httplib.h"  // the SMS receiver (httplib::Server) until the new server lands
+#include "yiban/runtime/notifier.h"
 
 using namespace yiban::test;
 using nlohmann::json;
@@ -85,10 +85,10 @@ TEST_CASE("fifty bookers racing for the last seat: exactly one gets it", "[integ
   std::vector<std::thread> bookers;
   for (int i = 0; i < 50; ++i) {
     bookers.emplace_back([&, i] {
-      yiban::db::HttpClient::Options options;
+      yiban::runtime::HttpClient::Options options;
       options.timeout = 10s;
       options.keep_alive = false;
-      auto client = yiban::db::HttpClient::create(city.central->http_url(), options);
+      auto client = yiban::runtime::HttpClient::create(city.central->http_url(), options);
       if (!client) {  // no Catch assertion off the test's thread
         ++other;
         std::lock_guard lock(odd_mutex);
@@ -290,8 +290,8 @@ TEST_CASE("reminders go to the configured sender, signed, retried when it fails"
   REQUIRE(first);
   REQUIRE(second);
   CHECK(first->second == second->second);  // the same message again
-  CHECK(yiban::db::verify_signature("webhook-secret-0123456789", second->second, second->first));
-  CHECK_FALSE(yiban::db::verify_signature("another-secret", second->second, second->first));
+  CHECK(yiban::runtime::verify_signature("webhook-secret-0123456789", second->second, second->first));
+  CHECK_FALSE(yiban::runtime::verify_signature("another-secret", second->second, second->first));
   auto message = json::parse(second->second);
   CHECK(message["code"] == code);
   CHECK(message["phone"] == "13800138000");
@@ -317,7 +317,7 @@ TEST_CASE("reminders go to the configured sender, signed, retried when it fails"
   const std::string number = json::parse(*taken)["ticket"]["number"];
   auto near = hall_sender.await("ticket.turn_near");
   REQUIRE(near);
-  CHECK(yiban::db::verify_signature("hall-secret-0123456789", near->second, near->first));
+  CHECK(yiban::runtime::verify_signature("hall-secret-0123456789", near->second, near->first));
   auto m = json::parse(near->second);
   CHECK(m["number"] == number);
   CHECK(m["phone"] == "13900139000");

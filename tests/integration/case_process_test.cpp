@@ -142,7 +142,7 @@ TEST_CASE("a cross-region case goes from hall A through central to hall B and ba
     auto anonymous = client.post("/api/v1/blobs", file1, "application/pdf");
     REQUIRE(anonymous);
     CHECK(anonymous->status == 401);
-    yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kManagerA}};
+    yiban::runtime::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kManagerA}};
     auto text = client.post("/api/v1/blobs", "hello", "text/plain", auth);
     REQUIRE(text);
     CHECK(text->status == 415);

@@ -85,8 +85,8 @@ TEST_CASE("the console API: auth matrix, error bodies, paging, audit and the liv
   std::atomic<bool> stop_stream{false};
   std::thread reader([&] {
     auto client = http_client(port, 30s);
-    yiban::db::HttpHeaders headers{{"Authorization", std::string("Bearer ") + kViewerToken}};
-    client.stream(yiban::db::HttpMethod::kGet, "/api/v1/stream", headers, [&](std::string_view data) {
+    yiban::runtime::HttpHeaders headers{{"Authorization", std::string("Bearer ") + kViewerToken}};
+    client.stream(yiban::runtime::HttpMethod::kGet, "/api/v1/stream", headers, [&](std::string_view data) {
       std::lock_guard lock(mutex);
       streamed.append(data);
       return !stop_stream.load();

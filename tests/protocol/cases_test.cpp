@@ -1,5 +1,5 @@
 // Cross-region case values and wire texts (protocol/cases.h), and the
-// content-addressed files they name (yiban/db/blob_store.h, blob_fetcher.h).
+// content-addressed files they name (yiban/runtime/blob_store.h, blob_fetcher.h).
 
 #include "yiban/protocol/chain.h"
 #include "yiban/protocol/cases.h"
@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
-#include "yiban/db/blob_fetcher.h"
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_fetcher.h"
+#include "yiban/runtime/blob_store.h"
 #include "yiban/protocol/sync.h"
 
 using namespace yiban;
@@ -186,7 +186,7 @@ TEST_CASE("blob frames are decoded strictly", "[protocol][cases][sync]") {
 TEST_CASE("files are kept by their digest; transfers verify chunks, resume, and restart on a wrong file",
           "[protocol][cases][blobs]") {
   test::TempDir dir;
-  auto store = db::BlobStore::open(dir / "blobs");
+  auto store = runtime::BlobStore::open(dir / "blobs");
   REQUIRE(store);
   std::string file(300 * 1024, '\0');
   for (std::size_t i = 0; i < file.size(); ++i) file[i] = static_cast<char>((i * 7919) & 0xFF);
@@ -199,9 +199,9 @@ TEST_CASE("files are kept by their digest; transfers verify chunks, resume, and 
   CHECK_FALSE(store->has(sha));
 
   // A fetch over a link: chunks of 128 KiB, a window of 2; one damaged chunk.
-  db::BlobFetcher::Options o;
+  runtime::BlobFetcher::Options o;
   o.window = 2;
-  db::BlobFetcher fetcher(*store, o);
+  runtime::BlobFetcher fetcher(*store, o);
   REQUIRE(fetcher.start(sha, static_cast<std::int64_t>(file.size())));
   auto asks = fetcher.requests(1000);
   REQUIRE(asks.size() == 2);
@@ -215,40 +215,40 @@ TEST_CASE("files are kept by their digest; transfers verify chunks, resume, and 
   std::string why;
   // The second chunk arrives first (kept aside), the first arrives damaged.
   auto [h1, c1] = data_for(131072, 131072);
-  CHECK(fetcher.on_data(h1, c1, 1001, why) == db::BlobFetcher::Outcome::kMore);
+  CHECK(fetcher.on_data(h1, c1, 1001, why) == runtime::BlobFetcher::Outcome::kMore);
   auto [h0, c0] = data_for(0, 131072);
   std::string damaged = c0;
   damaged[5] ^= 1;
-  CHECK(fetcher.on_data(h0, damaged, 1002, why) == db::BlobFetcher::Outcome::kBadChunk);
+  CHECK(fetcher.on_data(h0, damaged, 1002, why) == runtime::BlobFetcher::Outcome::kBadChunk);
   CHECK_THAT(why, Catch::Contains("damaged"));
   auto again = fetcher.requests(1003);
   REQUIRE(again.size() == 2);  // offset 0 again, and the last chunk
   CHECK(again[0].offset == 0);
-  CHECK(fetcher.on_data(h0, c0, 1004, why) == db::BlobFetcher::Outcome::kMore);
+  CHECK(fetcher.on_data(h0, c0, 1004, why) == runtime::BlobFetcher::Outcome::kMore);
   CHECK(fetcher.received() == 262144);
   // The link drops before the last chunk; a new fetcher resumes at 256 KiB.
   fetcher.link_lost();
-  db::BlobFetcher resumed(*store, o);
+  runtime::BlobFetcher resumed(*store, o);
   REQUIRE(resumed.start(sha, static_cast<std::int64_t>(file.size())));
   CHECK(resumed.received() == 262144);
   auto last_ask = resumed.requests(2000);
   REQUIRE(last_ask.size() == 1);
   CHECK(last_ask[0].offset == 262144);
   auto [h2, c2] = data_for(262144, static_cast<std::int64_t>(file.size()) - 262144);
-  CHECK(resumed.on_data(h2, c2, 2001, why) == db::BlobFetcher::Outcome::kDone);
+  CHECK(resumed.on_data(h2, c2, 2001, why) == runtime::BlobFetcher::Outcome::kDone);
   CHECK(store->has(sha));
   CHECK(store->read(sha, 0, static_cast<std::int64_t>(file.size())).value() == file);
-  CHECK(resumed.on_data(h2, c2, 2002, why) == db::BlobFetcher::Outcome::kIgnored);
+  CHECK(resumed.on_data(h2, c2, 2002, why) == runtime::BlobFetcher::Outcome::kIgnored);
 
   // A sender whose whole file does not match its name (each chunk consistent):
   // the partial is deleted and the transfer starts over.
   const std::string other(1000, 'x');
   const std::string claimed = protocol::sha256_hex("something else");
-  db::BlobFetcher liar(*store, o);
+  runtime::BlobFetcher liar(*store, o);
   REQUIRE(liar.start(claimed, 1000));
   liar.requests(3000);
   ps::BlobData h{claimed, 0, 1000, protocol::sha256_hex(other)};
-  CHECK(liar.on_data(h, other, 3001, why) == db::BlobFetcher::Outcome::kRestart);
+  CHECK(liar.on_data(h, other, 3001, why) == runtime::BlobFetcher::Outcome::kRestart);
   CHECK_THAT(why, Catch::Contains("does not match"));
   CHECK_FALSE(store->has(claimed));
   CHECK_FALSE(std::filesystem::exists(dir / "blobs" / "partial" / claimed));

@@ -1,15 +1,15 @@
-// yiban::db::HttpClient against small real servers on loopback, written here
+// yiban::runtime::HttpClient against small real servers on loopback, written here
 // with plain Boost.Asio/Beast (blocking, one thread per connection), plain
 // and TLS with a CA and certificates made by the openssl CLI.
 
-// The same Boost configuration as yiban_db (protocol/CMakeLists.txt), which is
+// The same Boost configuration as yiban_runtime (protocol/CMakeLists.txt), which is
 // linked into this program: Beast's types differ with and without
 // BOOST_BEAST_USE_STD_STRING_VIEW, and two layouts of one inline class in one
 // program crash.
 #define BOOST_ASIO_NO_DEPRECATED
 #define BOOST_BEAST_USE_STD_STRING_VIEW
 
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -39,8 +39,8 @@ namespace http = boost::beast::http;
 namespace fs = std::filesystem;
 using tcp = boost::asio::ip::tcp;
 using namespace std::chrono_literals;
-using yiban::db::HttpClient;
-using yiban::db::HttpMethod;
+using yiban::runtime::HttpClient;
+using yiban::runtime::HttpMethod;
 
 constexpr auto kClientPatience = 10s;  // an awaited event that takes longer is a failure
 

@@ -1,4 +1,4 @@
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/notifier.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "support/test_support.h"
-#include "yiban/db/httplib.h"
+#include "yiban/runtime/httplib.h"
 
 namespace {
 
 using namespace std::chrono_literals;
-using yiban::db::Database;
-using yiban::db::Notifier;
+using yiban::runtime::Database;
+using yiban::runtime::Notifier;
 
 constexpr char kSecret[] = "hall-webhook-secret";
 constexpr auto kPatience = 10s;  // an awaited event that takes longer is a failure
@@ -98,13 +98,13 @@ Database owner_db(const std::filesystem::path& path) {
   auto db = Database::open(path.string());
   REQUIRE(db);
   REQUIRE(db->exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;"));
-  REQUIRE(db->exec(yiban::db::notify_schema()));
+  REQUIRE(db->exec(yiban::runtime::notify_schema()));
   return std::move(*db);
 }
 
 std::int64_t enqueue(Database& db, std::string_view type, std::string_view json, std::int64_t now_ms) {
   REQUIRE(db.exec("BEGIN IMMEDIATE"));
-  auto id = yiban::db::enqueue_notification(db, type, json, now_ms);
+  auto id = yiban::runtime::enqueue_notification(db, type, json, now_ms);
   REQUIRE(db.exec(id ? "COMMIT" : "ROLLBACK"));
   REQUIRE(id);
   return *id;
@@ -162,15 +162,15 @@ bool settled(Notifier& n, std::function<bool(const Notifier::Stats&)> pred) { re
 
 TEST_CASE("sign_body is HMAC-SHA256 in lower-case hex and verify_signature checks it", "[notifier][db]") {
   // RFC 4231 test case 2.
-  CHECK(yiban::db::sign_body("Jefe", "what do ya want for nothing?") ==
+  CHECK(yiban::runtime::sign_body("Jefe", "what do ya want for nothing?") ==
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   const std::string body = R"({"a":1})";
-  const std::string sig = yiban::db::sign_body(kSecret, body);
-  CHECK(yiban::db::verify_signature(kSecret, body, sig));
-  CHECK_FALSE(yiban::db::verify_signature(kSecret, R"({"a":2})", sig));
-  CHECK_FALSE(yiban::db::verify_signature("other", body, sig));
-  CHECK_FALSE(yiban::db::verify_signature(kSecret, body, sig.substr(7)));
-  CHECK_FALSE(yiban::db::verify_signature(kSecret, body, ""));
+  const std::string sig = yiban::runtime::sign_body(kSecret, body);
+  CHECK(yiban::runtime::verify_signature(kSecret, body, sig));
+  CHECK_FALSE(yiban::runtime::verify_signature(kSecret, R"({"a":2})", sig));
+  CHECK_FALSE(yiban::runtime::verify_signature("other", body, sig));
+  CHECK_FALSE(yiban::runtime::verify_signature(kSecret, body, sig.substr(7)));
+  CHECK_FALSE(yiban::runtime::verify_signature(kSecret, body, ""));
 }
 
 TEST_CASE("a queued notification is delivered once, signed, with id, type and ts", "[notifier][db]") {
@@ -186,7 +186,7 @@ TEST_CASE("a queued notification is delivered once, signed, with id, type and ts
   auto hits = receiver.hits();
   REQUIRE(hits.size() == 1);
   const auto& hit = hits[0];
-  CHECK(yiban::db::verify_signature(kSecret, hit.body, hit.signature));
+  CHECK(yiban::runtime::verify_signature(kSecret, hit.body, hit.signature));
   CHECK(hit.signature.starts_with("sha256="));
   CHECK(hit.content_type == "application/json");
   CHECK(hit.type == "booking.confirmed");
@@ -261,7 +261,7 @@ TEST_CASE("a failed delivery is retried with a growing back-off until it is acce
   for (const auto& hit : hits) {  // the same delivery, byte for byte, each time
     CHECK(hit.delivery == hits[0].delivery);
     CHECK(hit.body == hits[0].body);
-    CHECK(yiban::db::verify_signature(kSecret, hit.body, hit.signature));
+    CHECK(yiban::runtime::verify_signature(kSecret, hit.body, hit.signature));
   }
 }
 
@@ -313,7 +313,7 @@ TEST_CASE("a notification queued in a rolled-back transaction is never sent", "[
   auto db = owner_db(dir / "owner.db");
 
   REQUIRE(db.exec("BEGIN IMMEDIATE"));
-  REQUIRE(yiban::db::enqueue_notification(db, "booking.confirmed", R"({"code":"ROLLED-BACK"})", 1'000));
+  REQUIRE(yiban::runtime::enqueue_notification(db, "booking.confirmed", R"({"code":"ROLLED-BACK"})", 1'000));
   REQUIRE(db.exec("ROLLBACK"));
   const auto kept = enqueue(db, "booking.cancelled", R"({"code":"KEPT"})", 2'000);
   CHECK(count_rows(db) == 1);
@@ -332,7 +332,7 @@ TEST_CASE("enqueue_notification refuses what it cannot send and needs a transact
   auto db = owner_db(dir / "owner.db");
   auto refused = [&](std::string_view type, std::string_view json) {
     REQUIRE(db.exec("BEGIN"));
-    auto id = yiban::db::enqueue_notification(db, type, json, 1);
+    auto id = yiban::runtime::enqueue_notification(db, type, json, 1);
     REQUIRE(db.exec("ROLLBACK"));
     return id ? std::string() : id.error().message;
   };
@@ -344,7 +344,7 @@ TEST_CASE("enqueue_notification refuses what it cannot send and needs a transact
   CHECK(refused("Bad Type\r\n", "{}").find("type") != std::string::npos);
   CHECK(refused("x", "{\"k\":\"" + std::string(70 * 1024, 'a') + "\"}").find("64 KiB") != std::string::npos);
 
-  auto outside = yiban::db::enqueue_notification(db, "x", "{}", 1);
+  auto outside = yiban::runtime::enqueue_notification(db, "x", "{}", 1);
   REQUIRE_FALSE(outside);
   CHECK(outside.error().message.find("transaction") != std::string::npos);
   CHECK(count_rows(db) == 0);
@@ -496,5 +496,5 @@ TEST_CASE("an https receiver is delivered to when its certificate is trusted, an
   REQUIRE(settled(*notifier, [](auto& s) { return s.delivered == 2 && s.pending == 0; }));
   std::lock_guard lock(mutex);
   REQUIRE(hits.size() == 2);
-  for (const auto& [body, signature] : hits) CHECK(yiban::db::verify_signature(kSecret, body, signature));
+  for (const auto& [body, signature] : hits) CHECK(yiban::runtime::verify_signature(kSecret, body, signature));
 }

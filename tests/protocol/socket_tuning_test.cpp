@@ -1,4 +1,4 @@
-#include "yiban/protocol/socket_tuning.h"
+#include "yiban/runtime/socket_tuning.h"
 
 #include <arpa/inet.h>
 #include <catch2/catch.hpp>
@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-using yiban::protocol::broker_port;
+using yiban::runtime::broker_port;
 
 TEST_CASE("the broker port is read from the URI, with MQTT's defaults", "[protocol][socket]") {
   CHECK(broker_port("tcp://127.0.0.1:18830") == 18830);
@@ -41,7 +41,7 @@ TEST_CASE("TCP_NODELAY is set on this process's sockets towards the broker port 
     return value != 0;
   };
   CHECK_FALSE(nodelay(client));
-  CHECK(yiban::protocol::set_nodelay_towards("tcp://127.0.0.1:" + std::to_string(port)) == 1);
+  CHECK(yiban::runtime::set_nodelay_towards("tcp://127.0.0.1:" + std::to_string(port)) == 1);
   CHECK(nodelay(client));
   CHECK_FALSE(nodelay(accepted));  // its peer port is the client's, not the broker's
   ::close(accepted);

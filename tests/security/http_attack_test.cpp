@@ -20,7 +20,7 @@
 #include "support/mqtt_test_client.h"
 #include "support/raw_http.h"
 #include "support/test_support.h"
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -333,7 +333,7 @@ TEST_CASE("2,000 dashboards on one stream: every one gets each hall change, the 
   CHECK(got == kStreams);
 
   // The API from another address while the 2,000 streams are held: p99.
-  auto client = yiban::db::HttpClient::create(city.central.http_url());
+  auto client = yiban::runtime::HttpClient::create(city.central.http_url());
   REQUIRE(client);
   std::vector<double> ms;
   for (int i = 0; i < 300; ++i) {
@@ -368,20 +368,20 @@ TEST_CASE("HTTPS: the API is served with --http-tls-cert/--http-tls-key and veri
   make_test_pki(pki_dir.path().string());
   City city({"--http-tls-cert", (pki_dir / "server.crt").string(), "--http-tls-key", (pki_dir / "server.key").string()});
   const std::string url = "https://127.0.0.1:" + std::to_string(city.port());
-  const yiban::db::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kViewerToken}};
+  const yiban::runtime::HttpHeaders auth{{"Authorization", std::string("Bearer ") + kViewerToken}};
 
-  yiban::db::HttpClient::Options trusted;
+  yiban::runtime::HttpClient::Options trusted;
   trusted.ca_file = (pki_dir / "ca.crt").string();
-  auto client = yiban::db::HttpClient::create(url, trusted);
+  auto client = yiban::runtime::HttpClient::create(url, trusted);
   REQUIRE(client);
   auto halls = client->get("/api/v1/halls", auth);
   REQUIRE(halls);
   CHECK(halls->status == 200);
   CHECK(halls->header("X-Content-Type-Options") == std::optional<std::string_view>("nosniff"));
 
-  yiban::db::HttpClient::Options stranger;
+  yiban::runtime::HttpClient::Options stranger;
   stranger.ca_file = (pki_dir / "stranger-ca.crt").string();
-  auto wrong = yiban::db::HttpClient::create(url, stranger);
+  auto wrong = yiban::runtime::HttpClient::create(url, stranger);
   REQUIRE(wrong);
   CHECK_FALSE(wrong->get("/healthz"));
 

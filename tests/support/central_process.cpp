@@ -1,6 +1,6 @@
 #include "support/central_process.h"
 
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 
 #include <catch2/catch.hpp>
 
@@ -103,19 +103,19 @@ CentralProcess::Response CentralProcess::request(const std::string& method, cons
   return http_request(http_port_, method, path, body, token);
 }
 
-yiban::db::HttpClient http_client(int port, std::chrono::milliseconds timeout) {
-  yiban::db::HttpClient::Options options;
+yiban::runtime::HttpClient http_client(int port, std::chrono::milliseconds timeout) {
+  yiban::runtime::HttpClient::Options options;
   options.timeout = timeout;
-  auto client = yiban::db::HttpClient::create("http://127.0.0.1:" + std::to_string(port), options);
+  auto client = yiban::runtime::HttpClient::create("http://127.0.0.1:" + std::to_string(port), options);
   if (!client) throw std::runtime_error("http_client: " + client.error().message);
   return std::move(*client);
 }
 
 HttpResponse http_request(int port, const std::string& method, const std::string& path, const std::string& body,
                           const std::string& token) {
-  using yiban::db::HttpMethod;
+  using yiban::runtime::HttpMethod;
   auto client = http_client(port, std::chrono::seconds(5));
-  yiban::db::HttpHeaders headers;
+  yiban::runtime::HttpHeaders headers;
   if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
   const HttpMethod m = method == "GET"      ? HttpMethod::kGet
                        : method == "PUT"    ? HttpMethod::kPut

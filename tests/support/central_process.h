@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "support/test_support.h"
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 
 namespace yiban::test {
 
@@ -25,7 +25,7 @@ struct HttpResponse {
 };
 // A client of a daemon's HTTP API on 127.0.0.1:port (kept-alive connection,
 // timeout per step); throws std::runtime_error if it cannot be made.
-yiban::db::HttpClient http_client(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+yiban::runtime::HttpClient http_client(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 // One request to a daemon on loopback (GET, POST, PUT or DELETE), with a bearer token unless empty.
 HttpResponse http_request(int port, const std::string& method, const std::string& path, const std::string& body,
                           const std::string& token);

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "yiban/protocol/mqtt_tls.h"
-#include "yiban/protocol/socket_tuning.h"
+#include "yiban/runtime/socket_tuning.h"
 
 namespace yiban::test {
 
@@ -58,7 +58,7 @@ void MqttTestClient::connect(const std::string& uri, const std::string& will_top
                              " (reason code " + std::to_string(e.get_reason_code()) + ")");
   }
   if (!client_->is_connected()) throw std::runtime_error("test client " + client_id + " did not connect to " + uri);
-  yiban::protocol::set_nodelay_towards(uri);
+  yiban::runtime::set_nodelay_towards(uri);
 }
 
 MqttTestClient::~MqttTestClient() {

@@ -11,20 +11,20 @@
 
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
-#include "yiban/db/blob_store.h"
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/blob_store.h"
+#include "yiban/runtime/http_server.h"
 #include "yiban/protocol/tokens.h"
 
 namespace yiban::central::api {
 
 struct CaseRouteContext {
-  std::function<std::optional<protocol::TokenGrant>(const db::HttpRequest&, db::HttpResponse&)> authenticate;
+  std::function<std::optional<protocol::TokenGrant>(const runtime::HttpRequest&, runtime::HttpResponse&)> authenticate;
   std::mutex* reader_mutex = nullptr;
   CentralStore* reader = nullptr;  // guarded by reader_mutex
   sync::SyncServer* sync = nullptr;
-  const db::BlobStore* blobs = nullptr;  // null: central keeps no case files
+  const runtime::BlobStore* blobs = nullptr;  // null: central keeps no case files
 };
 
-void add_case_routes(db::HttpServer& server, CaseRouteContext context);
+void add_case_routes(runtime::HttpServer& server, CaseRouteContext context);
 
 }  // namespace yiban::central::api

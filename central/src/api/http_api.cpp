@@ -1,6 +1,6 @@
 #include "api/http_api.h"
 
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 #include "api/case_routes.h"
 
 #include <chrono>
@@ -25,11 +25,11 @@ using protocol::Role;
 constexpr int kMaxEventsPage = 1000;
 constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
-void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
-  db::send_json_error(res, status, code, message);
+void send_error(runtime::HttpResponse& res, int status, std::string_view code, std::string_view message) {
+  runtime::send_json_error(res, status, code, message);
 }
 
-void send_json(db::HttpResponse& res, std::string body, int status = 200) {
+void send_json(runtime::HttpResponse& res, std::string body, int status = 200) {
   res.status = status;
   res.set_content(std::move(body), "application/json");
 }
@@ -41,11 +41,11 @@ struct HttpApi::Impl {
   std::unique_ptr<CentralStore> reader;
   std::mutex reader_mutex;  // guards reader (one SQLite connection)
   sync::SyncServer& sync;
-  db::HttpServer server;
+  runtime::HttpServer server;
   int port = 0;
   // The dashboards' stream: one feeder reads the halls after each change and
   // publishes only the halls whose row changed; streams hold no thread.
-  std::shared_ptr<db::SseHub> hub = std::make_shared<db::SseHub>();
+  std::shared_ptr<runtime::SseHub> hub = std::make_shared<runtime::SseHub>();
   std::thread feeder;
   std::mutex catalog_mutex;
   std::string catalog_text;  // guarded by catalog_mutex
@@ -54,29 +54,29 @@ struct HttpApi::Impl {
   std::chrono::steady_clock::time_point rate_ts = std::chrono::steady_clock::now();  // guarded by rate_mutex
   double last_rate = 0;  // guarded by rate_mutex
 
-  std::unique_ptr<db::BlobStore> blobs;  // case files (null: none kept)
+  std::unique_ptr<runtime::BlobStore> blobs;  // case files (null: none kept)
 
   Impl(HttpApiOptions o, std::unique_ptr<CentralStore> r, sync::SyncServer& s)
       : options(std::move(o)), reader(std::move(r)), sync(s), server(server_options(options)),
         catalog_text(options.catalog_text) {
     if (!options.blob_dir.empty()) {
-      if (auto b = db::BlobStore::open(options.blob_dir)) blobs = std::make_unique<db::BlobStore>(std::move(*b));
+      if (auto b = runtime::BlobStore::open(options.blob_dir)) blobs = std::make_unique<runtime::BlobStore>(std::move(*b));
     }
   }
 
   // The caller's grant, or an error response already sent (401).
-  std::optional<protocol::TokenGrant> authenticate(const db::HttpRequest& req, db::HttpResponse& res) {
-    return db::authenticate(req, res, options.tokens);
+  std::optional<protocol::TokenGrant> authenticate(const runtime::HttpRequest& req, runtime::HttpResponse& res) {
+    return runtime::authenticate(req, res, options.tokens);
   }
 
   // May this grant see the hall? Sends 403 when not.
-  static bool may_read(const protocol::TokenGrant& g, std::string_view hall, db::HttpResponse& res) {
+  static bool may_read(const protocol::TokenGrant& g, std::string_view hall, runtime::HttpResponse& res) {
     if (g.role != Role::kHallManager || g.hall == hall) return true;
     send_error(res, 403, "forbidden", "this token covers hall " + g.hall + " only");
     return false;
   }
 
-  static bool may_command(const protocol::TokenGrant& g, std::string_view hall, db::HttpResponse& res) {
+  static bool may_command(const protocol::TokenGrant& g, std::string_view hall, runtime::HttpResponse& res) {
     if (g.role == Role::kCentralOperator || g.role == Role::kAdmin) return true;
     if (g.role == Role::kHallManager && g.hall == hall) {
       send_error(res, 403, "forbidden", "commands for a hall are sent by central operators");
@@ -86,8 +86,8 @@ struct HttpApi::Impl {
     return false;
   }
 
-  static db::HttpServerOptions server_options(const HttpApiOptions& o) {
-    db::HttpServerOptions s = o.http;
+  static runtime::HttpServerOptions server_options(const HttpApiOptions& o) {
+    runtime::HttpServerOptions s = o.http;
     s.who = "central";
     s.host = o.host;
     s.port = o.port;
@@ -187,25 +187,25 @@ void HttpApi::Impl::publish_halls(std::map<std::string, std::string>& sent) {
 
 void HttpApi::Impl::routes() {
   add_case_routes(server, CaseRouteContext{
-                              [this](const db::HttpRequest& req, db::HttpResponse& res) { return authenticate(req, res); },
+                              [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) { return authenticate(req, res); },
                               &reader_mutex, reader.get(), &sync, blobs.get()});
   if (options.bookings) {
     options.bookings->add_routes(
-        server, [this](const db::HttpRequest& req, db::HttpResponse& res) { return authenticate(req, res); },
+        server, [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) { return authenticate(req, res); },
         booking::ReaderAccess{&reader_mutex, reader.get()});
   }
 
-  server.Get("/healthz", [](const db::HttpRequest&, db::HttpResponse& res) {
+  server.Get("/healthz", [](const runtime::HttpRequest&, runtime::HttpResponse& res) {
     send_json(res, R"({"ok":true})");
   }).open();
 
-  server.Get("/metrics", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/metrics", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
-    res.set_content(metrics_text() + db::http_metrics_text(server.stats(), "yiban_central_http"),
+    res.set_content(metrics_text() + runtime::http_metrics_text(server.stats(), "yiban_central_http"),
                     "text/plain; version=0.0.4");
   });
 
-  server.Get("/api/v1/halls", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/halls", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     protocol::Expected<std::string> body;
@@ -220,7 +220,7 @@ void HttpApi::Impl::routes() {
     std::string after = req.has_param("after") ? req.get_param_value("after") : "";
     std::int64_t limit = 1000;
     if (req.has_param("limit")) {
-      auto v = db::parse_count(req.get_param_value("limit"));
+      auto v = runtime::parse_count(req.get_param_value("limit"));
       if (!v || *v < 1 || *v > 5000) return send_error(res, 400, "bad_request", "limit: an integer from 1 to 5000");
       limit = *v;
     }
@@ -243,7 +243,7 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"halls", kept}, {"next_after", next}}.dump());
   });
 
-  server.Get("/api/v1/catalog", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/catalog", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::string text;
     {
@@ -258,7 +258,7 @@ void HttpApi::Impl::routes() {
     send_json(res, out.dump());
   });
 
-  server.Put("/api/v1/catalog", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Put("/api/v1/catalog", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (g->role != Role::kAdmin) return send_error(res, 403, "forbidden", "only an admin changes the city catalog");
@@ -286,7 +286,7 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"version", version}, {"services", catalog->services.size()}, {"halls_queued", *queued}}.dump());
   }).roles({Role::kAdmin});
 
-  server.Get("/api/v1/whoami", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/whoami", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     json j{{"mode", "city"}, {"role", protocol::to_string(g->role)}};
@@ -294,7 +294,7 @@ void HttpApi::Impl::routes() {
     send_json(res, j.dump());
   });
 
-  server.Get(R"(/api/v1/halls/([^/]+)/series)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get(R"(/api/v1/halls/([^/]+)/series)", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -302,7 +302,7 @@ void HttpApi::Impl::routes() {
     if (!may_read(*g, hall, res)) return;
     int day = 0;
     if (req.has_param("day") && !req.get_param_value("day").empty()) {
-      auto d = db::parse_day(req.get_param_value("day"));
+      auto d = runtime::parse_day(req.get_param_value("day"));
       if (!d) return send_error(res, 400, "bad_request", "day: a date as YYYY-MM-DD");
       day = *d;
     }
@@ -316,7 +316,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(**body));
   });
 
-  server.Get("/api/v1/kpi/charts", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/kpi/charts", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     KpiQuery q;
@@ -327,7 +327,7 @@ void HttpApi::Impl::routes() {
     }
     for (auto [name, field] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
       if (!req.has_param(name) || req.get_param_value(name).empty()) continue;
-      auto day = db::parse_day(req.get_param_value(name));
+      auto day = runtime::parse_day(req.get_param_value(name));
       if (!day) return send_error(res, 400, "bad_request", std::string(name) + ": a date as YYYY-MM-DD");
       *field = *day;
     }
@@ -340,8 +340,8 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(*body));
   });
 
-  server.Post(R"(/api/v1/halls/([^/]+)/alerts/([^/]+)/(ack|resolve))", [this](const db::HttpRequest& req,
-                                                                              db::HttpResponse& res) {
+  server.Post(R"(/api/v1/halls/([^/]+)/alerts/([^/]+)/(ack|resolve))", [this](const runtime::HttpRequest& req,
+                                                                              runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -368,14 +368,14 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"hall", hall}, {"alert", alert}, {"down_seq", *queued}, {"state", "queued"}}.dump(), 202);
   }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/stream", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/stream", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     // A hall manager's stream carries its own hall only.
     res.stream(hub, g->role == Role::kHallManager ? g->hall : "");
   });
 
-  server.Get(R"(/api/v1/halls/([^/]+))", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get(R"(/api/v1/halls/([^/]+))", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -391,7 +391,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(**body));
   });
 
-  server.Get(R"(/api/v1/halls/([^/]+)/events)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get(R"(/api/v1/halls/([^/]+)/events)", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -400,12 +400,12 @@ void HttpApi::Impl::routes() {
     std::int64_t after = 0;
     std::int64_t limit = 100;
     if (req.has_param("after")) {
-      auto v = db::parse_count(req.get_param_value("after"));
+      auto v = runtime::parse_count(req.get_param_value("after"));
       if (!v) return send_error(res, 400, "bad_request", "after: not a non-negative integer");
       after = *v;
     }
     if (req.has_param("limit")) {
-      auto v = db::parse_count(req.get_param_value("limit"));
+      auto v = runtime::parse_count(req.get_param_value("limit"));
       if (!v || *v < 1 || *v > kMaxEventsPage)
         return send_error(res, 400, "bad_request", "limit: an integer from 1 to 1000");
       limit = *v;
@@ -441,7 +441,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(body));
   }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/kpi", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/kpi", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     KpiQuery q;
@@ -460,7 +460,7 @@ void HttpApi::Impl::routes() {
     }
     for (auto [name, field] : {std::pair{"from", &q.from_day}, std::pair{"to", &q.to_day}}) {
       if (!req.has_param(name) || req.get_param_value(name).empty()) continue;
-      auto day = db::parse_day(req.get_param_value(name));
+      auto day = runtime::parse_day(req.get_param_value(name));
       if (!day) return send_error(res, 400, "bad_request", std::string(name) + ": a date as YYYY-MM-DD");
       *field = *day;
     }
@@ -475,7 +475,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(*body));
   });
 
-  server.Get("/api/v1/alerts", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/alerts", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     std::optional<std::string> hall;
@@ -493,7 +493,7 @@ void HttpApi::Impl::routes() {
     send_json(res, std::move(*body));
   });
 
-  server.Post(R"(/api/v1/halls/([^/]+)/commands)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Post(R"(/api/v1/halls/([^/]+)/commands)", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -527,8 +527,8 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"hall", hall}, {"down_seq", *queued}, {"state", "queued"}}.dump(), 202);
   }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Post(R"(/api/v1/halls/([^/]+)/integrity/clear)", [this](const db::HttpRequest& req,
-                                                                  db::HttpResponse& res) {
+  server.Post(R"(/api/v1/halls/([^/]+)/integrity/clear)", [this](const runtime::HttpRequest& req,
+                                                                  runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];
@@ -543,7 +543,7 @@ void HttpApi::Impl::routes() {
     send_json(res, json{{"hall", hall}, {"integrity", "ok"}}.dump());
   }).roles({Role::kAdmin});
 
-  server.Post(R"(/api/v1/halls/([^/]+)/accept-store)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Post(R"(/api/v1/halls/([^/]+)/accept-store)", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     const std::string hall = req.matches[1];

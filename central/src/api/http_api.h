@@ -4,7 +4,7 @@
 // Reads go through the API's own CentralStore (a reader connection); commands
 // and integrity clears go to the sync server, which owns the only writer.
 //
-// Threads: the HTTP server's workers call the handlers (yiban/db/http_server.h);
+// Threads: the HTTP server's workers call the handlers (yiban/runtime/http_server.h);
 // one feeder thread publishes hall changes to the dashboards' streams; stop()
 // ends the streams and joins both.
 
@@ -14,7 +14,7 @@
 #include "booking/booking_service.h"
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 #include "yiban/protocol/tokens.h"
 
 namespace yiban::central::api {
@@ -28,7 +28,7 @@ struct HttpApiOptions {
   std::string catalog_text;  // its canonical text ("" without a catalog)
   std::string blob_dir;  // case files (read only here)
   booking::BookingService* bookings = nullptr;  // its routes are served too (null: no bookings)
-  db::HttpServerOptions http;  // TLS and the server's limits (host, port, web_dir and tokens come from above)
+  runtime::HttpServerOptions http;  // TLS and the server's limits (host, port, web_dir and tokens come from above)
 };
 
 class HttpApi {

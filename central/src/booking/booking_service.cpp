@@ -11,7 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "store/booking_tables.h"
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 #include "yiban/protocol/cases.h"
 #include "yiban/protocol/ids.h"
 
@@ -22,8 +22,8 @@ using nlohmann::json;
 using protocol::Role;
 namespace pb = protocol::bookings;
 
-void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
-  db::send_json_error(res, status, code, message);
+void send_error(runtime::HttpResponse& res, int status, std::string_view code, std::string_view message) {
+  runtime::send_json_error(res, status, code, message);
 }
 
 // booking.add data with the phone and the special need sealed to the hall's
@@ -40,7 +40,7 @@ std::string sealed_add(pb::BookingAdd add, const std::vector<std::string>& hall_
   return pb::encode_booking_add(add);
 }
 
-void send_json(db::HttpResponse& res, std::string body, int status = 200) {
+void send_json(runtime::HttpResponse& res, std::string body, int status = 200) {
   res.status = status;
   res.set_content(std::move(body), "application/json");
 }
@@ -338,14 +338,14 @@ std::string BookingService::metrics_text() {
 }
 
 void BookingService::add_routes(
-    db::HttpServer& server,
-    std::function<std::optional<protocol::TokenGrant>(const db::HttpRequest&, db::HttpResponse&)> authenticate,
+    runtime::HttpServer& server,
+    std::function<std::optional<protocol::TokenGrant>(const runtime::HttpRequest&, runtime::HttpResponse&)> authenticate,
     ReaderAccess reader) {
   Impl* d = impl_.get();
   d->reader = reader;
 
   // The recovery after a restore: per hall what central lost and took back.
-  server.Get("/api/v1/recovery", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/recovery", [d, authenticate, reader](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     std::lock_guard lock(*reader.mutex);
@@ -373,13 +373,13 @@ void BookingService::add_routes(
                        .dump());
   }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/booking/slots", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/booking/slots", [d, authenticate, reader](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     const auto* hall = d->config().find(req.get_param_value("hall"));
     if (!hall) return send_error(res, 404, "not_found", "hall: no bookable hall \"" + req.get_param_value("hall") + "\"");
     const auto* service = hall->find(req.get_param_value("service"));
     if (!service) return send_error(res, 404, "not_found", "service: not bookable at " + hall->hall);
-    auto day = db::parse_day(req.get_param_value("day"));
+    auto day = runtime::parse_day(req.get_param_value("day"));
     if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
     auto slots = pb::slots_of_day(*hall, *service, *day, d->zone);
     std::vector<SlotCount> counts;
@@ -411,9 +411,9 @@ void BookingService::add_routes(
                        .dump());
   });
 
-  server.Get("/api/v1/booking/heatmap", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/booking/heatmap", [d, authenticate, reader](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
-    auto day = db::parse_day(req.get_param_value("day"));
+    auto day = runtime::parse_day(req.get_param_value("day"));
     if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
     json rows = json::array();
     for (const auto& hall : d->config().halls) {
@@ -439,7 +439,7 @@ void BookingService::add_routes(
     send_json(res, json{{"day", req.get_param_value("day")}, {"rows", std::move(rows)}}.dump());
   });
 
-  server.Post("/api/v1/bookings", [d, authenticate](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Post("/api/v1/bookings", [d, authenticate](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are made with a central-operator token");
@@ -504,7 +504,7 @@ void BookingService::add_routes(
     send_json(res, outcome.booking, 201);
   }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/bookings", [d, authenticate, reader](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/bookings", [d, authenticate, reader](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     BookingQuery q;
@@ -522,14 +522,14 @@ void BookingService::add_routes(
       q.state = state;
     }
     if (req.has_param("day")) {
-      auto day = db::parse_day(req.get_param_value("day"));
+      auto day = runtime::parse_day(req.get_param_value("day"));
       if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
       auto [from, to] = d->day_bounds(*day);
       q.from = from;
       q.to = to;
     }
-    db::Page page;
-    if (auto bad = db::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
+    runtime::Page page;
+    if (auto bad = runtime::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
     q.limit = page.limit;
     q.offset = page.offset;
     std::lock_guard lock(*reader.mutex);
@@ -538,8 +538,8 @@ void BookingService::add_routes(
     send_json(res, *body);
   });
 
-  server.Get(R"(/api/v1/bookings/([A-Z0-9]{8}))", [authenticate, reader](const db::HttpRequest& req,
-                                                                         db::HttpResponse& res) {
+  server.Get(R"(/api/v1/bookings/([A-Z0-9]{8}))", [authenticate, reader](const runtime::HttpRequest& req,
+                                                                         runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g) && g->role != Role::kHallManager)
@@ -553,8 +553,8 @@ void BookingService::add_routes(
     send_json(res, **body);
   });
 
-  server.Delete(R"(/api/v1/bookings/([A-Z0-9]{8}))", [d, authenticate](const db::HttpRequest& req,
-                                                                       db::HttpResponse& res) {
+  server.Delete(R"(/api/v1/bookings/([A-Z0-9]{8}))", [d, authenticate](const runtime::HttpRequest& req,
+                                                                       runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are changed with a central-operator token");
@@ -574,8 +574,8 @@ void BookingService::add_routes(
     send_json(res, outcome.booking);
   }).roles({Role::kCentralOperator, Role::kAdmin});
 
-  server.Post(R"(/api/v1/bookings/([A-Z0-9]{8})/reschedule)", [d, authenticate, reader](const db::HttpRequest& req,
-                                                                                         db::HttpResponse& res) {
+  server.Post(R"(/api/v1/bookings/([A-Z0-9]{8})/reschedule)", [d, authenticate, reader](const runtime::HttpRequest& req,
+                                                                                         runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (!may_book(*g)) return send_error(res, 403, "forbidden", "bookings are changed with a central-operator token");

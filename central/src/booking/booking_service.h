@@ -16,7 +16,7 @@
 
 #include "sync/sync_server.h"
 #include "yiban/central/central_store.h"
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 #include "yiban/protocol/bookings.h"
 #include "yiban/protocol/time_zone.h"
 #include "yiban/protocol/tokens.h"
@@ -48,8 +48,8 @@ class BookingService {
   BookingService(const BookingService&) = delete;
   BookingService& operator=(const BookingService&) = delete;
 
-  void add_routes(db::HttpServer& server,
-                  std::function<std::optional<protocol::TokenGrant>(const db::HttpRequest&, db::HttpResponse&)>
+  void add_routes(runtime::HttpServer& server,
+                  std::function<std::optional<protocol::TokenGrant>(const runtime::HttpRequest&, runtime::HttpResponse&)>
                       authenticate,
                   ReaderAccess reader);
   // Sends each hall its slots (once per version) and starts rebalancing.

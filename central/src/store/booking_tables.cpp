@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/notifier.h"
 
 namespace yiban::central::store {
 namespace {
@@ -14,7 +14,7 @@ constexpr std::string_view kColumns =
     "code, hall, service, slot_start, slot_end, state, name, special_need, source, created_ts, updated_ts, ticket, "
     "id_hash, person_day";
 
-json row_json(db::Statement& s) {
+json row_json(runtime::Statement& s) {
   return json{{"code", s.column_text(0)},
               {"hall", s.column_text(1)},
               {"service", s.column_text(2)},
@@ -409,7 +409,7 @@ Expected<int> BookingTables::queue_reminders(std::int64_t now) {
   auto mark = db_.prepare("UPDATE bookings SET reminded_ts = ?2 WHERE code = ?1");
   if (!mark) return std::unexpected(mark.error());
   for (const auto& b : due) {
-    if (auto id = db::enqueue_notification(db_, "booking.reminder", b.dump(), now); !id)
+    if (auto id = runtime::enqueue_notification(db_, "booking.reminder", b.dump(), now); !id)
       return std::unexpected(id.error());
     if (auto ok = mark->bind(1, b["code"].get<std::string>()).bind(2, now).run(); !ok) return std::unexpected(ok.error());
   }

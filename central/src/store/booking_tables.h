@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "yiban/central/central_store.h"
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 
 namespace yiban::central::store {
 
 class BookingTables {
  public:
-  explicit BookingTables(db::Database& db) : db_(db) {}
+  explicit BookingTables(runtime::Database& db) : db_(db) {}
 
   protocol::Expected<BookingOutcome> book(const NewBooking& b);
   protocol::Expected<BookingOutcome> cancel(std::string_view code, std::int64_t now);
@@ -61,7 +61,7 @@ class BookingTables {
   // Adds to a counter of the hall's recovery report (and a code to its list).
   protocol::Expected<void> note_recovery(std::string_view hall, std::int64_t ts, const char* counter, int add,
                                          const std::string& code);
-  db::Database& db_;
+  runtime::Database& db_;
 };
 
 }  // namespace yiban::central::store

@@ -28,7 +28,7 @@ bool late(const std::string& state, std::optional<std::int64_t> prereview, std::
 constexpr std::string_view kCaseColumns =
     "id, origin, handler, state, attempt, file, updated_ts, prereview_due, complete_due, result";
 
-json summary_of(db::Statement& s, std::int64_t now, json* file_out = nullptr) {
+json summary_of(runtime::Statement& s, std::int64_t now, json* file_out = nullptr) {
   json file = json::parse(s.column_text(5), nullptr, false);
   if (!file.is_object()) file = json::object();
   auto prereview = s.column_optional_int(7);

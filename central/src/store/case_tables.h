@@ -25,13 +25,13 @@
 #include <vector>
 
 #include "yiban/central/central_store.h"
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 
 namespace yiban::central::store {
 
 class CaseTables {
  public:
-  explicit CaseTables(db::Database& db) : db_(db) {}
+  explicit CaseTables(runtime::Database& db) : db_(db) {}
 
   // Inside the caller's transaction, from append_events and rebuild.
   protocol::Expected<void> apply(std::string_view hall, std::int64_t seq, std::int64_t ts, std::string_view type,
@@ -69,7 +69,7 @@ class CaseTables {
                                     std::string_view step, const std::string& by, const std::string& note,
                                     std::int64_t attempt);
 
-  db::Database& db_;
+  runtime::Database& db_;
 };
 
 }  // namespace yiban::central::store

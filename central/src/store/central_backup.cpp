@@ -3,14 +3,14 @@
 #include <sodium.h>
 
 #include "yiban/central/central_store.h"
-#include "yiban/db/store_backup.h"
+#include "yiban/runtime/store_backup.h"
 
 namespace yiban::central {
 namespace {
 
 using protocol::Expected;
 
-Expected<std::optional<std::string>> setting(db::Database& db, std::string_view key) {
+Expected<std::optional<std::string>> setting(runtime::Database& db, std::string_view key) {
   auto s = db.prepare("SELECT value FROM settings WHERE key = ?1");
   if (!s) return std::unexpected(s.error());
   s->bind(1, key);
@@ -20,7 +20,7 @@ Expected<std::optional<std::string>> setting(db::Database& db, std::string_view 
   return std::optional<std::string>(s->column_text(0));
 }
 
-bool has_settings(db::Database& db) {
+bool has_settings(runtime::Database& db) {
   auto s = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'settings'");
   if (!s) return false;
   auto row = s->step();
@@ -39,21 +39,21 @@ std::string random_epoch() {
   return hex;
 }
 
-db::StoreKind central_kind() {
-  db::StoreKind kind;
+runtime::StoreKind central_kind() {
+  runtime::StoreKind kind;
   kind.kind = "central";
   kind.schema_version = central_schema_version();
   kind.marker_table = "halls";
-  kind.store_id = [](db::Database& db) -> Expected<std::string> {
+  kind.store_id = [](runtime::Database& db) -> Expected<std::string> {
     if (!has_settings(db)) return std::string();
     auto id = setting(db, "store_id");
     if (!id) return std::unexpected(id.error());
     return id->value_or("");
   };
-  kind.halls = [](db::Database& db) -> Expected<std::vector<db::BackupHall>> {
+  kind.halls = [](runtime::Database& db) -> Expected<std::vector<runtime::BackupHall>> {
     auto s = db.prepare("SELECT hall, acked_seq, lower(hex(acked_chain)) FROM halls ORDER BY hall");
     if (!s) return std::unexpected(s.error());
-    std::vector<db::BackupHall> halls;
+    std::vector<runtime::BackupHall> halls;
     for (;;) {
       auto row = s->step();
       if (!row) return std::unexpected(row.error());
@@ -62,7 +62,7 @@ db::StoreKind central_kind() {
     }
     return halls;
   };
-  kind.adjust = [](db::Database& db) -> Expected<std::string> {
+  kind.adjust = [](runtime::Database& db) -> Expected<std::string> {
     if (sodium_init() < 0) return protocol::error("libsodium cannot start (no random numbers)");
     if (!has_settings(db))
       return protocol::error("the backup's schema is older than central's settings table; it cannot start a new "
@@ -91,7 +91,7 @@ db::StoreKind central_kind() {
 }  // namespace
 
 int central_backup_main(std::string_view command, const std::vector<std::string>& args) {
-  return db::backup_tool_main(central_kind(), command, args);
+  return runtime::backup_tool_main(central_kind(), command, args);
 }
 
 }  // namespace yiban::central

@@ -39,7 +39,7 @@ std::optional<std::int64_t> int_field(const json& data, const char* key) {
   return std::nullopt;
 }
 
-void bind_opt(db::Statement& s, int index, std::optional<std::string_view> v) {
+void bind_opt(runtime::Statement& s, int index, std::optional<std::string_view> v) {
   if (v) {
     s.bind(index, *v);
   } else {
@@ -47,7 +47,7 @@ void bind_opt(db::Statement& s, int index, std::optional<std::string_view> v) {
   }
 }
 
-void bind_opt(db::Statement& s, int index, std::optional<std::int64_t> v) {
+void bind_opt(runtime::Statement& s, int index, std::optional<std::int64_t> v) {
   if (v) {
     s.bind(index, *v);
   } else {
@@ -72,10 +72,10 @@ int china_day_of(std::int64_t ts_ms) {
          static_cast<int>(static_cast<unsigned>(ymd.day()));
 }
 
-Expected<Projector> Projector::create(db::Database& db) {
+Expected<Projector> Projector::create(runtime::Database& db) {
   Projector p;
   struct Item {
-    db::Statement* target;
+    runtime::Statement* target;
     const char* sql;
   };
   const Item items[] = {

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <tuple>
 
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/error.h"
 
 namespace yiban::central::store {
@@ -26,7 +26,7 @@ namespace yiban::central::store {
 class Projector {
  public:
   // db must outlive the projector.
-  static protocol::Expected<Projector> create(db::Database& db);
+  static protocol::Expected<Projector> create(runtime::Database& db);
 
   protocol::Expected<void> apply(std::string_view hall, std::int64_t seq, std::int64_t ts,
                                  std::string_view type, const nlohmann::json& data);
@@ -68,14 +68,14 @@ class Projector {
   protocol::Expected<void> clear_counter_ticket(std::string_view hall, std::string_view ticket,
                                                 std::optional<std::string_view> counter);
 
-  db::Statement insert_ticket_, call_ticket_, recall_ticket_, serve_ticket_, complete_ticket_,
+  runtime::Statement insert_ticket_, call_ticket_, recall_ticket_, serve_ticket_, complete_ticket_,
       no_show_ticket_, transfer_ticket_, cancel_ticket_, ticket_info_;
-  db::Statement counter_set_ticket_, counter_clear_ticket_, counter_clear_ticket_at_,
+  runtime::Statement counter_set_ticket_, counter_clear_ticket_, counter_clear_ticket_at_,
       counter_state_;
-  db::Statement device_state_;
-  db::Statement alert_raise_, alert_ack_, alert_resolve_, alert_escalate_;
-  db::Statement kpi_add_, occupancy_;
-  db::Database* db_ = nullptr;
+  runtime::Statement device_state_;
+  runtime::Statement alert_raise_, alert_ack_, alert_resolve_, alert_escalate_;
+  runtime::Statement kpi_add_, occupancy_;
+  runtime::Database* db_ = nullptr;
   std::map<std::tuple<std::string, std::int64_t, std::string>, KpiDelta, std::less<>> pending_kpi_;
 };
 

@@ -17,11 +17,11 @@
 #include <tuple>
 
 #include "store/booking_tables.h"
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/notifier.h"
 #include "store/case_tables.h"
 #include "store/projector.h"
 #include "yiban/central/central_store.h"
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/event.h"
 #include "yiban/protocol/personal_data.h"
 #include "yiban/protocol/sync.h"
@@ -29,8 +29,8 @@
 namespace yiban::central {
 namespace {
 
-using db::Database;
-using db::Statement;
+using runtime::Database;
+using runtime::Statement;
 using nlohmann::json;
 using protocol::Expected;
 
@@ -158,8 +158,8 @@ CREATE TABLE booking_moves(
 CREATE TABLE booking_no_shows(code TEXT PRIMARY KEY, id_hash TEXT NOT NULL, ts INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX booking_no_shows_person ON booking_no_shows(id_hash, ts);
 )sql",
-                                                        // 6: the notification outbox (yiban/db/notifier.h).
-                                                        db::notify_schema(),
+                                                        // 6: the notification outbox (yiban/runtime/notifier.h).
+                                                        runtime::notify_schema(),
                                                         // 7: day-before reminders sent.
                                                         R"sql(
 ALTER TABLE bookings ADD COLUMN reminded_ts INTEGER;
@@ -400,7 +400,7 @@ class SqliteCentralStore final : public CentralStore {
   Expected<std::string> bookings_json(const BookingQuery& q) override { return bookings_->bookings_json(q); }
   Expected<std::int64_t> enqueue_notification(std::string_view type, std::string_view json_object,
                                               std::int64_t now) override {
-    return db::enqueue_notification(db_, type, json_object, now);
+    return runtime::enqueue_notification(db_, type, json_object, now);
   }
   Expected<int> queue_booking_reminders(std::int64_t now) override { return bookings_->queue_reminders(now); }
 

@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "sync/zap_handler.h"
-#include "yiban/db/blob_fetcher.h"
-#include "yiban/db/checkpointer.h"
+#include "yiban/runtime/blob_fetcher.h"
+#include "yiban/runtime/checkpointer.h"
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/event.h"
@@ -51,7 +51,7 @@ struct Session {
   std::int64_t down_sent = 0;  // highest command sent and not yet confirmed
   bool contact_dirty = false;  // last contact to be written in this turn
   // Case files this hall's cases name that central lacks (fetched one at a time).
-  std::unique_ptr<db::BlobFetcher> fetcher;
+  std::unique_ptr<runtime::BlobFetcher> fetcher;
   bool wants_dirty = true;  // look for files to fetch at the next chance
   std::int64_t next_want_scan_ms = 0;
   std::map<std::string, std::int64_t> blob_not_before;  // the hall lacked it: ask again later (steady ms)
@@ -123,7 +123,7 @@ struct Task {
 struct SyncServer::Impl {
   SyncServerOptions options;
   std::unique_ptr<CentralStore> store;
-  std::unique_ptr<db::Checkpointer> checkpointer;
+  std::unique_ptr<runtime::Checkpointer> checkpointer;
   zmq::context_t context;
   std::unique_ptr<ZapHandler> zap;
   zmq::socket_t router;
@@ -166,7 +166,7 @@ struct SyncServer::Impl {
   std::int64_t last_snapshot_ms = 0;
   std::int64_t last_sla_ms = 0;
   std::int64_t next_retention_ms = 0;  // the first run is at start
-  std::unique_ptr<db::BlobStore> blobs;
+  std::unique_ptr<runtime::BlobStore> blobs;
   bool cases_dirty = true;  // forwards may be ready: route in this turn
 
   mutable std::mutex mutex;
@@ -270,11 +270,11 @@ protocol::Expected<std::unique_ptr<SyncServer>> SyncServer::create(SyncServerOpt
   impl->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (impl->wake_fd < 0) return protocol::error("eventfd failed");
   if (!impl->options.blob_dir.empty()) {
-    auto blobs = db::BlobStore::open(impl->options.blob_dir);
+    auto blobs = runtime::BlobStore::open(impl->options.blob_dir);
     if (!blobs) return std::unexpected(blobs.error());
-    impl->blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
+    impl->blobs = std::make_unique<runtime::BlobStore>(std::move(*blobs));
   }
-  if (!impl->options.db_path.empty()) impl->checkpointer = std::make_unique<db::Checkpointer>(impl->options.db_path);
+  if (!impl->options.db_path.empty()) impl->checkpointer = std::make_unique<runtime::Checkpointer>(impl->options.db_path);
   spdlog::info("sync: listening on {} (CURVE, {} halls known)", impl->endpoint, impl->sessions.size());
   return std::unique_ptr<SyncServer>(new SyncServer(std::move(impl)));
 }
@@ -1238,7 +1238,7 @@ std::vector<std::string> SyncServer::Impl::route_cases() {
 }
 
 void SyncServer::Impl::pump_blobs(Session& s) {
-  if (!s.fetcher) s.fetcher = std::make_unique<db::BlobFetcher>(*blobs);
+  if (!s.fetcher) s.fetcher = std::make_unique<runtime::BlobFetcher>(*blobs);
   const std::int64_t now = steady_ms();
   if (!s.fetcher->busy() && (s.wants_dirty || now >= s.next_want_scan_ms)) {
     s.wants_dirty = false;
@@ -1276,7 +1276,7 @@ void SyncServer::Impl::on_blob_data(Session& s, std::vector<zmq::message_t>& mes
   std::string why;
   const auto outcome = s.fetcher->on_data(*h, message[3].to_string_view(), steady_ms(), why);
   switch (outcome) {
-    case db::BlobFetcher::Outcome::kDone:
+    case runtime::BlobFetcher::Outcome::kDone:
       spdlog::info("sync: file {}… received from hall {} ({} bytes), digest verified", h->sha256.substr(0, 12),
                    s.state.hall, h->total);
       if (ensure_txn()) {
@@ -1290,18 +1290,18 @@ void SyncServer::Impl::on_blob_data(Session& s, std::vector<zmq::message_t>& mes
         ++counters.files_received;
       }
       break;
-    case db::BlobFetcher::Outcome::kBadChunk:
+    case runtime::BlobFetcher::Outcome::kBadChunk:
       spdlog::warn("sync: hall {}: {}", s.state.hall, why);
       {
         std::lock_guard lock(mutex);
         ++counters.bad_chunks;
       }
       break;
-    case db::BlobFetcher::Outcome::kRestart:
+    case runtime::BlobFetcher::Outcome::kRestart:
       spdlog::error("sync: hall {}: {}", s.state.hall, why);
       s.wants_dirty = true;
       break;
-    case db::BlobFetcher::Outcome::kFailed:
+    case runtime::BlobFetcher::Outcome::kFailed:
       spdlog::error("sync: cannot store a file from hall {}: {}", s.state.hall, why);
       s.blob_not_before[h->sha256] = steady_ms() + 30000;
       break;

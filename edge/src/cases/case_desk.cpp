@@ -36,7 +36,7 @@ struct CaseDesk::Row {
   std::optional<std::string> result;  // material JSON
 };
 
-CaseDesk::CaseDesk(store::EdgeStore& store, const db::BlobStore& blobs, std::string case_key,
+CaseDesk::CaseDesk(store::EdgeStore& store, const runtime::BlobStore& blobs, std::string case_key,
                    const protocol::HallConfig& config, const protocol::TimeZone& zone, std::string public_key,
                    std::string secret_key)
     : store_(store),
@@ -118,7 +118,7 @@ namespace {
 
 // A file the staff uploaded, as a material: it must be here, and its type
 // is read from its content.
-protocol::Expected<pc::Material> material_of(const db::BlobStore& blobs, const pc::MaterialRef& ref, int attempt,
+protocol::Expected<pc::Material> material_of(const runtime::BlobStore& blobs, const pc::MaterialRef& ref, int attempt,
                                              const std::string& at) {
   if (!blobs.has(ref.sha256))
     return protocol::error(at + ": file " + ref.sha256.substr(0, 12) + "… was not uploaded to this hall (POST /api/v1/blobs)");

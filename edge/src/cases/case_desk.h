@@ -16,7 +16,7 @@
 #include "alerts/alert_engine.h"
 #include "console/console_link.h"
 #include "store/edge_store.h"
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_store.h"
 #include "yiban/protocol/hall_config.h"
 #include "yiban/protocol/time_zone.h"
 
@@ -27,7 +27,7 @@ class CaseDesk {
   // config and zone are the engine's (they change with reconfiguration).
   // public_key/secret_key: this hall's CURVE keypair (Z85), which opens the
   // contact and note sealed to this hall in case.assign; empty without --central.
-  CaseDesk(store::EdgeStore& store, const db::BlobStore& blobs, std::string case_key,
+  CaseDesk(store::EdgeStore& store, const runtime::BlobStore& blobs, std::string case_key,
            const protocol::HallConfig& config, const protocol::TimeZone& zone, std::string public_key = {},
            std::string secret_key = {});
 
@@ -60,7 +60,7 @@ class CaseDesk {
   console::Result detail(const std::string& id, std::int64_t now);
 
   store::EdgeStore& store_;
-  const db::BlobStore& blobs_;
+  const runtime::BlobStore& blobs_;
   std::string case_key_;
   std::string public_key_;
   std::string secret_key_;

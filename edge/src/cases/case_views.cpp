@@ -19,7 +19,7 @@ bool is_late(const std::string& state, const json& prereview_due, const json& co
 }
 
 // A summary from one row of kColumns.
-json summary(db::Statement& s, std::int64_t now, json* file_out = nullptr) {
+json summary(runtime::Statement& s, std::int64_t now, json* file_out = nullptr) {
   json file = json::parse(s.column_text(4), nullptr, false);
   if (!file.is_object()) file = json::object();
   json prereview = s.column_is_null(6) ? json(nullptr) : json(s.column_int(6));
@@ -49,7 +49,7 @@ json summary(db::Statement& s, std::int64_t now, json* file_out = nullptr) {
 
 }  // namespace
 
-protocol::Expected<std::string> list_cases_json(db::Database& db, const CaseQuery& q) {
+protocol::Expected<std::string> list_cases_json(runtime::Database& db, const CaseQuery& q) {
   std::string where = " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR role = ?2)";
   auto s = db.prepare("SELECT " + std::string(kColumns) + " FROM cases" + where +
                       " ORDER BY submitted_ts DESC, id DESC LIMIT ?3 OFFSET ?4");
@@ -66,8 +66,8 @@ protocol::Expected<std::string> list_cases_json(db::Database& db, const CaseQuer
   return json{{"cases", std::move(cases)}, {"total", total}}.dump();
 }
 
-protocol::Expected<std::optional<std::string>> case_detail_json(db::Database& db, const std::string& id,
-                                                                const db::BlobStore& blobs, std::int64_t now) {
+protocol::Expected<std::optional<std::string>> case_detail_json(runtime::Database& db, const std::string& id,
+                                                                const runtime::BlobStore& blobs, std::int64_t now) {
   auto s = db.prepare("SELECT " + std::string(kColumns) + " FROM cases WHERE id = ?1");
   if (!s) return std::unexpected(s.error());
   s->bind(1, id);
@@ -111,7 +111,7 @@ protocol::Expected<std::optional<std::string>> case_detail_json(db::Database& db
   return std::optional<std::string>(out.dump());
 }
 
-protocol::Expected<std::optional<MaterialInfo>> case_material(db::Database& db, const std::string& id,
+protocol::Expected<std::optional<MaterialInfo>> case_material(runtime::Database& db, const std::string& id,
                                                               const std::string& sha256) {
   auto s = db.prepare("SELECT name, type FROM case_materials WHERE id = ?1 AND sha256 = ?2");
   if (!s) return std::unexpected(s.error());

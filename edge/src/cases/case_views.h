@@ -7,8 +7,8 @@
 #include <optional>
 #include <string>
 
-#include "yiban/db/blob_store.h"
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/blob_store.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/error.h"
 
 namespace yiban::edge::cases {
@@ -22,16 +22,16 @@ struct CaseQuery {
 };
 
 // {"cases":[summary…],"total":N}, newest first.
-protocol::Expected<std::string> list_cases_json(db::Database& db, const CaseQuery& query);
+protocol::Expected<std::string> list_cases_json(runtime::Database& db, const CaseQuery& query);
 // The detail, or nullopt for a case this hall does not hold.
-protocol::Expected<std::optional<std::string>> case_detail_json(db::Database& db, const std::string& id,
-                                                                const db::BlobStore& blobs, std::int64_t now);
+protocol::Expected<std::optional<std::string>> case_detail_json(runtime::Database& db, const std::string& id,
+                                                                const runtime::BlobStore& blobs, std::int64_t now);
 // A material of a case: {name, type}; nullopt when the case does not name it.
 struct MaterialInfo {
   std::string name;
   std::string type;
 };
-protocol::Expected<std::optional<MaterialInfo>> case_material(db::Database& db, const std::string& id,
+protocol::Expected<std::optional<MaterialInfo>> case_material(runtime::Database& db, const std::string& id,
                                                               const std::string& sha256);
 
 }  // namespace yiban::edge::cases

@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cases/case_views.h"
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 #include "console/console_actions.h"
 #include "yiban/protocol/cases.h"
 
@@ -15,12 +15,12 @@ namespace {
 using nlohmann::json;
 namespace pc = protocol::cases;
 
-void send(db::HttpResponse& res, const Result& r) {
+void send(runtime::HttpResponse& res, const Result& r) {
   res.status = r.status;
   res.set_content(r.body, "application/json");
 }
 
-void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
+void send_error(runtime::HttpResponse& res, int status, std::string_view code, std::string_view message) {
   send(res, error_result(status, code, message));
 }
 
@@ -34,10 +34,10 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
+void add_case_routes(runtime::HttpServer& server, CaseRouteContext c) {
   auto ctx = std::make_shared<CaseRouteContext>(std::move(c));
   // Case staff: this hall's managers and admins; a viewer sees no personal data.
-  auto staff = [ctx](const db::HttpRequest& req, db::HttpResponse& res) -> std::optional<protocol::TokenGrant> {
+  auto staff = [ctx](const runtime::HttpRequest& req, runtime::HttpResponse& res) -> std::optional<protocol::TokenGrant> {
     auto g = ctx->authenticate(req, res);
     if (!g) return std::nullopt;
     if (g->role == protocol::Role::kViewer) {
@@ -46,13 +46,13 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
     }
     return g;
   };
-  auto files_here = [ctx](db::HttpResponse& res) {
+  auto files_here = [ctx](runtime::HttpResponse& res) {
     if (ctx->blobs) return true;
     send_error(res, 503, "unavailable", "this hall keeps no case files");
     return false;
   };
 
-  server.Post("/api/v1/blobs", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Post("/api/v1/blobs", [ctx, staff, files_here](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g || !files_here(res)) return;
     std::string declared = req.get_header_value("Content-Type");
@@ -79,7 +79,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
     res.set_content(json{{"sha256", *sha}, {"size", req.body.size()}, {"type", declared}}.dump(), "application/json");
   }).roles({protocol::Role::kHallManager, protocol::Role::kCentralOperator, protocol::Role::kAdmin}).max_body(kMaxUploadBytes);
 
-  server.Get("/api/v1/cases", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/cases", [ctx, staff, files_here](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!staff(req, res) || !files_here(res)) return;
     cases::CaseQuery q;
     q.now = now_ms();
@@ -94,8 +94,8 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
         return send_error(res, 400, "bad_request", "role: origin or handler");
       q.role = role;
     }
-    db::Page page;
-    if (auto bad = db::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
+    runtime::Page page;
+    if (auto bad = runtime::parse_page(req, page, 500)) return send_error(res, 400, "bad_request", *bad);
     q.limit = page.limit;
     q.offset = page.offset;
     protocol::Expected<std::string> body;
@@ -107,7 +107,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
     res.set_content(*body, "application/json");
   });
 
-  server.Get(R"(/api/v1/cases/([^/]+))", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get(R"(/api/v1/cases/([^/]+))", [ctx, staff, files_here](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g || !files_here(res)) return;
     std::string id = req.matches[1];
@@ -129,7 +129,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
   });
 
   server.Get(R"(/api/v1/cases/([^/]+)/materials/([0-9a-f]{64}))",
-             [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
+             [ctx, staff, files_here](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
                auto g = staff(req, res);
                if (!g || !files_here(res)) return;
                std::string id = req.matches[1];
@@ -153,11 +153,11 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
                audit.by = protocol::holder_of(*g);
                auto recorded = ctx->ask(std::move(audit));
                if (recorded.status != 200) return send(res, recorded);
-               res.set_header("Content-Disposition", db::attachment_disposition((*info)->name));
+               res.set_header("Content-Disposition", runtime::attachment_disposition((*info)->name));
                res.set_content(std::move(*bytes), (*info)->type);
              });
 
-  server.Post("/api/v1/cases", [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Post("/api/v1/cases", [ctx, staff, files_here](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = staff(req, res);
     if (!g || !files_here(res)) return;
     Request r;
@@ -168,7 +168,7 @@ void add_case_routes(db::HttpServer& server, CaseRouteContext c) {
   }).roles({protocol::Role::kHallManager, protocol::Role::kCentralOperator, protocol::Role::kAdmin});
 
   server.Post(R"(/api/v1/cases/([^/]+)/(review|complete|resubmit))",
-              [ctx, staff, files_here](const db::HttpRequest& req, db::HttpResponse& res) {
+              [ctx, staff, files_here](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
                 auto g = staff(req, res);
                 if (!g || !files_here(res)) return;
                 Request r;

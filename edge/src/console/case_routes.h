@@ -9,22 +9,22 @@
 #include <optional>
 
 #include "console/console_link.h"
-#include "yiban/db/blob_store.h"
-#include "yiban/db/http_server.h"
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/blob_store.h"
+#include "yiban/runtime/http_server.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/tokens.h"
 
 namespace yiban::edge::console {
 
 struct CaseRouteContext {
-  std::function<std::optional<protocol::TokenGrant>(const db::HttpRequest&, db::HttpResponse&)> authenticate;
+  std::function<std::optional<protocol::TokenGrant>(const runtime::HttpRequest&, runtime::HttpResponse&)> authenticate;
   // Hands a request to the engine and waits for its answer (503 on timeout).
   std::function<Result(Request)> ask;
   std::mutex* db_mutex = nullptr;
-  db::Database* db = nullptr;  // guarded by db_mutex
-  const db::BlobStore* blobs = nullptr;  // null: this hall keeps no case files
+  runtime::Database* db = nullptr;  // guarded by db_mutex
+  const runtime::BlobStore* blobs = nullptr;  // null: this hall keeps no case files
 };
 
-void add_case_routes(db::HttpServer& server, CaseRouteContext context);
+void add_case_routes(runtime::HttpServer& server, CaseRouteContext context);
 
 }  // namespace yiban::edge::console

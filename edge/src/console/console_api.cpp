@@ -1,6 +1,6 @@
 #include "console/console_api.h"
 
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 
 #include <algorithm>
 #include <chrono>
@@ -14,7 +14,7 @@
 
 #include "console/case_routes.h"
 #include "console/console_actions.h"
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/city_catalog.h"
 #include "yiban/protocol/ids.h"
 
@@ -26,12 +26,12 @@ using protocol::Role;
 
 constexpr std::size_t kMaxBodyBytes = 16 * 1024;
 
-void send(db::HttpResponse& res, const Result& r) {
+void send(runtime::HttpResponse& res, const Result& r) {
   res.status = r.status;
   res.set_content(r.body, "application/json");
 }
 
-void send_error(db::HttpResponse& res, int status, std::string_view code, std::string_view message) {
+void send_error(runtime::HttpResponse& res, int status, std::string_view code, std::string_view message) {
   send(res, error_result(status, code, message));
 }
 
@@ -45,20 +45,20 @@ struct Api::Impl {
   Link& link;
   std::function<void(Request)> submit;
   std::function<SyncView()> sync_view;
-  db::HttpServer server;
+  runtime::HttpServer server;
   int port = 0;
   std::mutex db_mutex;
-  db::Database db;  // guarded by db_mutex
+  runtime::Database db;  // guarded by db_mutex
   // The consoles' stream: one feeder reads each committed batch of events once
   // and publishes it; streams hold no thread.
-  std::shared_ptr<db::SseHub> hub = std::make_shared<db::SseHub>();
+  std::shared_ptr<runtime::SseHub> hub = std::make_shared<runtime::SseHub>();
   std::thread feeder;
 
   Impl(ApiOptions o, Link& l, std::function<void(Request)> s, std::function<SyncView()> v)
       : options(std::move(o)), link(l), submit(std::move(s)), sync_view(std::move(v)), server(server_options()) {}
 
-  db::HttpServerOptions server_options() {
-    db::HttpServerOptions s = options.http;
+  runtime::HttpServerOptions server_options() {
+    runtime::HttpServerOptions s = options.http;
     s.who = "the hall";
     s.host = options.host;
     s.port = options.port;
@@ -74,8 +74,8 @@ struct Api::Impl {
     return s;
   }
 
-  std::optional<protocol::TokenGrant> authenticate(const db::HttpRequest& req, db::HttpResponse& res) {
-    auto grant = db::authenticate(req, res, options.tokens);
+  std::optional<protocol::TokenGrant> authenticate(const runtime::HttpRequest& req, runtime::HttpResponse& res) {
+    auto grant = runtime::authenticate(req, res, options.tokens);
     if (grant && grant->role == Role::kHallManager && grant->hall != link.snapshot().hall) {
       send_error(res, 403, "forbidden", "this token covers hall " + grant->hall + ", not this one");
       return std::nullopt;
@@ -83,7 +83,7 @@ struct Api::Impl {
     return grant;
   }
 
-  std::optional<protocol::TokenGrant> authenticate_change(const db::HttpRequest& req, db::HttpResponse& res) {
+  std::optional<protocol::TokenGrant> authenticate_change(const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return std::nullopt;
     if (g->role == Role::kViewer) {
@@ -103,7 +103,7 @@ struct Api::Impl {
       return error_result(503, "unavailable", "the hall did not answer within 10 s");
     return answer.get();
   }
-  void change(Request request, db::HttpResponse& res) { send(res, ask(std::move(request))); }
+  void change(Request request, runtime::HttpResponse& res) { send(res, ask(std::move(request))); }
 
   void routes();
   void feed();
@@ -118,7 +118,7 @@ protocol::Expected<std::unique_ptr<Api>> Api::create(ApiOptions options, Link& l
                                                      std::function<void(Request)> submit,
                                                      std::function<SyncView()> sync_view) {
   auto impl = std::make_unique<Impl>(std::move(options), link, std::move(submit), std::move(sync_view));
-  auto db = db::Database::open(impl->options.db_path);
+  auto db = runtime::Database::open(impl->options.db_path);
   if (!db) return protocol::error("console: cannot open " + impl->options.db_path + ": " + db.error().message);
   impl->db = std::move(*db);
   (void)impl->db.exec("PRAGMA busy_timeout=5000");
@@ -385,14 +385,14 @@ json Api::Impl::stats_json() {
 void Api::Impl::routes() {
   // Bodies are small (kMaxBodyBytes) except material uploads (their route's own cap).
   add_case_routes(server, CaseRouteContext{
-                              [this](const db::HttpRequest& req, db::HttpResponse& res) { return authenticate(req, res); },
+                              [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) { return authenticate(req, res); },
                               [this](Request r) { return ask(std::move(r)); }, &db_mutex, &db, options.blobs});
 
-  server.Get("/healthz", [](const db::HttpRequest&, db::HttpResponse& res) {
+  server.Get("/healthz", [](const runtime::HttpRequest&, runtime::HttpResponse& res) {
     res.set_content(R"({"ok":true})", "application/json");
   }).open();
 
-  server.Get("/metrics", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/metrics", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     auto sync = sync_view();
@@ -459,11 +459,11 @@ void Api::Impl::routes() {
                            {"events_archived", s.retention.events_archived},
                            {"ticket_rows", s.retention.ticket_rows}})
       out += fmt::format("yiban_edge_retention_removed_total{{kind=\"{}\"}} {}\n", kind, n);
-    out += db::http_metrics_text(server.stats(), "yiban_edge_http");
+    out += runtime::http_metrics_text(server.stats(), "yiban_edge_http");
     res.set_content(out, "text/plain; version=0.0.4");
   });
 
-  server.Get("/api/v1/whoami", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/whoami", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     auto s = link.snapshot();
@@ -472,12 +472,12 @@ void Api::Impl::routes() {
                     "application/json");
   });
 
-  server.Get("/api/v1/hall", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/hall", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     res.set_content(hall_json().dump(), "application/json");
   });
 
-  server.Get("/api/v1/queues", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/queues", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     const std::int64_t now =
@@ -497,7 +497,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"queues", queues}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/counters", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/counters", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     json counters = json::array();
@@ -510,8 +510,8 @@ void Api::Impl::routes() {
     res.set_content(json{{"counters", counters}}.dump(), "application/json");
   });
 
-  server.Post(R"(/api/v1/counters/([^/]+)/(open|pause|close))", [this](const db::HttpRequest& req,
-                                                                      db::HttpResponse& res) {
+  server.Post(R"(/api/v1/counters/([^/]+)/(open|pause|close))", [this](const runtime::HttpRequest& req,
+                                                                      runtime::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -522,7 +522,7 @@ void Api::Impl::routes() {
     change(std::move(r), res);
   }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Put(R"(/api/v1/counters/([^/]+)/services)", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Put(R"(/api/v1/counters/([^/]+)/services)", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -546,16 +546,16 @@ void Api::Impl::routes() {
     change(std::move(r), res);
   }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/tickets", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/tickets", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::int64_t limit = 100, after = 0;
     if (req.has_param("limit")) {
-      auto v = db::parse_count(req.get_param_value("limit"));
+      auto v = runtime::parse_count(req.get_param_value("limit"));
       if (!v || *v < 1 || *v > 500) return send_error(res, 400, "bad_request", "limit: an integer from 1 to 500");
       limit = *v;
     }
     if (req.has_param("after")) {
-      auto v = db::parse_count(req.get_param_value("after"));
+      auto v = runtime::parse_count(req.get_param_value("after"));
       if (!v) return send_error(res, 400, "bad_request", "after: not a non-negative integer");
       after = *v;
     }
@@ -601,7 +601,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"tickets", tickets}, {"next_after", next}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/devices", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/devices", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     auto s = link.snapshot();
     std::map<std::string, std::tuple<bool, std::optional<std::string>, std::int64_t>> seen;
@@ -626,7 +626,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"devices", devices}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/alerts", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/alerts", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::string state = req.has_param("state") ? req.get_param_value("state") : "open";
     if (state != "open" && state != "all") return send_error(res, 400, "bad_request", "state: open or all");
@@ -654,7 +654,7 @@ void Api::Impl::routes() {
     res.set_content(json{{"alerts", alerts}}.dump(), "application/json");
   });
 
-  server.Post(R"(/api/v1/alerts/([^/]+)/(ack|resolve))", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Post(R"(/api/v1/alerts/([^/]+)/(ack|resolve))", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -675,7 +675,7 @@ void Api::Impl::routes() {
     change(std::move(r), res);
   }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/catalog", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/catalog", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     std::optional<std::string> text;
     {
@@ -695,7 +695,7 @@ void Api::Impl::routes() {
   });
 
   // Appointments (protocol/BOOKINGS.md): walk-up bookings against the hall's seats, and the day's bookings.
-  server.Post("/api/v1/bookings", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Post("/api/v1/bookings", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate_change(req, res);
     if (!g) return;
     Request r;
@@ -705,14 +705,14 @@ void Api::Impl::routes() {
     change(std::move(r), res);
   }).roles({Role::kHallManager, Role::kCentralOperator, Role::kAdmin});
 
-  server.Get("/api/v1/bookings", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/bookings", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     auto g = authenticate(req, res);
     if (!g) return;
     if (g->role == Role::kViewer) return send_error(res, 403, "forbidden", "bookings hold personal data");
     std::int64_t from = 0, to = INT64_MAX;
     if (req.has_param("day")) {
       auto s = link.snapshot();
-      auto day = db::parse_day(req.get_param_value("day"));
+      auto day = runtime::parse_day(req.get_param_value("day"));
       if (!day) return send_error(res, 400, "bad_request", "day: YYYY-MM-DD");
       std::tm tm{};
       tm.tm_year = *day / 10000 - 1900;
@@ -745,12 +745,12 @@ void Api::Impl::routes() {
     res.set_content(json{{"bookings", std::move(list)}}.dump(), "application/json");
   });
 
-  server.Get("/api/v1/stats", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/stats", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     res.set_content(stats_json().dump(), "application/json");
   });
 
-  server.Get("/api/v1/stream", [this](const db::HttpRequest& req, db::HttpResponse& res) {
+  server.Get("/api/v1/stream", [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
     if (!authenticate(req, res)) return;
     res.stream(hub);
   });

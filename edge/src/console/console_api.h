@@ -3,7 +3,7 @@
 // reads from the engine's snapshot and the store (its own read connection),
 // changes handed to the engine thread, and an SSE stream of committed events.
 //
-// Threads: the HTTP server's workers call the handlers (yiban/db/http_server.h);
+// Threads: the HTTP server's workers call the handlers (yiban/runtime/http_server.h);
 // one feeder thread publishes committed events to the streams; stop() closes
 // the streams and joins.
 
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "console/console_link.h"
-#include "yiban/db/blob_store.h"
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/blob_store.h"
+#include "yiban/runtime/http_server.h"
 #include "yiban/protocol/error.h"
 #include "yiban/protocol/tokens.h"
 
@@ -25,8 +25,8 @@ struct ApiOptions {
   protocol::TokenTable tokens;
   std::string web_dir;  // served at / when set
   std::string db_path;  // the hall's store, read through a separate connection
-  const db::BlobStore* blobs = nullptr;  // case files (null: no case routes work)
-  db::HttpServerOptions http;  // TLS and the server's limits (host, port, web_dir and tokens come from above)
+  const runtime::BlobStore* blobs = nullptr;  // case files (null: no case routes work)
+  runtime::HttpServerOptions http;  // TLS and the server's limits (host, port, web_dir and tokens come from above)
 };
 
 struct SyncView {

@@ -4,7 +4,7 @@
 
 #include "yiban/protocol/mqtt_tls.h"
 #include "yiban/protocol/requests.h"
-#include "yiban/protocol/socket_tuning.h"
+#include "yiban/runtime/socket_tuning.h"
 
 namespace yiban::edge::gateway {
 
@@ -47,7 +47,7 @@ MqttBus::MqttBus(MqttOptions options, Inbox& inbox) : options_(std::move(options
     throw std::runtime_error(tls.error().message);
 
   client_->set_connected_handler([this](const std::string&) {
-    int tuned = protocol::set_nodelay_towards(options_.uri);
+    int tuned = runtime::set_nodelay_towards(options_.uri);
     spdlog::info("mqtt: connected to {} as {} (TCP_NODELAY on {} socket{})", options_.uri, options_.client_id, tuned,
                  tuned == 1 ? "" : "s");
     inbox_.push_bus_event(BusEvent::kConnected);

@@ -1,14 +1,14 @@
 #include "yiban/edge/edge_backup.h"
 
 #include "store/edge_store.h"
-#include "yiban/db/store_backup.h"
+#include "yiban/runtime/store_backup.h"
 
 namespace yiban::edge {
 namespace {
 
 using protocol::Expected;
 
-Expected<std::string> meta(db::Database& db, std::string_view key) {
+Expected<std::string> meta(runtime::Database& db, std::string_view key) {
   auto s = db.prepare("SELECT value FROM meta WHERE key = ?1");
   if (!s) return std::unexpected(s.error());
   s->bind(1, key);
@@ -17,16 +17,16 @@ Expected<std::string> meta(db::Database& db, std::string_view key) {
   return *row ? s->column_text(0) : std::string();
 }
 
-db::StoreKind edge_kind() {
-  db::StoreKind kind;
+runtime::StoreKind edge_kind() {
+  runtime::StoreKind kind;
   kind.kind = "edge";
   kind.schema_version = store::kSchemaVersion;
   kind.marker_table = "meta";
-  kind.store_id = [](db::Database& db) { return meta(db, "store_id"); };
-  kind.halls = [](db::Database& db) -> Expected<std::vector<db::BackupHall>> {
+  kind.store_id = [](runtime::Database& db) { return meta(db, "store_id"); };
+  kind.halls = [](runtime::Database& db) -> Expected<std::vector<runtime::BackupHall>> {
     auto hall = meta(db, "hall");
     if (!hall) return std::unexpected(hall.error());
-    db::BackupHall head{*hall, 0, std::string(64, '0')};
+    runtime::BackupHall head{*hall, 0, std::string(64, '0')};
     auto s = db.prepare("SELECT seq, lower(hex(chain)) FROM events ORDER BY seq DESC LIMIT 1");
     if (!s) return std::unexpected(s.error());
     auto row = s->step();
@@ -35,7 +35,7 @@ db::StoreKind edge_kind() {
       head.last_seq = s->column_int(0);
       head.chain = s->column_text(1);
     }
-    return std::vector<db::BackupHall>{head};
+    return std::vector<runtime::BackupHall>{head};
   };
   return kind;
 }
@@ -43,7 +43,7 @@ db::StoreKind edge_kind() {
 }  // namespace
 
 int edge_backup_main(std::string_view command, const std::vector<std::string>& args) {
-  return db::backup_tool_main(edge_kind(), command, args);
+  return runtime::backup_tool_main(edge_kind(), command, args);
 }
 
 }  // namespace yiban::edge

@@ -1,6 +1,6 @@
 #include "store/edge_store.h"
 
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/notifier.h"
 
 #include <array>
 #include <memory>
@@ -117,8 +117,8 @@ CREATE TABLE booking_quota(
   service TEXT NOT NULL, slot_start INTEGER NOT NULL, moved INTEGER NOT NULL, PRIMARY KEY(service, slot_start))
   WITHOUT ROWID;
 )sql",
-                                                    // 6: the notification outbox (yiban/db/notifier.h).
-                                                    db::notify_schema(),
+                                                    // 6: the notification outbox (yiban/runtime/notifier.h).
+                                                    runtime::notify_schema(),
                                                     // 7: tickets already told their turn is near.
                                                     R"sql(
 CREATE TABLE turn_near_sent(ticket TEXT PRIMARY KEY, ts INTEGER NOT NULL) WITHOUT ROWID;

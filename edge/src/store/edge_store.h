@@ -13,13 +13,13 @@
 #include <string_view>
 #include <vector>
 
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/chain.h"
 
 namespace yiban::edge::store {
 
-using db::Database;
-using db::Statement;
+using runtime::Database;
+using runtime::Statement;
 using protocol::Error;
 using protocol::Expected;
 

@@ -14,7 +14,7 @@
 #include <zlib.h>
 
 #include "store/event_archive.h"
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_store.h"
 #include "yiban/protocol/bookings.h"
 #include "yiban/protocol/cases.h"
 
@@ -148,7 +148,7 @@ std::filesystem::path archive_dir_of(const std::filesystem::path& db_path) {
 }
 
 Retention::Retention(EdgeStore& store, const protocol::HallConfig& config, const protocol::TimeZone& zone,
-                     std::filesystem::path archive_dir, db::BlobStore* blobs)
+                     std::filesystem::path archive_dir, runtime::BlobStore* blobs)
     : store_(store), config_(config), zone_(zone), archive_dir_(std::move(archive_dir)), blobs_(blobs) {}
 
 bool Retention::due(std::int64_t now) const { return stage_ != Stage::kDone || now >= next_run_ms_; }

@@ -36,7 +36,7 @@
 #include "yiban/protocol/hall_config.h"
 #include "yiban/protocol/time_zone.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 class BlobStore;
 }
 
@@ -65,7 +65,7 @@ class Retention {
   // config and zone are the engine's (they may change under config.set: each
   // step reads them again). blobs may be null (no case files purged).
   Retention(EdgeStore& store, const protocol::HallConfig& config, const protocol::TimeZone& zone,
-            std::filesystem::path archive_dir, db::BlobStore* blobs);
+            std::filesystem::path archive_dir, runtime::BlobStore* blobs);
 
   // Is a run in progress, or due at now?
   bool due(std::int64_t now) const;
@@ -100,7 +100,7 @@ class Retention {
   const protocol::HallConfig& config_;
   const protocol::TimeZone& zone_;
   std::filesystem::path archive_dir_;
-  db::BlobStore* blobs_;
+  runtime::BlobStore* blobs_;
   std::vector<std::filesystem::path> pending_removals_;  // blob files to remove once the step committed
   Stage stage_ = Stage::kDone;
   std::int64_t next_run_ms_ = 0;

@@ -13,8 +13,8 @@
 #include <zmq_addon.hpp>
 
 #include "store/event_archive.h"
-#include "yiban/db/blob_fetcher.h"
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/blob_fetcher.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/commands.h"
 #include "yiban/protocol/sync.h"
 
@@ -57,19 +57,19 @@ struct SyncClient::Impl {
   std::function<void(SyncStep)> on_step;
   zmq::context_t context{1};
   std::optional<zmq::socket_t> socket;
-  db::Database db;
-  std::optional<db::Statement> read_events;
-  std::optional<db::Statement> read_last;
-  std::optional<db::Statement> read_anchor;  // meta archive_seq: events up to it are in the archive
+  runtime::Database db;
+  std::optional<runtime::Statement> read_events;
+  std::optional<runtime::Statement> read_last;
+  std::optional<runtime::Statement> read_anchor;  // meta archive_seq: events up to it are in the archive
   std::optional<store::EventArchiveReader> archive;  // positioned at the next archived event to send
   // The archive anchor, read when next_send is set from central's acked
   // (retention archives only what central acknowledged, so it stays below
   // next_send) and again when the table lacks next_send.
   std::int64_t archived_upto = 0;
-  std::optional<db::Statement> read_wants;  // files the hall's cases name
-  std::optional<db::Statement> names_file;  // does a case name this file?
-  std::unique_ptr<db::BlobStore> blobs;
-  std::unique_ptr<db::BlobFetcher> fetcher;
+  std::optional<runtime::Statement> read_wants;  // files the hall's cases name
+  std::optional<runtime::Statement> names_file;  // does a case name this file?
+  std::unique_ptr<runtime::BlobStore> blobs;
+  std::unique_ptr<runtime::BlobFetcher> fetcher;
   std::map<std::string, Clock::time_point> blob_not_before;  // central lacked it: ask later
   Clock::time_point next_want_scan{};
   std::atomic<bool> wants_changed{true};
@@ -156,7 +156,7 @@ SyncClient::~SyncClient() { stop(); }
 
 protocol::Expected<void> SyncClient::start() {
   auto& d = *impl_;
-  auto db = db::Database::open(d.options.db_path);
+  auto db = runtime::Database::open(d.options.db_path);
   if (!db) return protocol::error("sync: cannot open " + d.options.db_path + ": " + db.error().message);
   d.db = std::move(*db);
   (void)d.db.exec("PRAGMA busy_timeout=5000");
@@ -171,10 +171,10 @@ protocol::Expected<void> SyncClient::start() {
     d.read_anchor = std::move(*anchor);
   }
   if (!d.options.blob_dir.empty()) {
-    auto blobs = db::BlobStore::open(d.options.blob_dir);
+    auto blobs = runtime::BlobStore::open(d.options.blob_dir);
     if (!blobs) return std::unexpected(blobs.error());
-    d.blobs = std::make_unique<db::BlobStore>(std::move(*blobs));
-    d.fetcher = std::make_unique<db::BlobFetcher>(*d.blobs);
+    d.blobs = std::make_unique<runtime::BlobStore>(std::move(*blobs));
+    d.fetcher = std::make_unique<runtime::BlobFetcher>(*d.blobs);
     auto wants = d.db.prepare("SELECT sha256, max(size) FROM case_materials GROUP BY sha256");
     auto names = d.db.prepare("SELECT 1 FROM case_materials WHERE sha256 = ?1 LIMIT 1");
     if (!wants || !names) return protocol::error("sync: cannot prepare reads of case files");
@@ -904,24 +904,24 @@ void SyncClient::Impl::on_blob_data(std::vector<zmq::message_t>& message) {
   std::string why;
   const std::int64_t total = h->total;
   switch (fetcher->on_data(*h, message[2].to_string_view(), now_ms, why)) {
-    case db::BlobFetcher::Outcome::kDone: {
+    case runtime::BlobFetcher::Outcome::kDone: {
       spdlog::info("sync: file {}… received from central ({} bytes), digest verified", h->sha256.substr(0, 12), total);
       wants_changed.store(true);  // the next file at once
       std::lock_guard lock(status_mutex);
       ++status.files_received;
       break;
     }
-    case db::BlobFetcher::Outcome::kBadChunk: {
+    case runtime::BlobFetcher::Outcome::kBadChunk: {
       spdlog::warn("sync: {}", why);
       std::lock_guard lock(status_mutex);
       ++status.bad_chunks;
       break;
     }
-    case db::BlobFetcher::Outcome::kRestart:
+    case runtime::BlobFetcher::Outcome::kRestart:
       spdlog::error("sync: file from central: {}", why);
       wants_changed.store(true);
       break;
-    case db::BlobFetcher::Outcome::kFailed:
+    case runtime::BlobFetcher::Outcome::kFailed:
       spdlog::error("sync: cannot store a file from central: {}", why);
       blob_not_before[h->sha256] = Clock::now() + Ms(30000);
       break;

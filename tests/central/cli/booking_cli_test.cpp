@@ -1,4 +1,4 @@
-// `yiban booking …` against a fake central (a real yiban::db::HttpServer on a free
+// `yiban booking …` against a fake central (a real yiban::runtime::HttpServer on a free
 // port answering canned replies), as cli_test.cpp and case_cli_test.cpp do for
 // the other commands. Slot times are built with parse_local_minute, so the
 // tests hold in any local time zone.

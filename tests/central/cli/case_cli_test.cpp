@@ -1,4 +1,4 @@
-// `yiban case …` against a fake hall edge / central (a real yiban::db::HttpServer on
+// `yiban case …` against a fake hall edge / central (a real yiban::runtime::HttpServer on
 // a free port answering canned replies), as cli_test.cpp does for the other
 // commands.
 

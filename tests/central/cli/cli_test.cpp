@@ -634,12 +634,12 @@ TEST_CASE("the CLI trusts an https:// server through --ca-file or $YIBAN_CA_FILE
                                     "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
                                     "-addext", "subjectAltName=IP:127.0.0.1"},
                                    dir / "openssl.log") == 0);
-  yiban::db::HttpServerOptions options;
+  yiban::runtime::HttpServerOptions options;
   options.who = "the TLS test server";
   options.tls_cert = cert;
   options.tls_key = key;
-  yiban::db::HttpServer server(options);
-  server.Get("/api/v1/halls", [](const yiban::db::HttpRequest& req, yiban::db::HttpResponse& res) {
+  yiban::runtime::HttpServer server(options);
+  server.Get("/api/v1/halls", [](const yiban::runtime::HttpRequest& req, yiban::runtime::HttpResponse& res) {
     if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
       res.status = 401;
       return;

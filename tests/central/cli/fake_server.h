@@ -1,6 +1,6 @@
 #pragma once
 // A stand-in for central's (or a hall edge's) HTTP API for the CLI tests: a
-// real yiban::db::HttpServer on a free port of 127.0.0.1 that answers canned
+// real yiban::runtime::HttpServer on a free port of 127.0.0.1 that answers canned
 // replies by "METHOD /path", checks the bearer token and records every
 // request. The destructor stops the server and joins its thread, so a
 // failing test leaves nothing running.
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "cli.h"
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 
 namespace yiban::test {
 
@@ -38,7 +38,7 @@ class FakeServer {
   const std::string& token() const { return token_; }
 
   explicit FakeServer(std::string token) : token_(std::move(token)) {
-    auto handle = [this](const db::HttpRequest& req, db::HttpResponse& res) {
+    auto handle = [this](const runtime::HttpRequest& req, runtime::HttpResponse& res) {
       std::lock_guard lock(mutex_);
       Request r{req.method, req.path, req.target, req.body, req.get_header_value("Content-Type"),
                 req.get_header_value("Authorization"), {}};
@@ -124,8 +124,8 @@ class FakeServer {
     std::string body, type;
   };
   std::string token_;
-  db::HttpServer server_{[] {
-    db::HttpServerOptions options;
+  runtime::HttpServer server_{[] {
+    runtime::HttpServerOptions options;
     options.who = "the fake server";
     return options;
   }()};

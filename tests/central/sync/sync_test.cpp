@@ -23,7 +23,7 @@
 #include "yiban/protocol/event.h"
 #include "yiban/protocol/sync.h"
 #include "yiban/protocol/cases.h"
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_store.h"
 
 namespace {
 
@@ -448,7 +448,7 @@ TEST_CASE("case files: a damaged chunk is refused and asked again, parties get t
     if (damage) chunk[10] ^= 0x55;
     a.send({"BLOB_DATA", ps::encode(d), chunk});
   };
-  auto store = yiban::db::BlobStore::open(central.dir / "blobs");
+  auto store = yiban::runtime::BlobStore::open(central.dir / "blobs");
   REQUIRE(store);
   for (int i = 0; i < 50 && !store->has(sha); ++i) {
     auto m = a.receive_all();
@@ -549,7 +549,7 @@ TEST_CASE("a case file transfer cut by a lost link and a central restart resumes
   RawLink again(central, central.h1);
   REQUIRE(again.hello("h1", 1).first == "WELCOME");
   std::set<std::int64_t> asked;
-  auto store = yiban::db::BlobStore::open(central.dir / "blobs");
+  auto store = yiban::runtime::BlobStore::open(central.dir / "blobs");
   REQUIRE(store);
   for (int i = 0; i < 20 && !store->has(sha); ++i) {
     auto m = again.receive_all();

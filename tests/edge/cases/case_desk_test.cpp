@@ -27,7 +27,7 @@ struct Desk {
   protocol::HallConfig config;
   protocol::TimeZone zone = protocol::TimeZone::fixed("Asia/Shanghai", 8 * 3600);
   std::unique_ptr<edge::store::EdgeStore> store;
-  std::unique_ptr<db::BlobStore> blobs;
+  std::unique_ptr<runtime::BlobStore> blobs;
   std::unique_ptr<edge::cases::CaseDesk> desk;
   std::unique_ptr<edge::alerts::AlertEngine> alerts;
 
@@ -36,7 +36,7 @@ struct Desk {
     j["alerts"] = {{"hold_s", 30}, {"clear_s", 60}};
     config = *protocol::parse_hall_config(j.dump());
     store = std::move(*edge::store::EdgeStore::open((dir / "edge.db").string(), "test-hall"));
-    blobs = std::make_unique<db::BlobStore>(*db::BlobStore::open(dir / "blobs"));
+    blobs = std::make_unique<runtime::BlobStore>(*runtime::BlobStore::open(dir / "blobs"));
     desk = std::make_unique<edge::cases::CaseDesk>(*store, *blobs, key, config, zone);
     alerts = std::make_unique<edge::alerts::AlertEngine>(config, *store);
     REQUIRE(alerts->load());

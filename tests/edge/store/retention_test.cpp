@@ -9,7 +9,7 @@
 
 #include "store/event_archive.h"
 #include "support/test_support.h"
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_store.h"
 #include "yiban/protocol/cases.h"
 #include "yiban/protocol/chain.h"
 
@@ -29,21 +29,21 @@ struct Fixture {
   std::unique_ptr<EdgeStore> store;
   yiban::protocol::HallConfig config;
   yiban::protocol::TimeZone zone = yiban::protocol::TimeZone::fixed("Asia/Shanghai", 8 * 3600);
-  std::unique_ptr<yiban::db::BlobStore> blobs;
+  std::unique_ptr<yiban::runtime::BlobStore> blobs;
   std::unique_ptr<Retention> retention;
 
   Fixture() {
     auto opened = EdgeStore::open((dir / "edge.db").string(), "test-hall");
     REQUIRE(opened);
     store = std::move(*opened);
-    auto b = yiban::db::BlobStore::open(dir / "edge.blobs");
+    auto b = yiban::runtime::BlobStore::open(dir / "edge.blobs");
     REQUIRE(b);
-    blobs = std::make_unique<yiban::db::BlobStore>(std::move(*b));
+    blobs = std::make_unique<yiban::runtime::BlobStore>(std::move(*b));
     config.hall = "test-hall";
     config.retention.batch_rows = 100;
     retention = std::make_unique<Retention>(*store, config, zone, dir / "edge.archive", blobs.get());
   }
-  yiban::db::Database& db() { return store->database(); }
+  yiban::runtime::Database& db() { return store->database(); }
   std::int64_t count(const std::string& sql) {
     auto s = db().prepare(sql);
     REQUIRE(s);

@@ -239,7 +239,7 @@ class CentralStore {
   virtual protocol::Expected<BookingOutcome> reschedule_booking(std::string_view code, const NewBooking& to) = 0;
   virtual protocol::Expected<void> add_moved_seats(std::string_view hall, std::string_view service,
                                                    std::int64_t slot_start, int seats, std::int64_t now) = 0;
-  // Queues a notification (the webhook outbox, yiban/db/notifier.h).
+  // Queues a notification (the webhook outbox, yiban/runtime/notifier.h).
   virtual protocol::Expected<std::int64_t> enqueue_notification(std::string_view type, std::string_view json_object,
                                                                 std::int64_t now) = 0;
   // Day-before reminders for central's bookings whose slot starts within

@@ -1,6 +1,6 @@
 #pragma once
 // `yiban-edge backup --out FILE` and `yiban-edge restore --in FILE`
-// (yiban/db/store_backup.h): an online copy of the hall's store with a
+// (yiban/runtime/store_backup.h): an online copy of the hall's store with a
 // manifest, and putting one back. An edge restore changes nothing in the
 // file; a hall whose restored log is behind what central holds is recovered
 // by the sync (protocol/README.md).

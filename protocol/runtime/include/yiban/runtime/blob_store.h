@@ -18,7 +18,7 @@
 
 #include "yiban/protocol/error.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 class BlobStore {
  public:
@@ -73,4 +73,4 @@ class BlobStore {
   std::filesystem::path dir_;
 };
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_store.h"
 #include "yiban/protocol/sync.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 class BlobFetcher {
  public:
@@ -68,4 +68,4 @@ class BlobFetcher {
   std::uint64_t files_done_ = 0;
 };
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -1,4 +1,4 @@
-#include "yiban/db/http_server.h"
+#include "yiban/runtime/http_server.h"
 
 #include <sys/resource.h>
 
@@ -21,7 +21,7 @@
 #include <thread>
 #include <unordered_map>
 
-namespace yiban::db {
+namespace yiban::runtime {
 namespace {
 
 namespace beast = boost::beast;
@@ -1129,4 +1129,4 @@ std::string http_metrics_text(const HttpStats& s, std::string_view prefix) {
   return out.str();
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -1,4 +1,4 @@
-#include "yiban/db/logging.h"
+#include "yiban/runtime/logging.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -6,7 +6,7 @@
 #include <array>
 #include <string_view>
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 protocol::Expected<void> start_logging(const std::string& name, const std::string& level) {
   auto logger = spdlog::get(name);
@@ -24,4 +24,4 @@ protocol::Expected<void> start_logging(const std::string& name, const std::strin
   return protocol::error("--log-level " + level + ": not a level (trace, debug, info, warn, error, critical, off)");
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -1,10 +1,10 @@
-#include "yiban/db/checkpointer.h"
+#include "yiban/runtime/checkpointer.h"
 
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 Checkpointer::Checkpointer(std::string path, int min_interval_ms)
     : path_(std::move(path)), min_interval_ms_(min_interval_ms), thread_([this] { run(); }) {}
@@ -54,4 +54,4 @@ void Checkpointer::run() {
   sqlite3_close(db);
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

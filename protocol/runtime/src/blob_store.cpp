@@ -1,4 +1,4 @@
-#include "yiban/db/blob_store.h"
+#include "yiban/runtime/blob_store.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -10,7 +10,7 @@
 
 #include "yiban/protocol/chain.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 namespace fs = std::filesystem;
 namespace {
 
@@ -199,4 +199,4 @@ void BlobStore::Partial::discard() {
   fs::remove(partial_path_, ec);
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -1,6 +1,6 @@
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
@@ -146,4 +146,4 @@ Expected<Statement> Database::prepare(std::string_view sql) {
   return Statement(db_, stmt);
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

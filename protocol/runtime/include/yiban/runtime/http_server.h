@@ -44,7 +44,7 @@
 #include "yiban/protocol/error.h"
 #include "yiban/protocol/tokens.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 class SseHub;
 
@@ -257,4 +257,4 @@ class HttpServer {
 // The server's counters in Prometheus text format, prefixed (e.g. "yiban_central_http").
 std::string http_metrics_text(const HttpStats& stats, std::string_view prefix);
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

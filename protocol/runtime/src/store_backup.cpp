@@ -1,4 +1,4 @@
-#include "yiban/db/store_backup.h"
+#include "yiban/runtime/store_backup.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-namespace yiban::db {
+namespace yiban::runtime {
 namespace {
 
 namespace fs = std::filesystem;
@@ -437,9 +437,9 @@ std::string describe_backup(const BackupManifest& m) {
   return s;
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 int backup_tool_main(const StoreKind& kind, std::string_view command, const std::vector<std::string>& args) {
   const std::string program = "yiban-" + kind.kind + " " + std::string(command);
@@ -512,4 +512,4 @@ int backup_tool_main(const StoreKind& kind, std::string_view command, const std:
   return 0;
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -6,7 +6,7 @@
 
 #include "yiban/protocol/error.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 // Makes a stderr logger named `name` the default at `level` (trace, debug,
 // info, warn, error, critical or off). An unknown level is refused with a
@@ -15,4 +15,4 @@ namespace yiban::db {
 // level into "off").
 protocol::Expected<void> start_logging(const std::string& name, const std::string& level);
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -13,7 +13,7 @@
 
 #include "yiban/protocol/error.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 using protocol::Error;
 using protocol::Expected;
@@ -83,4 +83,4 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

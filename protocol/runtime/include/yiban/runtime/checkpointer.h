@@ -11,7 +11,7 @@
 
 #include <sqlite3.h>
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 class Checkpointer {
  public:
@@ -36,4 +36,4 @@ class Checkpointer {
   std::thread thread_;
 };
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -24,10 +24,10 @@
 #include <string_view>
 #include <vector>
 
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 #include "yiban/protocol/error.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 struct BackupHall {
   std::string hall;
@@ -86,4 +86,4 @@ std::string describe_backup(const BackupManifest& m);
 // failed, 2 usage).
 int backup_tool_main(const StoreKind& kind, std::string_view command, const std::vector<std::string>& args);
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -1,7 +1,7 @@
 #include "yiban/protocol/chain.h"
-#include "yiban/db/blob_fetcher.h"
+#include "yiban/runtime/blob_fetcher.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 BlobFetcher::BlobFetcher(const BlobStore& store, Options options) : store_(store), options_(options) {}
 
@@ -96,4 +96,4 @@ void BlobFetcher::link_lost() {
   if (partial_) next_offset_ = partial_->size();
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

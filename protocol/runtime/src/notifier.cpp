@@ -1,4 +1,4 @@
-#include "yiban/db/notifier.h"
+#include "yiban/runtime/notifier.h"
 
 #include <nlohmann/json.hpp>
 #include <pthread.h>
@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 #include "yiban/protocol/cases.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 namespace {
 
 using protocol::error;
@@ -397,4 +397,4 @@ Expected<std::unique_ptr<Notifier>> Notifier::create(Options options) {
       std::make_unique<NotifierImpl>(std::move(options), std::move(*db), std::move(token)));
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

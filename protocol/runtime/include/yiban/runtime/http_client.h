@@ -41,7 +41,7 @@
 
 #include "yiban/protocol/error.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 // Header fields in order; names compare case-insensitively where looked up.
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
@@ -144,4 +144,4 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -1,4 +1,4 @@
-#include "yiban/protocol/socket_tuning.h"
+#include "yiban/runtime/socket_tuning.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace yiban::protocol {
+namespace yiban::runtime {
 
 int broker_port(std::string_view uri) {
   bool tls = uri.starts_with("ssl://") || uri.starts_with("mqtts://") || uri.starts_with("wss://");
@@ -59,4 +59,4 @@ int set_nodelay_towards(std::string_view broker_uri) {
   return changed;
 }
 
-}  // namespace yiban::protocol
+}  // namespace yiban::runtime

@@ -1,4 +1,4 @@
-#include "yiban/db/http_client.h"
+#include "yiban/runtime/http_client.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -22,7 +22,7 @@
 #include <new>
 #include <optional>
 
-namespace yiban::db {
+namespace yiban::runtime {
 namespace {
 
 namespace net = boost::asio;
@@ -609,4 +609,4 @@ std::string_view HttpClient::cause_of(const protocol::Error& e) const {
   return m;
 }
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -24,9 +24,9 @@
 #include <string>
 #include <string_view>
 
-#include "yiban/db/sqlite.h"
+#include "yiban/runtime/sqlite.h"
 
-namespace yiban::db {
+namespace yiban::runtime {
 
 // The CREATE statements of the outbox (notify_outbox, its index of pending
 // rows by next_ts, and notify_meta holding the delivery-id token). The owner
@@ -94,4 +94,4 @@ class Notifier {
   virtual bool wait_until(const std::function<bool(const Stats&)>& pred, std::chrono::milliseconds timeout) = 0;
 };
 
-}  // namespace yiban::db
+}  // namespace yiban::runtime

@@ -1,10 +1,10 @@
 #pragma once
-// The one piece of I/O in the protocol library: a socket option both MQTT
+// A socket option both MQTT
 // ends (edge and devices) need on Paho's sockets.
 
 #include <string_view>
 
-namespace yiban::protocol {
+namespace yiban::runtime {
 
 // Paho C never sets TCP_NODELAY on its sockets (paho.mqtt.c #530), so a reply
 // that follows a PUBACK waits for the broker's delayed ACK: up to 40 ms. This
@@ -17,4 +17,4 @@ int set_nodelay_towards(std::string_view broker_uri);
 // ssl) when none is given.
 int broker_port(std::string_view broker_uri);
 
-}  // namespace yiban::protocol
+}  // namespace yiban::runtime
